@@ -2,12 +2,31 @@
 //!
 //! # Layout
 //!
-//! * `pg`: our own Postgres client on monoio: startup/auth, pipelined extended query, LISTEN.
-//! * `jwt`: signing keys (load, generate, kid), RFC 9068 access tokens, the JWKS document.
-//! * `http`: HTTP/1.1 request parsing (httparse), response writing, token-request bodies.
+//! * `server`: `edgeauth serve` — shared set-up, one pinned thread per shard, signals.
+//! * `shard`: a shard's state and accept loop; `shard::stats` its lock-free counters.
+//! * `shutdown`: the per-shard shutdown latch and the drain protocol.
+//! * `http`: HTTP/1.1 request parsing (httparse), responses, bodies; `http::connection` the
+//!   per-connection loop (keep-alive, pipelining, idle timeout).
+//! * `endpoint`: routing and the endpoints; `endpoint::token` is where a token is issued.
 //! * `auth`: client authentication (Basic vs post) and client secrets (generate, hash, compare).
+//! * `jwt`: signing keys (load, generate, kid), RFC 9068 access tokens, the JWKS document.
+//! * `pg`: our own Postgres client on monoio: start-up/auth, pipelined extended query, LISTEN.
+//! * `store`: the schema, its migrations, and the SQL for clients and tokens.
+//! * `config`, `cli`: settings from flags, environment and TOML, validated once.
+//! * `admin_cmd`: the subcommands besides `serve` (migrate, client, keys, prune).
+//! * `limits`: every bound, named, with units. `log`: JSON log lines on stderr.
 
+pub mod admin_cmd;
 pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod endpoint;
 pub mod http;
 pub mod jwt;
+pub mod limits;
+pub mod log;
 pub mod pg;
+pub mod server;
+pub mod shard;
+pub mod shutdown;
+pub mod store;

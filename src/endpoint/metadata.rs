@@ -1,0 +1,41 @@
+//! `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/jwks.json`
+//! (RFC 7517): documents that change only with the configuration, serialized once.
+
+use crate::config::Config;
+use crate::jwt::jwks::jwks_json;
+use crate::jwt::keys::{Alg, SigningKey};
+
+pub struct Documents {
+    pub metadata: Vec<u8>,
+    pub jwks: Vec<u8>,
+}
+
+impl Documents {
+    /// `keys[0]` signs; every key is published (HS256 keys never are).
+    pub fn build(config: &Config, keys: &[SigningKey]) -> Documents {
+        let issuer = &config.issuer;
+        let mut algs: Vec<String> = Vec::new();
+        for key in keys {
+            let alg = key.alg().to_string();
+            if !algs.contains(&alg) {
+                algs.push(alg);
+            }
+        }
+        let mut metadata = serde_json::json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}/oauth/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "grant_types_supported": ["client_credentials"],
+            // No authorization endpoint: nothing is issued through a browser.
+            "response_types_supported": [],
+            "access_token_signing_alg_values_supported": algs,
+        });
+        if keys.iter().any(|k| k.alg() != Alg::HS256) {
+            metadata["jwks_uri"] = format!("{issuer}/.well-known/jwks.json").into();
+        }
+        Documents {
+            metadata: serde_json::to_vec(&metadata).expect("a json! value serializes"),
+            jwks: jwks_json(keys),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Routing: one match from (method, path) to the endpoint that answers.
+
+pub mod health;
+pub mod metadata;
+pub mod oauth_error;
+pub mod token;
+
+use crate::http::request::{Method, Request};
+use crate::http::response;
+use crate::shard::Shard;
+use crate::shard::stats::ShardStats;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Token,
+    Metadata,
+    Jwks,
+    Healthz,
+    Readyz,
+    Metrics,
+    /// The path exists but not for this method; the value is the `Allow` header.
+    MethodNotAllowed(&'static str),
+    NotFound,
+}
+
+pub fn route(method: Method, path: &str) -> Route {
+    let get = matches!(method, Method::Get | Method::Head);
+    let (route, allow) = match path {
+        "/oauth/token" => (Route::Token, "POST"),
+        "/.well-known/oauth-authorization-server" => (Route::Metadata, "GET, HEAD"),
+        "/.well-known/jwks.json" => (Route::Jwks, "GET, HEAD"),
+        "/healthz" => (Route::Healthz, "GET, HEAD"),
+        "/readyz" => (Route::Readyz, "GET, HEAD"),
+        "/metrics" => (Route::Metrics, "GET, HEAD"),
+        _ => return Route::NotFound,
+    };
+    let allowed = if allow == "POST" { method == Method::Post } else { get };
+    if allowed { route } else { Route::MethodNotAllowed(allow) }
+}
+
+/// Answer one request into `out`. `scratch` is the connection's reused body buffer.
+pub async fn handle(
+    shard: &Shard,
+    req: &Request<'_>,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    ShardStats::bump(&shard.stats().requests);
+    let start = out.len();
+    match route(req.method, req.path) {
+        Route::Token => token::handle(shard, req, keep_alive, out, scratch).await,
+        Route::Metadata => {
+            let body = &shard.documents.metadata;
+            response::write_json(out, 200, body, keep_alive, &[("Cache-Control", "max-age=300")]);
+        }
+        Route::Jwks => {
+            let body = &shard.documents.jwks;
+            response::write_json(out, 200, body, keep_alive, &[("Cache-Control", "max-age=300")]);
+        }
+        Route::Healthz => health::healthz(out, keep_alive),
+        Route::Readyz => health::readyz(shard, out, keep_alive),
+        Route::Metrics => health::metrics(shard, out, scratch, keep_alive),
+        Route::MethodNotAllowed(allow) => {
+            ShardStats::bump(&shard.stats().bad_requests);
+            let body = b"{\"error\":\"method_not_allowed\"}";
+            response::write_json(out, 405, body, keep_alive, &[("Allow", allow)]);
+        }
+        Route::NotFound => {
+            ShardStats::bump(&shard.stats().bad_requests);
+            response::write_json(out, 404, b"{\"error\":\"not_found\"}", keep_alive, &[]);
+        }
+    }
+    if req.method == Method::Head {
+        strip_body(out, start);
+    }
+}
+
+/// HEAD: the same head as GET, without the body (RFC 9110 §9.3.2).
+fn strip_body(out: &mut Vec<u8>, start: usize) {
+    if let Some(end) = out[start..].windows(4).position(|w| w == b"\r\n\r\n") {
+        out.truncate(start + end + 4);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route(Method::Post, "/oauth/token"), Route::Token);
+        assert_eq!(route(Method::Get, "/oauth/token"), Route::MethodNotAllowed("POST"));
+        assert_eq!(route(Method::Head, "/healthz"), Route::Healthz);
+        assert_eq!(route(Method::Post, "/healthz"), Route::MethodNotAllowed("GET, HEAD"));
+        assert_eq!(route(Method::Get, "/nope"), Route::NotFound);
+        assert_eq!(route(Method::Get, "/.well-known/jwks.json"), Route::Jwks);
+    }
+}

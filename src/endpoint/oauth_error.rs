@@ -1,0 +1,81 @@
+//! RFC 6749 §5.2 error responses: one enum, one status, one JSON shape.
+
+use crate::http::response;
+
+/// Everything the token endpoint can refuse with. The descriptions are static text: they
+/// explain the refusal without echoing what the client sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthError {
+    InvalidRequest(&'static str),
+    /// `basic`: the client tried HTTP Basic (or sent no credentials), so the answer carries
+    /// `WWW-Authenticate: Basic` as RFC 6749 §5.2 requires.
+    InvalidClient { basic: bool, description: &'static str },
+    UnauthorizedClient(&'static str),
+    UnsupportedGrantType(&'static str),
+    InvalidScope(&'static str),
+    /// Not an RFC 6749 token-endpoint code, but the one clients know (from §4.1.2.1) for
+    /// "try again later": the database cannot record the token right now.
+    TemporarilyUnavailable(&'static str),
+}
+
+const WWW_AUTHENTICATE_BASIC: (&str, &str) = ("WWW-Authenticate", "Basic realm=\"edgeauth\"");
+const NO_STORE: [(&str, &str); 2] = [("Cache-Control", "no-store"), ("Pragma", "no-cache")];
+
+impl OAuthError {
+    pub fn status(&self) -> u16 {
+        match self {
+            OAuthError::InvalidClient { .. } => 401,
+            OAuthError::TemporarilyUnavailable(_) => 503,
+            _ => 400,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient { .. } => "invalid_client",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+        }
+    }
+
+    pub fn description(&self) -> &'static str {
+        match *self {
+            OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidClient { description: d, .. }
+            | OAuthError::UnauthorizedClient(d)
+            | OAuthError::UnsupportedGrantType(d)
+            | OAuthError::InvalidScope(d)
+            | OAuthError::TemporarilyUnavailable(d) => d,
+        }
+    }
+
+    /// Write the whole response; `scratch` is the connection's reused body buffer.
+    pub fn write(&self, out: &mut Vec<u8>, scratch: &mut Vec<u8>, keep_alive: bool) {
+        scratch.clear();
+        scratch.extend_from_slice(b"{\"error\":\"");
+        scratch.extend_from_slice(self.code().as_bytes());
+        scratch.extend_from_slice(b"\",\"error_description\":\"");
+        // Descriptions are our own static ASCII without quotes or backslashes.
+        debug_assert!(!self.description().contains(['"', '\\']));
+        scratch.extend_from_slice(self.description().as_bytes());
+        scratch.extend_from_slice(b"\"}");
+        let status = self.status();
+        match self {
+            OAuthError::InvalidClient { basic: true, .. } => {
+                let headers = [NO_STORE[0], NO_STORE[1], WWW_AUTHENTICATE_BASIC];
+                response::write_json(out, status, scratch, keep_alive, &headers);
+            }
+            OAuthError::TemporarilyUnavailable(_) => {
+                let headers = [NO_STORE[0], NO_STORE[1], ("Retry-After", "1")];
+                response::write_json(out, status, scratch, keep_alive, &headers);
+            }
+            _ => response::write_json(out, status, scratch, keep_alive, &NO_STORE),
+        }
+    }
+}
+
+/// The headers every token response carries (RFC 6749 §5.1).
+pub const NO_STORE_HEADERS: &[(&str, &str)] = &NO_STORE;

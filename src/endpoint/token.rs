@@ -1,0 +1,215 @@
+//! `POST /oauth/token`: the client-credentials grant (RFC 6749 §4.4) issuing RFC 9068 JWTs.
+//!
+//! The order of checks follows RFC 6749: the request must be well-formed, the client must
+//! authenticate, and only then are the grant and the scope judged — so an unauthenticated
+//! caller learns nothing about a client's grants or scopes.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::auth::client_auth::{self, ClientAuthError, ClientCredentials};
+use crate::auth::secret;
+use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
+use crate::http::body::{self, BodyError};
+use crate::http::request::Request;
+use crate::http::response;
+use crate::jwt::token::AccessClaims;
+use crate::log;
+use crate::pg;
+use crate::shard::Shard;
+use crate::shard::stats::ShardStats;
+use crate::store::clients::{self, ClientRecord};
+use crate::store::tokens;
+
+const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// Answer one token request into `out`; `scratch` is the connection's reused body buffer.
+pub async fn handle(
+    shard: &Shard,
+    req: &Request<'_>,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    match issue(shard, req, scratch).await {
+        Ok(()) => {
+            ShardStats::bump(&shard.stats().tokens_issued);
+            response::write_json(out, 200, scratch, keep_alive, NO_STORE_HEADERS);
+        }
+        Err(e) => {
+            let counter = match e {
+                OAuthError::TemporarilyUnavailable(_) => &shard.stats().token_unavailable,
+                _ => &shard.stats().token_errors,
+            };
+            ShardStats::bump(counter);
+            e.write(out, scratch, keep_alive);
+        }
+    }
+}
+
+/// Authenticate, check grant and scope, sign, record; on success the JSON body is in `body`.
+async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(), OAuthError> {
+    let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
+    let credentials =
+        client_auth::client_credentials(req.authorization, &params).map_err(auth_error)?;
+    let (client_id, presented_secret, basic) = match credentials {
+        ClientCredentials::Basic { id, secret } => (id, secret, true),
+        ClientCredentials::Post { id, secret } => (id, secret, false),
+        ClientCredentials::None => {
+            return Err(OAuthError::InvalidClient {
+                basic: true,
+                description: "client authentication is required",
+            });
+        }
+    };
+    let grant_type = params
+        .grant_type
+        .as_deref()
+        .ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
+
+    let client = authenticate(shard, &client_id, presented_secret.as_bytes(), basic).await?;
+    if grant_type != GRANT_CLIENT_CREDENTIALS {
+        return Err(OAuthError::UnsupportedGrantType("only client_credentials is supported"));
+    }
+    if !client.may_use_grant(GRANT_CLIENT_CREDENTIALS) {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let scope = granted_scope(params.scope.as_deref(), &client)?;
+
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let ttl_secs = client.token_ttl.unwrap_or(shard.config.token_ttl).as_secs();
+    let iat = now.as_secs();
+    let exp = iat + ttl_secs;
+    let jti = shard.jti.borrow_mut().next(now.as_millis() as u64);
+    let mut jti_text = [0u8; 36];
+    let jti_text: &str = jti.hyphenated().encode_lower(&mut jti_text);
+    let claims = AccessClaims {
+        iss: &shard.config.issuer,
+        sub: &client.client_id,
+        aud: client.audience.as_deref().unwrap_or(&shard.config.audience),
+        iat,
+        exp,
+        jti: jti_text,
+        scope: &scope,
+    };
+
+    body.clear();
+    body.extend_from_slice(b"{\"access_token\":\"");
+    shard.signer.sign_into(&claims, body).map_err(|e| {
+        log::error("signing failed", &[("error", &e)]);
+        OAuthError::TemporarilyUnavailable("the token could not be signed")
+    })?;
+    body.extend_from_slice(b"\",\"token_type\":\"Bearer\",\"expires_in\":");
+    body.extend_from_slice(itoa::Buffer::new().format(ttl_secs).as_bytes());
+    body.extend_from_slice(b",\"scope\":\"");
+    body.extend_from_slice(scope.as_bytes());
+    body.extend_from_slice(b"\"}");
+
+    record(shard, jti_text, &client.client_id, &scope, iat, exp).await
+}
+
+/// Look the client up and check its secret in constant time. Unknown, wrong secret and
+/// disabled all answer the same `invalid_client`, so the answer does not tell which.
+async fn authenticate(
+    shard: &Shard,
+    client_id: &str,
+    presented_secret: &[u8],
+    basic: bool,
+) -> Result<ClientRecord, OAuthError> {
+    let refused = OAuthError::InvalidClient { basic, description: "client authentication failed" };
+    if clients::validate_client_id(client_id).is_err() {
+        return Err(refused);
+    }
+    let pg = shard.pg.client().map_err(db_unavailable)?;
+    let record = clients::lookup(&pg, client_id).await.map_err(db_unavailable)?;
+    match record {
+        Some(c) if !c.disabled && secret::verify_secret(presented_secret, &c.secret_hash) => Ok(c),
+        _ => Err(refused),
+    }
+}
+
+/// RFC 6749 §3.3: the requested scope must be a subset of the client's; absent means all of
+/// them. Borrowed in the common cases, so no allocation.
+fn granted_scope<'a>(
+    requested: Option<&'a str>,
+    client: &'a ClientRecord,
+) -> Result<Cow<'a, str>, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(Cow::Borrowed(&client.allowed_scopes));
+    };
+    let mut canonical = true;
+    for token in requested.split(' ') {
+        if token.is_empty() {
+            canonical = false;
+            continue;
+        }
+        if !token.bytes().all(clients::is_scope_byte) {
+            return Err(OAuthError::InvalidScope("scope is malformed"));
+        }
+        if !client.scopes().any(|allowed| allowed == token) {
+            return Err(OAuthError::InvalidScope("scope exceeds what the client may request"));
+        }
+    }
+    if canonical {
+        return Ok(Cow::Borrowed(requested));
+    }
+    // Extra spaces: answer with the canonical form.
+    let tokens: Vec<&str> = requested.split(' ').filter(|t| !t.is_empty()).collect();
+    if tokens.is_empty() {
+        return Err(OAuthError::InvalidScope("scope is empty"));
+    }
+    Ok(Cow::Owned(tokens.join(" ")))
+}
+
+/// Record the token before answering: a token that got a 200 is in `tokens`.
+async fn record(
+    shard: &Shard,
+    jti: &str,
+    client_id: &str,
+    scope: &str,
+    iat: u64,
+    exp: u64,
+) -> Result<(), OAuthError> {
+    let mut iat_text = itoa::Buffer::new();
+    let mut exp_text = itoa::Buffer::new();
+    let params = [
+        Some(jti.as_bytes()),
+        Some(client_id.as_bytes()),
+        Some(scope.as_bytes()),
+        Some(iat_text.format(iat).as_bytes()),
+        Some(exp_text.format(exp).as_bytes()),
+    ];
+    let pg = shard.pg.client().map_err(db_unavailable)?;
+    pg.execute(&tokens::INSERT, &params).await.map_err(db_unavailable)?;
+    Ok(())
+}
+
+fn db_unavailable(e: pg::Error) -> OAuthError {
+    if !e.is_closed() {
+        log::warn("database error on the token path", &[("error", &e)]);
+    }
+    OAuthError::TemporarilyUnavailable("the token store is unavailable, retry shortly")
+}
+
+fn body_error(e: BodyError) -> OAuthError {
+    match e {
+        BodyError::UnsupportedContentType => OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded or application/json",
+        ),
+        BodyError::DuplicateParameter(_) => {
+            OAuthError::InvalidRequest("a parameter was given more than once")
+        }
+        BodyError::Malformed(_) => OAuthError::InvalidRequest("the request body is malformed"),
+    }
+}
+
+fn auth_error(e: ClientAuthError) -> OAuthError {
+    match e {
+        ClientAuthError::BothMethods => OAuthError::InvalidRequest(
+            "use one client authentication method, not HTTP Basic and the body at once",
+        ),
+        _ => OAuthError::InvalidClient { basic: true, description: "malformed client credentials" },
+    }
+}

@@ -1,0 +1,33 @@
+//! Every bound the server enforces, in one reviewable place, units last.
+//!
+//! HTTP framing limits live in `http` next to the parser that enforces them; these are the
+//! limits of the server around it.
+
+use std::time::Duration;
+
+/// Connections one shard serves at once; beyond this a new connection is closed at accept.
+pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
+
+/// A connection with no complete request for this long is closed (keep-alive idle time and
+/// slow senders alike: a request must arrive whole within it).
+pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
+
+/// On SIGTERM, how long a shard waits for its connections to finish their requests
+/// before it closes them anyway.
+pub const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(10);
+
+/// How long `serve` waits at start-up for the database before it starts anyway
+/// (`/readyz` answers 503 until a shard is connected).
+pub const STARTUP_DB_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Read buffer a connection starts with; it grows up to a full request at most.
+pub const READ_BUFFER_BYTES_INITIAL: usize = 4 * 1024;
+
+/// Write buffer a connection starts with (a token response is about 1 KiB).
+pub const WRITE_BUFFER_BYTES_INITIAL: usize = 4 * 1024;
+
+/// Client ids are short printable identifiers (see `store::clients::validate_client_id`).
+pub const CLIENT_ID_BYTES_MAX: usize = 128;
+
+/// Token lifetimes a configuration or a client may ask for.
+pub const TOKEN_TTL_MAX: Duration = Duration::from_secs(24 * 3600);

@@ -1,0 +1,218 @@
+//! `edgeauth serve`: prepare what every shard shares, start one pinned thread per shard,
+//! own the signals, and wait for the shards to finish.
+
+use std::error::Error;
+use std::io::Write;
+use std::net::TcpListener as StdTcpListener;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::admin_cmd::{block_on, database_config};
+use crate::config::{Config, IoDriver};
+use crate::endpoint::metadata::Documents;
+use crate::jwt::keys::{self, Alg, SigningKey};
+use crate::limits;
+use crate::log;
+use crate::pg::{Client, PgConfig};
+use crate::shard::{self, stats::ShardStats};
+use crate::store::schema;
+
+type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+/// What a shard thread is given; everything in it is `Send`.
+pub struct ShardInit {
+    pub id: usize,
+    pub config: Arc<Config>,
+    pub pg: PgConfig,
+    /// PEM of the signing key (each shard builds its own signer from it).
+    pub signing_pem: Arc<Vec<u8>>,
+    pub documents: Arc<Documents>,
+    pub all_stats: Arc<[ShardStats]>,
+    pub wake: StdUnixStream,
+    pub core: Option<core_affinity::CoreId>,
+    pub driver: IoDriver,
+    /// The shard says here whether it is listening (and on which driver) or why it is not.
+    pub ready: mpsc::Sender<std::result::Result<&'static str, String>>,
+}
+
+pub fn serve(config: Config) -> Result<()> {
+    // Take SIGTERM/SIGINT away from their default (kill) before anything can be lost.
+    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    let pg = database_config(&config)?.with_application_name("edgeauth");
+    let (signing_pem, keys) = load_signing_keys(&config)?;
+    let documents = Arc::new(Documents::build(&config, &keys));
+    ensure_listen_address_free(&config)?;
+    check_database(&pg)?;
+
+    let config = Arc::new(config);
+    let all_stats: Arc<[ShardStats]> = (0..config.shards).map(|_| ShardStats::default()).collect();
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut wakers = Vec::with_capacity(config.shards);
+    let mut threads = Vec::with_capacity(config.shards);
+    for id in 0..config.shards {
+        let (wake_tx, wake_rx) = StdUnixStream::pair()?;
+        wakers.push(wake_tx);
+        let init = ShardInit {
+            id,
+            config: config.clone(),
+            pg: pg.clone(),
+            signing_pem: signing_pem.clone(),
+            documents: documents.clone(),
+            all_stats: all_stats.clone(),
+            wake: wake_rx,
+            core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
+            driver: config.io_driver,
+            ready: ready_tx.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("edgeauth-shard-{id}"))
+            .spawn(move || shard::run_thread(init))?;
+        threads.push(thread);
+    }
+    drop(ready_tx);
+
+    let mut drivers = Vec::with_capacity(config.shards);
+    let mut failure = None;
+    for _ in 0..config.shards {
+        match ready_rx.recv() {
+            Ok(Ok(driver)) => drivers.push(driver),
+            Ok(Err(e)) => failure = Some(e),
+            Err(_) => failure = Some("a shard thread ended before it was ready".to_owned()),
+        }
+    }
+    if let Some(e) = failure {
+        wake_all(&mut wakers);
+        for t in threads {
+            let _ = t.join();
+        }
+        return Err(e.into());
+    }
+    log_startup(&config, &keys, drivers.first().copied().unwrap_or("?"));
+
+    std::thread::Builder::new().name("edgeauth-signals".to_owned()).spawn(move || {
+        let mut received = 0;
+        for signal in signals.forever() {
+            received += 1;
+            if received == 1 {
+                log::info("shutting down: finishing requests, then exiting", &[("signal", &signal)]);
+                wake_all(&mut wakers);
+            } else {
+                log::warn("second signal during shutdown: exiting now", &[("signal", &signal)]);
+                std::process::exit(130);
+            }
+        }
+    })?;
+
+    let mut panicked = false;
+    for t in threads {
+        panicked |= t.join().is_err();
+    }
+    if panicked {
+        return Err("a shard thread panicked".into());
+    }
+    log::info("stopped", &[]);
+    Ok(())
+}
+
+fn wake_all(wakers: &mut [StdUnixStream]) {
+    for w in wakers {
+        let _ = w.write_all(b"x");
+    }
+}
+
+/// Load the configured keys; with none configured, use `<data_dir>/signing-key.pem`,
+/// creating an ES256 key there on first start. Returns the signer's PEM (for the shards)
+/// and every key (for the JWKS).
+fn load_signing_keys(config: &Config) -> Result<(Arc<Vec<u8>>, Vec<SigningKey>)> {
+    let paths: Vec<PathBuf> = config.signing_key_paths();
+    if config.signing_keys.is_empty() {
+        let path = config.default_signing_key_path();
+        if !path.exists() {
+            keys::generate_file(Alg::ES256, &path)
+                .map_err(|e| format!("creating {}: {e}", path.display()))?;
+            log::info("generated a signing key", &[("path", &path.display()), ("alg", &"ES256")]);
+        }
+    }
+    let mut loaded = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let key = SigningKey::from_pem_file(path)
+            .map_err(|e| format!("signing key {}: {e}", path.display()))?;
+        loaded.push(key);
+    }
+    let signing_pem = std::fs::read(&paths[0])?;
+    Ok((Arc::new(signing_pem), loaded))
+}
+
+/// monoio sets SO_REUSEPORT on every listener, so a second server on the same port would
+/// start silently and steal half the connections. Binding once without it first turns that
+/// into a clear error.
+fn ensure_listen_address_free(config: &Config) -> Result<()> {
+    StdTcpListener::bind(config.listen)
+        .map(drop)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen).into())
+}
+
+/// Wait for the database a little; if it answers, it must be at our schema version. If it
+/// does not, start anyway: shards reconnect by themselves and `/readyz` says not ready.
+fn check_database(pg: &PgConfig) -> Result<()> {
+    block_on(async {
+        let started = Instant::now();
+        let client = loop {
+            match Client::connect(pg).await {
+                Ok(c) => break c,
+                Err(e) if started.elapsed() < limits::STARTUP_DB_WAIT_MAX && !e.is_auth() => {
+                    monoio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) if e.is_auth() => {
+                    return Err(format!("database {}: {e}", pg.display_redacted()).into());
+                }
+                Err(e) => {
+                    log::warn(
+                        "database unreachable at start-up; serving 503 until it is",
+                        &[("database", &pg.display_redacted()), ("error", &e)],
+                    );
+                    return Ok(());
+                }
+            }
+        };
+        let version = schema::current_version(&client).await?;
+        client.close().await;
+        if version != schema::SCHEMA_VERSION {
+            return Err(format!(
+                "database schema is at version {version}, this edgeauth needs {}: run `edgeauth migrate`",
+                schema::SCHEMA_VERSION
+            )
+            .into());
+        }
+        Ok(())
+    })
+}
+
+fn log_startup(config: &Config, keys: &[SigningKey], driver: &str) {
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid()).collect();
+    log::info(
+        "edgeauth listening",
+        &[
+            ("listen", &config.listen),
+            ("shards", &config.shards),
+            ("io_driver", &driver),
+            ("issuer", &config.issuer),
+            ("audience", &config.audience),
+            ("token_ttl_s", &config.token_ttl.as_secs()),
+            ("signing_alg", &keys[0].alg()),
+            ("signing_kid", &keys[0].kid()),
+            ("published_kids", &kids.join(",")),
+            ("idle_timeout_ms", &config.idle_timeout.as_millis()),
+            ("max_connections_per_shard", &config.max_connections),
+            ("admin_api", &config.admin_token.is_some()),
+            ("log_level", &config.log_level.as_str()),
+        ],
+    );
+}

@@ -1,0 +1,157 @@
+//! A shard: one thread, one monoio runtime, one listening socket, one database session.
+//!
+//! A shard owns everything its requests touch, so the request path takes no lock: the
+//! kernel (SO_REUSEPORT) picks the shard for each connection, and the shard serves it from
+//! start to end.
+
+pub mod listener;
+pub mod stats;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::config::{Config, IoDriver};
+use crate::jwt::keys::SigningKey;
+use crate::limits;
+use crate::log;
+use crate::endpoint::metadata::Documents;
+use crate::jwt::token::{JtiGenerator, TokenSigner};
+use crate::pg::Session;
+use crate::shutdown::Shutdown;
+use stats::ShardStats;
+
+pub struct Shard {
+    pub id: usize,
+    /// Read-only after start-up; shared by every shard.
+    pub config: Arc<Config>,
+    /// This shard's signer, built from the key at start-up, so a token costs one signature
+    /// and no key parsing.
+    pub signer: TokenSigner,
+    /// Token ids; a per-shard CSPRNG so that no token costs a syscall.
+    pub jti: RefCell<JtiGenerator>,
+    /// The shard's one Postgres connection: client lookups and token records, pipelined.
+    /// Reconnects by itself; while it is down the token endpoint answers 503.
+    pub pg: Session,
+    /// Metadata and JWKS documents, serialized once.
+    pub documents: Arc<Documents>,
+    /// Every shard's counters (this shard writes only `all_stats[id]`), for `/metrics`.
+    pub all_stats: Arc<[ShardStats]>,
+    pub shutdown: Shutdown,
+    /// Connections this shard serves now; bounded by `config.max_connections`.
+    pub connections: Cell<usize>,
+}
+
+impl Shard {
+    pub fn stats(&self) -> &ShardStats {
+        &self.all_stats[self.id]
+    }
+}
+
+/// The body of a shard thread: pin, build the runtime, serve until shutdown.
+pub fn run_thread(init: crate::server::ShardInit) {
+    if let Some(core) = init.core {
+        core_affinity::set_for_current(core);
+    }
+    let ready = init.ready.clone();
+    let use_uring = match init.driver {
+        IoDriver::Epoll => false,
+        IoDriver::IoUring => true,
+        IoDriver::Auto => monoio::utils::detect_uring(),
+    };
+    if use_uring {
+        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(IO_URING_ENTRIES)
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => return rt.block_on(run(init, "io_uring")),
+            Err(e) if init.driver == IoDriver::IoUring => {
+                let _ = ready.send(Err(format!("io_uring runtime: {e}")));
+                return;
+            }
+            Err(e) => log::warn("io_uring unavailable, using epoll", &[("error", &e)]),
+        }
+    }
+    match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build() {
+        Ok(mut rt) => rt.block_on(run(init, "epoll")),
+        Err(e) => {
+            let _ = ready.send(Err(format!("epoll runtime: {e}")));
+        }
+    }
+}
+
+/// Submission queue entries per shard: room for every connection's read and write plus the
+/// database session's, so that submissions are rarely flushed for lack of space.
+const IO_URING_ENTRIES: u32 = 4096;
+
+async fn run(init: crate::server::ShardInit, driver: &'static str) {
+    let listener = match bind(&init) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = init.ready.send(Err(format!("shard {}: cannot listen on {}: {e}", init.id, init.config.listen)));
+            return;
+        }
+    };
+    let signer = match SigningKey::from_pem(&init.signing_pem) {
+        Ok(key) => TokenSigner::new(key),
+        Err(e) => {
+            let _ = init.ready.send(Err(format!("shard {}: signing key: {e}", init.id)));
+            return;
+        }
+    };
+    let wake = match monoio::net::UnixStream::from_std(init.wake) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = init.ready.send(Err(format!("shard {}: wake-up socket: {e}", init.id)));
+            return;
+        }
+    };
+    let shard = Rc::new(Shard {
+        id: init.id,
+        config: init.config.clone(),
+        signer,
+        jti: RefCell::new(JtiGenerator::new()),
+        pg: Session::start(init.pg.clone(), &[]),
+        documents: init.documents.clone(),
+        all_stats: init.all_stats.clone(),
+        shutdown: Shutdown::new(),
+        connections: Cell::new(0),
+    });
+    monoio::spawn(fire_on_wake(wake, shard.shutdown.clone()));
+    let _ = init.ready.send(Ok(driver));
+    drop(init.ready);
+
+    listener::accept_loop(shard.clone(), listener).await;
+    drain(&shard).await;
+    shard.pg.shutdown().await;
+    log::debug("shard stopped", &[("shard", &shard.id)]);
+}
+
+fn bind(init: &crate::server::ShardInit) -> std::io::Result<monoio::net::TcpListener> {
+    let opts = monoio::net::ListenerOpts::new().reuse_port(true).backlog(LISTEN_BACKLOG);
+    monoio::net::TcpListener::bind_with_config(init.config.listen, &opts)
+}
+
+/// Accept queue per shard: a burst of new connections (wrk's start, a fleet reconnecting)
+/// waits in the kernel instead of being refused. The kernel caps it at net.core.somaxconn.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// The signal thread writes a byte (or goes away): either way, shut down.
+async fn fire_on_wake(wake: monoio::net::UnixStream, shutdown: Shutdown) {
+    use monoio::io::AsyncReadRent;
+    let mut wake = wake;
+    let _ = wake.read(vec![0u8; 1]).await;
+    shutdown.fire();
+}
+
+/// Let connections finish what they have, for at most SHUTDOWN_DRAIN_MAX.
+async fn drain(shard: &Shard) {
+    let started = std::time::Instant::now();
+    while shard.connections.get() > 0 && started.elapsed() < limits::SHUTDOWN_DRAIN_MAX {
+        monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if shard.connections.get() > 0 {
+        log::warn("shutdown: closing connections that did not finish", &[("shard", &shard.id), ("connections", &shard.connections.get())]);
+    }
+}

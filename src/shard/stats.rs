@@ -1,0 +1,39 @@
+//! Per-shard counters: only the owning shard writes them, any thread reads them (relaxed
+//! atomics, no lock), and readers sum them across shards.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Default, Debug)]
+pub struct ShardStats {
+    pub requests: AtomicU64,
+    /// Tokens signed, recorded in `tokens` and answered with 200.
+    pub tokens_issued: AtomicU64,
+    /// Token requests refused with a 4xx OAuth error.
+    pub token_errors: AtomicU64,
+    /// Token requests answered 503 because the database could not be used.
+    pub token_unavailable: AtomicU64,
+    /// Requests refused before routing: malformed, oversized, unknown.
+    pub bad_requests: AtomicU64,
+    pub connections_open: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    /// Connections closed at accept because the shard was at `max_connections`.
+    pub connections_rejected: AtomicU64,
+    pub connections_timed_out: AtomicU64,
+}
+
+impl ShardStats {
+    /// Add one; called only by the owning shard.
+    #[inline]
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn drop_one(counter: &AtomicU64) {
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn read(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

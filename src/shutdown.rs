@@ -1,0 +1,107 @@
+//! Graceful shutdown, one shard at a time.
+//!
+//! # Protocol
+//!
+//! 1. One thread owns SIGTERM and SIGINT (`server::serve`). On the first signal it writes a
+//!    byte to every shard's wake-up socket; on a second one it exits the process at once.
+//! 2. In each shard, the task reading that socket fires the shard's [`Shutdown`] latch.
+//! 3. The accept loop stops accepting. Each connection finishes the requests it already has
+//!    (answering them with `Connection: close`), writes the responses, and closes; an idle
+//!    keep-alive connection closes at once.
+//! 4. The shard waits for its connections to drain (at most `limits::SHUTDOWN_DRAIN_MAX`),
+//!    then closes its database session (Terminate after the last answer) and its thread ends.
+//! 5. When every shard thread has ended, the process exits 0.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use hashbrown::HashMap;
+
+/// A one-way, single-threaded latch: once fired, every waiter wakes and stays woken.
+#[derive(Clone, Default)]
+pub struct Shutdown(Rc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    fired: Cell<bool>,
+    next_waiter_id: Cell<u64>,
+    /// One waker per pending `wait()` future, removed when the future is dropped, so the map
+    /// stays as small as the number of waiters however often they are polled.
+    waiters: RefCell<HashMap<u64, Waker>>,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    pub fn fire(&self) {
+        if self.0.fired.replace(true) {
+            return;
+        }
+        for (_, waker) in self.0.waiters.borrow_mut().drain() {
+            waker.wake();
+        }
+    }
+
+    pub fn is_fired(&self) -> bool {
+        self.0.fired.get()
+    }
+
+    /// Resolves once the latch has fired.
+    pub fn wait(&self) -> Wait {
+        let id = self.0.next_waiter_id.get();
+        self.0.next_waiter_id.set(id + 1);
+        Wait { inner: self.0.clone(), id }
+    }
+}
+
+pub struct Wait {
+    inner: Rc<Inner>,
+    id: u64,
+}
+
+impl Future for Wait {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.inner.fired.get() {
+            return Poll::Ready(());
+        }
+        self.inner.waiters.borrow_mut().insert(self.id, cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        self.inner.waiters.borrow_mut().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_wake_on_fire_and_do_not_accumulate() {
+        let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build();
+        rt.unwrap().block_on(async {
+            let shutdown = Shutdown::new();
+            for _ in 0..100 {
+                let wait = shutdown.wait();
+                let _ = monoio::time::timeout(std::time::Duration::from_millis(1), wait).await;
+            }
+            assert!(shutdown.0.waiters.borrow().is_empty(), "dropped waits deregister");
+            let s2 = shutdown.clone();
+            let task = monoio::spawn(async move { s2.wait().await });
+            monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+            shutdown.fire();
+            task.await;
+            assert!(shutdown.is_fired());
+            shutdown.wait().await; // already fired: ready at once
+        });
+    }
+}

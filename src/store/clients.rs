@@ -1,0 +1,277 @@
+//! OAuth clients: the lookup the token endpoint makes, and the administration behind
+//! `edgeauth client ...`. Every change announces itself on `edgeauth_invalidate` in the same
+//! statement, so the notification is sent exactly when the change commits.
+
+use std::time::Duration;
+
+use crate::auth::secret;
+use crate::limits;
+use crate::pg::{self, Client, Row, Statement};
+
+/// What the token endpoint needs to know about a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub secret_hash: [u8; 32],
+    /// Space-separated scope tokens.
+    pub allowed_scopes: String,
+    pub audience: Option<String>,
+    pub token_ttl: Option<Duration>,
+    /// Space-separated grant types.
+    pub grant_types: String,
+    pub disabled: bool,
+}
+
+impl ClientRecord {
+    pub fn may_use_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.split(' ').any(|g| g == grant_type)
+    }
+
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.allowed_scopes.split(' ').filter(|s| !s.is_empty())
+    }
+}
+
+pub const LOOKUP: Statement = Statement::new(
+    "client_lookup",
+    "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled
+       FROM clients WHERE client_id = $1",
+    &[],
+);
+
+/// Look a client up; `Ok(None)` when it does not exist.
+pub async fn lookup(client: &Client, client_id: &str) -> Result<Option<ClientRecord>, pg::Error> {
+    let rows = client.query(&LOOKUP, &[Some(client_id.as_bytes())]).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(record_from_row(&rows.row(0)))
+}
+
+/// A row that does not decode (a hand-edited hash, say) is treated as no client: it can never
+/// authenticate, and the CLI's `show` reports it.
+fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
+    Some(ClientRecord {
+        client_id: row.get_str(0)?.to_owned(),
+        secret_hash: secret::parse_hash_hex(row.get_str(1)?)?,
+        allowed_scopes: row.get_str(2)?.to_owned(),
+        audience: row.get_str(3).map(str::to_owned),
+        token_ttl: match row.get_str(4) {
+            Some(v) => Some(Duration::from_secs(v.parse().ok()?)),
+            None => None,
+        },
+        grant_types: row.get_str(5)?.to_owned(),
+        disabled: row.get_str(6)? == "t",
+    })
+}
+
+/// Client ids are 1 to 128 characters from the URL-safe set `A-Z a-z 0-9 - . _ ~` (plus `:`
+/// and `@`, which some fleets use in service names): they appear unescaped in JWT claims,
+/// NOTIFY payloads and logs, so nothing in them needs escaping anywhere.
+pub fn validate_client_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > limits::CLIENT_ID_BYTES_MAX {
+        return Err(format!("client_id must be 1 to {} characters", limits::CLIENT_ID_BYTES_MAX));
+    }
+    if id == "*" || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:@".contains(&b)) {
+        return Err("client_id may contain only A-Z a-z 0-9 - . _ ~ : @".to_owned());
+    }
+    Ok(())
+}
+
+/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by single spaces.
+/// (That excludes `"` and `\`, so scopes need no JSON escaping either.)
+pub fn normalize_scopes(scopes: &str) -> Result<String, String> {
+    let mut out: Vec<&str> = Vec::new();
+    for token in scopes.split([' ', ',']).filter(|s| !s.is_empty()) {
+        if !token.bytes().all(is_scope_byte) {
+            return Err(format!("scope {token:?}: RFC 6749 scope tokens are printable ASCII without '\"' or '\\'"));
+        }
+        if !out.contains(&token) {
+            out.push(token);
+        }
+    }
+    Ok(out.join(" "))
+}
+
+pub fn is_scope_byte(b: u8) -> bool {
+    b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
+}
+
+/// What `client add` registers.
+pub struct NewClient<'a> {
+    pub client_id: &'a str,
+    pub scopes: &'a str,
+    pub audience: Option<&'a str>,
+    pub token_ttl: Option<Duration>,
+    pub grant_types: &'a str,
+}
+
+const INSERT: Statement = Statement::new(
+    "client_insert",
+    "WITH c AS (
+        INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types)
+        VALUES ($1, $2, $3, $4, $5::integer, $6) RETURNING client_id)
+     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
+    &[],
+);
+
+/// Register a client; returns its secret, which is stored only as a hash.
+pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<String, AdminError> {
+    validate_client_id(new.client_id).map_err(AdminError::Invalid)?;
+    let scopes = normalize_scopes(new.scopes).map_err(AdminError::Invalid)?;
+    let grant_types = normalize_scopes(new.grant_types).map_err(AdminError::Invalid)?;
+    if let Some(g) = grant_types.split(' ').find(|g| *g != "client_credentials") {
+        return Err(AdminError::Invalid(format!("grant type {g:?} is not supported")));
+    }
+    let ttl = match new.token_ttl {
+        Some(t) if t < Duration::from_secs(1) || t > limits::TOKEN_TTL_MAX => {
+            return Err(AdminError::Invalid("token_ttl must be between 1s and 24h".to_owned()));
+        }
+        Some(t) => Some(t.as_secs().to_string()),
+        None => None,
+    };
+    let plain = secret::generate_secret();
+    let hash = secret::hash_hex(plain.as_bytes());
+    let params = [
+        Some(new.client_id.as_bytes()),
+        Some(hash.as_bytes()),
+        Some(scopes.as_bytes()),
+        new.audience.map(str::as_bytes),
+        ttl.as_deref().map(str::as_bytes),
+        Some(grant_types.as_bytes()),
+    ];
+    match client.query(&INSERT, &params).await {
+        Ok(_) => Ok(plain),
+        Err(e) if e.code() == Some("23505") => Err(AdminError::Exists(new.client_id.to_owned())),
+        Err(e) => Err(AdminError::Db(e)),
+    }
+}
+
+const ROTATE: Statement = Statement::new(
+    "client_rotate",
+    "WITH c AS (UPDATE clients SET secret_hash = $2, updated_at = now() WHERE client_id = $1 RETURNING client_id)
+     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
+    &[],
+);
+const SET_DISABLED: Statement = Statement::new(
+    "client_set_disabled",
+    "WITH c AS (UPDATE clients SET disabled = ($2 = 't'), updated_at = now() WHERE client_id = $1 RETURNING client_id)
+     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
+    &[],
+);
+const DELETE: Statement = Statement::new(
+    "client_delete",
+    "WITH c AS (DELETE FROM clients WHERE client_id = $1 RETURNING client_id)
+     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
+    &[],
+);
+const LIST: Statement = Statement::new(
+    "client_list",
+    "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled
+       FROM clients ORDER BY client_id",
+    &[],
+);
+
+/// Replace the secret; returns the new one.
+pub async fn rotate_secret(client: &Client, client_id: &str) -> Result<String, AdminError> {
+    let plain = secret::generate_secret();
+    let hash = secret::hash_hex(plain.as_bytes());
+    let rows = client
+        .query(&ROTATE, &[Some(client_id.as_bytes()), Some(hash.as_bytes())])
+        .await
+        .map_err(AdminError::Db)?;
+    if rows.is_empty() {
+        return Err(AdminError::NotFound(client_id.to_owned()));
+    }
+    Ok(plain)
+}
+
+pub async fn set_disabled(client: &Client, client_id: &str, disabled: bool) -> Result<(), AdminError> {
+    let flag: &[u8] = if disabled { b"t" } else { b"f" };
+    let rows = client
+        .query(&SET_DISABLED, &[Some(client_id.as_bytes()), Some(flag)])
+        .await
+        .map_err(AdminError::Db)?;
+    if rows.is_empty() {
+        return Err(AdminError::NotFound(client_id.to_owned()));
+    }
+    Ok(())
+}
+
+pub async fn delete(client: &Client, client_id: &str) -> Result<(), AdminError> {
+    let rows = client.query(&DELETE, &[Some(client_id.as_bytes())]).await.map_err(AdminError::Db)?;
+    if rows.is_empty() {
+        return Err(AdminError::NotFound(client_id.to_owned()));
+    }
+    Ok(())
+}
+
+pub async fn list(client: &Client) -> Result<Vec<ClientRecord>, AdminError> {
+    let rows = client.query(&LIST, &[]).await.map_err(AdminError::Db)?;
+    Ok((0..rows.len()).filter_map(|i| record_from_row(&rows.row(i))).collect())
+}
+
+pub async fn show(client: &Client, client_id: &str) -> Result<ClientRecord, AdminError> {
+    lookup(client, client_id)
+        .await
+        .map_err(AdminError::Db)?
+        .ok_or_else(|| AdminError::NotFound(client_id.to_owned()))
+}
+
+/// The public view of a client (never the hash).
+pub fn to_json(c: &ClientRecord) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": c.client_id,
+        "scopes": c.allowed_scopes,
+        "audience": c.audience,
+        "token_ttl_seconds": c.token_ttl.map(|t| t.as_secs()),
+        "grant_types": c.grant_types,
+        "disabled": c.disabled,
+    })
+}
+
+#[derive(Debug)]
+pub enum AdminError {
+    Invalid(String),
+    Exists(String),
+    NotFound(String),
+    Db(pg::Error),
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminError::Invalid(m) => write!(f, "{m}"),
+            AdminError::Exists(id) => write!(f, "client {id:?} already exists"),
+            AdminError::NotFound(id) => write!(f, "no client {id:?}"),
+            AdminError::Db(e) => write!(f, "database: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids() {
+        assert!(validate_client_id("billing-service").is_ok());
+        assert!(validate_client_id("svc:payments@eu-1").is_ok());
+        assert!(validate_client_id("").is_err());
+        assert!(validate_client_id("*").is_err());
+        assert!(validate_client_id("a\"b").is_err());
+        assert!(validate_client_id("a b").is_err());
+        assert!(validate_client_id(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn scopes() {
+        assert_eq!(normalize_scopes("read  write,read").unwrap(), "read write");
+        assert_eq!(normalize_scopes("").unwrap(), "");
+        assert_eq!(normalize_scopes("api:read https://x/y").unwrap(), "api:read https://x/y");
+        assert!(normalize_scopes("a\"b").is_err());
+        assert!(normalize_scopes("a\\b").is_err());
+    }
+}

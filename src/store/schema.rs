@@ -1,0 +1,117 @@
+//! Versioned, idempotent migrations.
+//!
+//! Each migration runs in its own transaction together with the row that records it, under
+//! an advisory lock, so that several instances running `edgeauth migrate` at once apply each
+//! version exactly once.
+
+use crate::pg::{self, Client, Statement};
+
+/// Arbitrary constant: the advisory lock all edgeauth migrations take.
+const MIGRATION_LOCK_KEY: i64 = 0x6564_6765_6175_7468; // "edgeauth"
+
+/// The schema version this binary runs against.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`. Never edit one that has
+/// shipped; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: clients, tokens, revocations.
+    "CREATE TABLE clients (
+        client_id         text PRIMARY KEY,
+        -- SHA-256 of the secret, lowercase hex. Secrets are 256 random bits, so a fast hash
+        -- is right (see SPEC §3).
+        secret_hash       text NOT NULL,
+        -- Space-separated scope tokens the client may request.
+        allowed_scopes    text NOT NULL DEFAULT '',
+        -- The client's own `aud`; NULL means the server's audience.
+        audience          text,
+        -- The client's own token lifetime; NULL means the server's token_ttl.
+        token_ttl_seconds integer CHECK (token_ttl_seconds > 0),
+        -- Space-separated grant types; a client without client_credentials is refused
+        -- with unauthorized_client.
+        grant_types       text NOT NULL DEFAULT 'client_credentials',
+        disabled          boolean NOT NULL DEFAULT false,
+        created_at        timestamptz NOT NULL DEFAULT now(),
+        updated_at        timestamptz NOT NULL DEFAULT now()
+    );
+    -- Every issued access token. No foreign key to clients: a deleted client's tokens stay
+    -- on record until they expire, and inserts need not check another table.
+    CREATE TABLE tokens (
+        jti        uuid PRIMARY KEY,
+        client_id  text NOT NULL,
+        scope      text,
+        issued_at  timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX tokens_expires_at_idx ON tokens (expires_at);
+    CREATE INDEX tokens_client_id_idx ON tokens (client_id);
+    CREATE TABLE revoked_tokens (
+        jti        uuid PRIMARY KEY,
+        client_id  text NOT NULL DEFAULT '',
+        revoked_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at);",
+];
+
+const CURRENT_VERSION: Statement = Statement::new(
+    "schema_version",
+    "SELECT coalesce(max(version), 0) FROM edgeauth_schema_migrations",
+    &[],
+);
+
+/// Bring the schema up to `SCHEMA_VERSION`; returns the versions applied.
+pub async fn migrate(client: &Client) -> Result<Vec<i32>, pg::Error> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS edgeauth_schema_migrations (
+                version    integer PRIMARY KEY,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .await?;
+    client.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).await?;
+    let result = apply_pending(client).await;
+    let unlock = client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).await;
+    let applied = result?;
+    unlock?;
+    Ok(applied)
+}
+
+async fn apply_pending(client: &Client) -> Result<Vec<i32>, pg::Error> {
+    let mut applied = Vec::new();
+    let mut version = current_version(client).await?;
+    while (version as usize) < MIGRATIONS.len() {
+        let next = version + 1;
+        let sql = format!(
+            "BEGIN;\n{}\n;INSERT INTO edgeauth_schema_migrations (version) VALUES ({next});\nCOMMIT;",
+            MIGRATIONS[version as usize]
+        );
+        if let Err(e) = client.batch_execute(&sql).await {
+            // The failed transaction must not stay open on this connection.
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(e);
+        }
+        applied.push(next);
+        version = next;
+    }
+    Ok(applied)
+}
+
+/// The version the database is at; 0 when edgeauth never migrated it.
+pub async fn current_version(client: &Client) -> Result<i32, pg::Error> {
+    let exists = client
+        .query(&TABLE_EXISTS, &[])
+        .await?;
+    if exists.row(0).get_str(0) != Some("t") {
+        return Ok(0);
+    }
+    let rows = client.query(&CURRENT_VERSION, &[]).await?;
+    Ok(rows.row(0).get_str(0).and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+const TABLE_EXISTS: Statement = Statement::new(
+    "schema_table_exists",
+    "SELECT to_regclass('edgeauth_schema_migrations') IS NOT NULL",
+    &[],
+);
