@@ -569,3 +569,42 @@ fn close_waits_for_queued_requests() {
         assert!(c.is_closed());
     });
 }
+
+/// Dropping every Session handle (without `shutdown`) stops the supervisor and ends the
+/// connection: nothing leaks.
+#[test]
+fn dropped_session_closes_its_connection() {
+    run(async {
+        let app = unique("t_drop");
+        let session = Session::start(superuser().with_application_name(&app), &[]);
+        session.wait_connected(WAIT).await.unwrap();
+        let watcher = connect().await;
+        let count = Statement::new(
+            "t_count_app",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[],
+        );
+        assert_eq!(
+            one_str(&watcher, &count, &[Some(app.as_bytes())])
+                .await
+                .as_deref(),
+            Some("1")
+        );
+        drop(session);
+        let started = std::time::Instant::now();
+        loop {
+            if one_str(&watcher, &count, &[Some(app.as_bytes())])
+                .await
+                .as_deref()
+                == Some("0")
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "the dropped session's connection is still open"
+            );
+            monoio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}

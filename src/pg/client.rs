@@ -31,6 +31,12 @@ use super::statement::Statement;
 /// noise, small enough that the server's per-message buffer stays modest.
 const COPY_CHUNK_BYTES: usize = 32 << 10;
 
+/// Requests one connection will queue before refusing more. Far above what a shard issues
+/// in one round trip (cache misses plus a few batch writes); reaching it means the
+/// database has stalled, and piling on would only grow memory. Refused requests get
+/// `Closed`, which callers already answer with 503.
+pub const REQUESTS_IN_FLIGHT_MAX: usize = 65_536;
+
 /// An asynchronous NOTIFY delivered to this connection (it must have run LISTEN).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -240,9 +246,7 @@ impl Client {
     /// LISTEN, DDL. Result rows are discarded.
     pub async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         let shared = self.shared();
-        if shared.state.get() != State::Open {
-            return Err(Error::closed());
-        }
+        check_open(shared)?;
         let rx = {
             let mut send = shared.send.borrow_mut();
             let mark = send.len();
@@ -268,9 +272,7 @@ impl Client {
         collect_rows: bool,
     ) -> Result<oneshot::Receiver<Result<Response, Error>>, Error> {
         let shared = self.shared();
-        if shared.state.get() != State::Open {
-            return Err(Error::closed());
-        }
+        check_open(shared)?;
         let mut send = shared.send.borrow_mut();
         let mark = send.len();
         let parse = !shared.prepared.borrow().contains(stmt.name);
@@ -322,6 +324,17 @@ impl Client {
     pub fn in_flight(&self) -> usize {
         self.shared().waiters.borrow().len()
     }
+}
+
+/// Refuses new work on a closed, closing or saturated connection.
+fn check_open(shared: &Shared) -> Result<(), Error> {
+    if shared.state.get() != State::Open {
+        return Err(Error::closed());
+    }
+    if shared.waiters.borrow().len() >= REQUESTS_IN_FLIGHT_MAX {
+        return Err(Error::closed_because("too many requests in flight"));
+    }
+    Ok(())
 }
 
 fn push_waiter(

@@ -24,7 +24,7 @@ mod rows;
 mod session;
 mod statement;
 
-pub use client::{Client, Notification};
+pub use client::{Client, Notification, REQUESTS_IN_FLIGHT_MAX};
 pub use config::{Host, PgConfig};
 pub use error::{DbError, Error, ErrorKind};
 pub use rows::{Row, Rows};

@@ -50,10 +50,30 @@ struct Inner {
     connected_waiters: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
-/// Cheap to clone; all clones share one supervisor. Call `shutdown` to stop it: the
-/// supervisor task keeps the session alive until then.
+impl Inner {
+    /// Stops the supervisor: it exits at its next step (after the current connection ends,
+    /// the current connect attempt returns, or the current backoff sleep).
+    fn stop(&self) -> Option<Client> {
+        self.stopping.set(true);
+        self.connected_waiters.borrow_mut().clear();
+        self.current.borrow_mut().take()
+    }
+}
+
+/// Dropping the last `Session` clone stops the supervisor and closes the connection (once
+/// no `Client` obtained from it is left), so a forgotten session leaks nothing.
+struct Handle(Rc<Inner>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // Dropping the session's Client begins a graceful close if it was the last clone.
+        drop(self.0.stop());
+    }
+}
+
+/// Cheap to clone; all clones share one supervisor task.
 #[derive(Clone)]
-pub struct Session(Rc<Inner>);
+pub struct Session(Rc<Handle>);
 
 impl Session {
     /// Spawns the supervisor task on the current monoio runtime; it connects at once.
@@ -71,7 +91,11 @@ impl Session {
             connected_waiters: RefCell::new(Vec::new()),
         });
         monoio::spawn(supervise(inner.clone()));
-        Session(inner)
+        Session(Rc::new(Handle(inner)))
+    }
+
+    fn inner(&self) -> &Inner {
+        &self.0.0
     }
 
     /// Waits until a connection is up, at most `timeout`; `Closed` if it is not.
@@ -79,11 +103,11 @@ impl Session {
         if self.is_connected() {
             return Ok(());
         }
-        if self.0.stopping.get() {
+        if self.inner().stopping.get() {
             return Err(Error::closed());
         }
         let (tx, rx) = oneshot::channel();
-        self.0.connected_waiters.borrow_mut().push(tx);
+        self.inner().connected_waiters.borrow_mut().push(tx);
         match monoio::time::timeout(timeout, rx).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Error::closed_because("session shut down")),
@@ -93,7 +117,7 @@ impl Session {
 
     /// The current connection, or `Closed` at once while there is none.
     pub fn client(&self) -> Result<Client, Error> {
-        match &*self.0.current.borrow() {
+        match &*self.inner().current.borrow() {
             Some(c) if !c.is_closed() => Ok(c.clone()),
             _ => Err(Error::closed_because("database not connected")),
         }
@@ -117,7 +141,7 @@ impl Session {
 
     /// The session's events. The receiver exists once: the first call takes it.
     pub fn events(&self) -> Option<unbounded::Rx<SessionEvent>> {
-        self.0.events_rx.borrow_mut().take()
+        self.inner().events_rx.borrow_mut().take()
     }
 
     pub fn is_connected(&self) -> bool {
@@ -126,15 +150,12 @@ impl Session {
 
     /// Successful connections after the first.
     pub fn reconnects(&self) -> u64 {
-        self.0.reconnects.get()
+        self.inner().reconnects.get()
     }
 
     /// Stops reconnecting and closes the connection after its queued requests are answered.
     pub async fn shutdown(&self) {
-        self.0.stopping.set(true);
-        self.0.connected_waiters.borrow_mut().clear();
-        let client = self.0.current.borrow_mut().take();
-        if let Some(client) = client {
+        if let Some(client) = self.inner().stop() {
             client.close().await;
         }
     }
