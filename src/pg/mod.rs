@@ -1,1 +1,32 @@
-//! (being written)
+//! Our own PostgreSQL client on monoio, built on `postgres-protocol`'s byte layer.
+//!
+//! One connection per shard, single-threaded (`Rc`/`RefCell`, no locks), pipelined: every
+//! request is `[Parse] Bind Execute Sync`, many callers' requests go out in one write, and
+//! replies are matched to a FIFO of waiters by counting ReadyForQuery.
+//!
+//! * `config`: connection strings (URL or key=value) into a validated `PgConfig`.
+//! * `error`: `Error` with an `ErrorKind` and, for server errors, the SQLSTATE.
+//! * `statement`: compile-time statements, prepared lazily once per connection.
+//! * `codec`: framing of backend messages; "not enough bytes yet" is `Ok(None)`.
+//! * `connect`: start-up and authentication (trust, cleartext, MD5, SCRAM-SHA-256).
+//! * `client`: `Client`, the handle callers use, and request encoding.
+//! * `connection`: the reader and writer tasks that own the socket halves.
+//! * `rows`: result rows stored in one buffer.
+//! * `session`: a self-healing per-shard handle: reconnect with backoff, re-LISTEN.
+
+mod client;
+mod codec;
+mod config;
+mod connect;
+mod connection;
+mod error;
+mod rows;
+mod session;
+mod statement;
+
+pub use client::{Client, Notification, REQUESTS_IN_FLIGHT_MAX};
+pub use config::{Host, PgConfig};
+pub use error::{DbError, Error, ErrorKind};
+pub use rows::{Row, Rows};
+pub use session::{Session, SessionEvent};
+pub use statement::{Statement, oid};
