@@ -83,3 +83,165 @@ impl TokenSigner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::keys::{Alg, HS256_PEM_LABEL, generate_pem};
+    use crate::jwt::pem;
+    use jsonwebtoken::{DecodingKey, Validation, jwk::Jwk};
+
+    const ISS: &str = "https://auth.example.test";
+    const AUD: &str = "https://api.example.test";
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs()
+    }
+
+    fn claims<'a>(sub: &'a str, scope: &'a str, jti: &'a str) -> AccessClaims<'a> {
+        let iat = now();
+        AccessClaims {
+            iss: ISS,
+            sub,
+            aud: AUD,
+            iat,
+            exp: iat + 3600,
+            jti,
+            scope,
+        }
+    }
+
+    /// How a resource server verifies: HS256 with the shared secret, everything else with
+    /// the JWK published in the JWKS.
+    fn decoding_key(key_pem: &[u8], signer: &TokenSigner) -> DecodingKey {
+        match signer.key().public_jwk() {
+            Some(jwk) => {
+                let jwk: Jwk = serde_json::from_value(jwk.clone()).expect("JWK parses");
+                DecodingKey::from_jwk(&jwk).expect("usable JWK")
+            }
+            None => {
+                let block = pem::decode_key_block(key_pem).expect("PEM");
+                assert_eq!(block.label, HS256_PEM_LABEL);
+                DecodingKey::from_secret(&block.der)
+            }
+        }
+    }
+
+    /// Sign into a buffer that already holds bytes, then verify with jsonwebtoken.
+    fn sign_and_verify(key_pem: &[u8], claims: &AccessClaims<'_>) -> serde_json::Value {
+        let signer = TokenSigner::new(SigningKey::from_pem(key_pem).expect("key loads"));
+        let alg = signer.key().alg();
+        let mut out = b"HTTP prefix ".to_vec();
+        signer.sign_into(claims, &mut out).expect("signs");
+        assert!(out.starts_with(b"HTTP prefix "), "existing bytes kept");
+        let token = std::str::from_utf8(&out[12..]).expect("ASCII token");
+        assert_eq!(token.split('.').count(), 3);
+
+        let mut validation = Validation::new(alg.to_jsonwebtoken());
+        validation.set_issuer(&[ISS]);
+        validation.set_audience(&[AUD]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            token,
+            &decoding_key(key_pem, &signer),
+            &validation,
+        )
+        .unwrap_or_else(|e| panic!("{alg}: token does not verify: {e}"));
+        assert_eq!(data.header.alg, alg.to_jsonwebtoken());
+        assert_eq!(data.header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(data.header.kid.as_deref(), Some(signer.key().kid()));
+        data.claims
+    }
+
+    #[test]
+    fn every_alg_round_trips_through_jsonwebtoken_decode() {
+        for alg in [Alg::ES256, Alg::EdDSA, Alg::RS256, Alg::HS256] {
+            let pem = generate_pem(alg).expect("generate");
+            let c = claims(
+                "svc-a",
+                "read write",
+                "0190a5c4-1234-7abc-8def-0123456789ab",
+            );
+            let got = sign_and_verify(pem.as_bytes(), &c);
+            let want = serde_json::json!({
+                "iss": ISS, "sub": "svc-a", "client_id": "svc-a", "aud": AUD,
+                "iat": c.iat, "exp": c.exp, "jti": c.jti, "scope": "read write",
+            });
+            assert_eq!(got, want, "{alg}");
+        }
+    }
+
+    #[test]
+    fn openssl_generated_keys_sign_verifiable_tokens() {
+        for pem in [
+            &include_bytes!("testdata/ec_p256_sec1.pem")[..],
+            include_bytes!("testdata/ec_p256_pkcs8.pem"),
+            include_bytes!("testdata/ed25519_pkcs8.pem"),
+            include_bytes!("testdata/rsa2048_pkcs1.pem"),
+            include_bytes!("testdata/rsa2048_pkcs8.pem"),
+        ] {
+            let got = sign_and_verify(pem, &claims("c", "s", "j"));
+            assert_eq!(got["sub"], "c");
+        }
+    }
+
+    #[test]
+    fn hostile_strings_are_escaped_and_survive_verification() {
+        let pem = generate_pem(Alg::ES256).expect("generate");
+        let sub = "evil\",\"scope\":\"admin";
+        let scope = "a\\b \"q\" \n\t\u{1}\u{1f} ünï";
+        let got = sign_and_verify(pem.as_bytes(), &claims(sub, scope, "j"));
+        assert_eq!(got["sub"], sub);
+        assert_eq!(got["client_id"], sub);
+        assert_eq!(got["scope"], scope);
+    }
+
+    #[test]
+    fn hs256_signature_matches_jsonwebtoken_for_the_same_input() {
+        let pem = generate_pem(Alg::HS256).expect("generate");
+        let secret = pem::decode_key_block(pem.as_bytes()).expect("PEM").der;
+        let signer = TokenSigner::new(SigningKey::from_pem(pem.as_bytes()).expect("load"));
+        let mut out = Vec::new();
+        signer
+            .sign_into(&claims("c", "s", "j"), &mut out)
+            .expect("signs");
+        let token = std::str::from_utf8(&out).expect("ASCII");
+        let (signing_input, signature) = token.rsplit_once('.').expect("three parts");
+        let expected = jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+            jsonwebtoken::Algorithm::HS256,
+        )
+        .expect("jsonwebtoken signs");
+        assert_eq!(signature, expected);
+    }
+
+    #[test]
+    fn reused_buffer_holds_back_to_back_tokens() {
+        let signer = TokenSigner::new(
+            SigningKey::from_pem(generate_pem(Alg::EdDSA).expect("gen").as_bytes()).expect("load"),
+        );
+        let mut out = Vec::new();
+        signer
+            .sign_into(&claims("a", "s", "1"), &mut out)
+            .expect("signs");
+        let first = out.clone();
+        out.push(b'\n');
+        signer
+            .sign_into(&claims("a", "s", "1"), &mut out)
+            .expect("signs");
+        let (a, b) = out.split_at(first.len());
+        assert_eq!(a, &first[..]);
+        // Ed25519 is deterministic: same claims, same token.
+        assert_eq!(&b[1..], &first[..]);
+        let capacity = out.capacity();
+        out.clear();
+        signer
+            .sign_into(&claims("a", "s", "1"), &mut out)
+            .expect("signs");
+        assert_eq!(out.capacity(), capacity, "no regrowth once warmed up");
+    }
+}
