@@ -21,7 +21,7 @@ use aws_lc_rs::rand::{self, SystemRandom};
 use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{
     self as sig, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
-    RsaKeyPair,
+    ParsedPublicKey, RsaKeyPair,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -198,6 +198,9 @@ pub struct SigningKey {
     material: Material,
     /// What `/.well-known/jwks.json` publishes; `None` for HS256, whose key is secret.
     public_jwk: Option<serde_json::Value>,
+    /// The public key parsed once for verification (introspection); `None` for HS256,
+    /// which verifies with the HMAC key in `material`.
+    public: Option<ParsedPublicKey>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -282,6 +285,7 @@ impl SigningKey {
         SigningKey {
             alg,
             kid,
+            public: parse_public(&material),
             material,
             public_jwk,
         }
@@ -348,6 +352,38 @@ impl SigningKey {
         };
         Ok(out)
     }
+}
+
+impl SigningKey {
+    /// Does `signature` (raw bytes, not base64) over `message` verify with this key?
+    ///
+    /// Used by introspection to check tokens we issued; the public key was parsed once at
+    /// load time, and HS256 compares tags in constant time.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match (&self.public, &self.material) {
+            (Some(public), _) => public.verify_sig(message, signature).is_ok(),
+            (None, Material::Hs256(key)) => hmac::verify(key.as_ref(), message, signature).is_ok(),
+            (None, _) => false,
+        }
+    }
+}
+
+/// Parse the public half of an asymmetric key for fast verification.
+fn parse_public(material: &Material) -> Option<ParsedPublicKey> {
+    let parsed = match material {
+        Material::Es256(pair) => {
+            ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref())
+        }
+        Material::EdDsa(pair) => ParsedPublicKey::new(&sig::ED25519, pair.public_key().as_ref()),
+        Material::Rs256(pair) => {
+            ParsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref())
+        }
+        Material::Hs256(_) => return None,
+    };
+    // aws-lc derived these bytes from a private key it accepted, so they always parse; a
+    // failure would make `verify` return false, never accept a bad signature.
+    debug_assert!(parsed.is_ok(), "public half of a loaded key must parse");
+    parsed.ok()
 }
 
 /// A raw signature on the stack, sized for the largest key we accept (RSA-8192).

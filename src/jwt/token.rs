@@ -43,6 +43,11 @@ impl TokenSigner {
         &self.key
     }
 
+    /// Give the key back (e.g. to put it in the verification key set).
+    pub fn into_key(self) -> SigningKey {
+        self.key
+    }
+
     /// Append `header.claims.signature` to `out`.
     ///
     /// `out` is meant to be a buffer reused across requests: nothing here allocates once it
