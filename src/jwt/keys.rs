@@ -168,11 +168,16 @@ impl std::error::Error for KeyError {
 pub enum SignError {
     /// aws-lc reported an internal error while signing.
     Crypto,
+    /// base64 encoding did not produce the expected length (a bug, never bad input).
+    Encoding,
 }
 
 impl fmt::Display for SignError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("signing failed in the crypto library")
+        f.write_str(match self {
+            SignError::Crypto => "signing failed in the crypto library",
+            SignError::Encoding => "base64 encoding of a token part failed",
+        })
     }
 }
 
@@ -406,15 +411,16 @@ impl AsRef<[u8]> for Signature {
 }
 
 /// Append the unpadded base64url encoding of `bytes` to `out` without a temporary.
-pub(crate) fn append_b64url(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn append_b64url(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), SignError> {
     let start = out.len();
-    out.resize(start + b64url_len(bytes.len()), 0);
-    // Cannot fail: the destination is exactly the encoded length.
-    let written = URL_SAFE_NO_PAD
-        .encode_slice(bytes, &mut out[start..])
-        .unwrap_or(0);
-    debug_assert_eq!(written, b64url_len(bytes.len()));
-    out.truncate(start + written);
+    let encoded_len = b64url_len(bytes.len());
+    out.resize(start + encoded_len, 0);
+    // The destination is exactly the encoded length, so this cannot fail; if it ever did,
+    // an error beats a silently truncated token.
+    match URL_SAFE_NO_PAD.encode_slice(bytes, &mut out[start..]) {
+        Ok(written) if written == encoded_len => Ok(()),
+        _ => Err(SignError::Encoding),
+    }
 }
 
 /// Length of unpadded base64 for `n` input bytes: ceil(4n / 3).

@@ -56,37 +56,44 @@ impl TokenSigner {
     /// restored to its original length.
     pub fn sign_into(&self, claims: &AccessClaims<'_>, out: &mut Vec<u8>) -> Result<(), SignError> {
         let token_start = out.len();
-        out.extend_from_slice(&self.header_b64_dot);
-
-        // Claims JSON goes past the end as scratch, then is base64'd behind it and moved down.
-        let json_start = out.len();
-        write_claims_json(claims, out);
-        let json_len = out.len() - json_start;
-        let encoded_len = b64url_len(json_len);
-        out.resize(json_start + json_len + encoded_len, 0);
-        let (json_part, encoded_part) = out[json_start..].split_at_mut(json_len);
-        let written = URL_SAFE_NO_PAD
-            .encode_slice(&*json_part, encoded_part)
-            .unwrap_or(0);
-        debug_assert_eq!(written, encoded_len);
-        out.copy_within(
-            json_start + json_len..json_start + json_len + written,
-            json_start,
-        );
-        out.truncate(json_start + written);
-
-        match self.key.sign(&out[token_start..]) {
-            Ok(signature) => {
-                out.push(b'.');
-                append_b64url(out, signature.as_ref());
-                Ok(())
-            }
-            Err(e) => {
-                out.truncate(token_start);
-                Err(e)
-            }
+        let result = self.write_token(claims, out, token_start);
+        if result.is_err() {
+            out.truncate(token_start);
         }
+        result
     }
+
+    fn write_token(
+        &self,
+        claims: &AccessClaims<'_>,
+        out: &mut Vec<u8>,
+        token_start: usize,
+    ) -> Result<(), SignError> {
+        out.extend_from_slice(&self.header_b64_dot);
+        append_claims_b64(claims, out)?;
+        let signature = self.key.sign(&out[token_start..])?;
+        out.push(b'.');
+        append_b64url(out, signature.as_ref())
+    }
+}
+
+/// Append base64url(claims JSON) to `out`. The JSON is written past the end of `out` as
+/// scratch, encoded behind itself, and the encoding moved down over it: no second buffer.
+fn append_claims_b64(claims: &AccessClaims<'_>, out: &mut Vec<u8>) -> Result<(), SignError> {
+    let json_start = out.len();
+    write_claims_json(claims, out);
+    let json_len = out.len() - json_start;
+    let encoded_start = json_start + json_len;
+    let encoded_len = b64url_len(json_len);
+    out.resize(encoded_start + encoded_len, 0);
+    let (json, encoded) = out[json_start..].split_at_mut(json_len);
+    match URL_SAFE_NO_PAD.encode_slice(&*json, encoded) {
+        Ok(written) if written == encoded_len => {}
+        _ => return Err(SignError::Encoding),
+    }
+    out.copy_within(encoded_start..encoded_start + encoded_len, json_start);
+    out.truncate(json_start + encoded_len);
+    Ok(())
 }
 
 #[cfg(test)]
