@@ -1,0 +1,184 @@
+//! RFC 9068 access-token claims, serialized by hand into a reused buffer.
+//!
+//! serde_json would need a `Serialize` struct and a `Vec` per token; the claim set is fixed,
+//! so writing it directly is both shorter and allocation-free. Values come from the
+//! database and configuration (client ids, scopes, issuer), so they are escaped, with a
+//! fast path for the usual plain-ASCII case.
+
+/// The claims of one access token. `sub` is also written as `client_id`: for the
+/// client-credentials grant the subject *is* the client (RFC 9068 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessClaims<'a> {
+    /// `iss`: the issuer URL from the configuration.
+    pub iss: &'a str,
+    /// `sub` and `client_id`: the authenticated client.
+    pub sub: &'a str,
+    /// `aud`: one audience, written as a JSON string (RFC 7519 §4.1.3 allows that).
+    pub aud: &'a str,
+    /// `iat`: issue time, seconds since the Unix epoch.
+    pub iat: u64,
+    /// `exp`: expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// `jti`: the token id, a hyphenated UUID (see `JtiGenerator`).
+    pub jti: &'a str,
+    /// `scope`: space-separated granted scopes (RFC 9068 §2.2.3).
+    pub scope: &'a str,
+}
+
+/// Longest decimal `u64` (`18446744073709551615`).
+const U64_DIGITS_MAX: usize = 20;
+
+/// Append the claims object to `out`, members in the order
+/// `iss, sub, client_id, aud, iat, exp, jti, scope`.
+pub fn write_claims_json(claims: &AccessClaims<'_>, out: &mut Vec<u8>) {
+    debug_assert!(
+        claims.iat <= claims.exp,
+        "token expires before it is issued"
+    );
+    out.extend_from_slice(b"{\"iss\":");
+    write_json_str(out, claims.iss);
+    out.extend_from_slice(b",\"sub\":");
+    write_json_str(out, claims.sub);
+    out.extend_from_slice(b",\"client_id\":");
+    write_json_str(out, claims.sub);
+    out.extend_from_slice(b",\"aud\":");
+    write_json_str(out, claims.aud);
+    out.extend_from_slice(b",\"iat\":");
+    write_u64(out, claims.iat);
+    out.extend_from_slice(b",\"exp\":");
+    write_u64(out, claims.exp);
+    out.extend_from_slice(b",\"jti\":");
+    write_json_str(out, claims.jti);
+    out.extend_from_slice(b",\"scope\":");
+    write_json_str(out, claims.scope);
+    out.push(b'}');
+}
+
+/// Does `b` need escaping inside a JSON string (RFC 8259 §7)? Bytes >= 0x80 are UTF-8
+/// continuation or lead bytes of a valid `&str` and pass through unchanged.
+#[inline]
+const fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Append `s` as a quoted JSON string, copying runs of plain bytes in one go.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.push(b'"');
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !needs_escape(b) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[run_start..i]);
+        write_escape(out, b);
+        run_start = i + 1;
+    }
+    out.extend_from_slice(&bytes[run_start..]);
+    out.push(b'"');
+}
+
+/// The escape sequence for one byte that `needs_escape`; short forms where JSON has them.
+#[cold]
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ]),
+    }
+}
+
+/// Append the decimal digits of `n`.
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; U64_DIGITS_MAX];
+    let mut start = U64_DIGITS_MAX;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_str(s: &str) -> String {
+        let mut out = Vec::new();
+        write_json_str(&mut out, s);
+        String::from_utf8(out).expect("escaper keeps UTF-8")
+    }
+
+    #[test]
+    fn plain_strings_are_quoted_verbatim() {
+        assert_eq!(json_str(""), "\"\"");
+        assert_eq!(json_str("read write"), "\"read write\"");
+        assert_eq!(json_str("héllo ✓"), "\"héllo ✓\"");
+    }
+
+    #[test]
+    fn quotes_backslashes_and_controls_are_escaped() {
+        assert_eq!(json_str("a\"b"), r#""a\"b""#);
+        assert_eq!(json_str("a\\b"), r#""a\\b""#);
+        assert_eq!(json_str("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
+        assert_eq!(json_str("\u{0}\u{1f}x"), r#""\u0000\u001fx""#);
+    }
+
+    #[test]
+    fn every_string_round_trips_through_serde_json() {
+        let all_ascii: String = (0u8..0x80).map(char::from).collect();
+        for s in [all_ascii.as_str(), "\"\\\"", "tail\\", "ü\u{7f}\u{2028}"] {
+            let back: String = serde_json::from_str(&json_str(s)).expect("valid JSON");
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn u64_is_written_in_decimal() {
+        for n in [0, 7, 10, 1_700_000_000, u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn claims_are_written_in_order_and_parse_back() {
+        let claims = AccessClaims {
+            iss: "https://auth.example",
+            sub: "svc-\"a\"",
+            aud: "api",
+            iat: 1_700_000_000,
+            exp: 1_700_003_600,
+            jti: "0190a5c4-1234-7abc-8def-0123456789ab",
+            scope: "read write",
+        };
+        let mut out = b"prefix".to_vec();
+        write_claims_json(&claims, &mut out);
+        let json = std::str::from_utf8(&out[6..]).expect("UTF-8");
+        assert_eq!(
+            json,
+            r#"{"iss":"https://auth.example","sub":"svc-\"a\"","client_id":"svc-\"a\"","aud":"api","iat":1700000000,"exp":1700003600,"jti":"0190a5c4-1234-7abc-8def-0123456789ab","scope":"read write"}"#
+        );
+        let value: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
+        assert_eq!(value["client_id"], "svc-\"a\"");
+        assert_eq!(value["exp"], 1_700_003_600u64);
+    }
+}
