@@ -19,7 +19,7 @@ use crate::endpoint::metadata::Documents;
 use crate::jwt::keys::{self, Alg, SigningKey};
 use crate::limits;
 use crate::log;
-use crate::pg::{Client, PgConfig};
+use crate::pg::{Client, ErrorKind, PgConfig};
 use crate::shard::{self, stats::ShardStats};
 use crate::store::schema;
 
@@ -167,10 +167,10 @@ fn check_database(pg: &PgConfig) -> Result<()> {
         let client = loop {
             match Client::connect(pg).await {
                 Ok(c) => break c,
-                Err(e) if started.elapsed() < limits::STARTUP_DB_WAIT_MAX && !e.is_auth() => {
+                Err(e) if started.elapsed() < limits::STARTUP_DB_WAIT_MAX && e.kind() != ErrorKind::Auth => {
                     monoio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(e) if e.is_auth() => {
+                Err(e) if e.kind() == ErrorKind::Auth => {
                     return Err(format!("database {}: {e}", pg.display_redacted()).into());
                 }
                 Err(e) => {

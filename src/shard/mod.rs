@@ -17,7 +17,7 @@ use crate::limits;
 use crate::log;
 use crate::endpoint::metadata::Documents;
 use crate::jwt::token::{JtiGenerator, TokenSigner};
-use crate::pg::Session;
+use crate::pg::{Session, SessionEvent};
 use crate::shutdown::Shutdown;
 use stats::ShardStats;
 
@@ -119,6 +119,9 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
         connections: Cell::new(0),
     });
     monoio::spawn(fire_on_wake(wake, shard.shutdown.clone()));
+    if let Some(events) = shard.pg.events() {
+        monoio::spawn(log_database_events(shard.id, events));
+    }
     let _ = init.ready.send(Ok(driver));
     drop(init.ready);
 
@@ -143,6 +146,20 @@ async fn fire_on_wake(wake: monoio::net::UnixStream, shutdown: Shutdown) {
     let mut wake = wake;
     let _ = wake.read(vec![0u8; 1]).await;
     shutdown.fire();
+}
+
+/// The session's connection changes, as log lines. (Notifications join here once caches
+/// depend on them.)
+async fn log_database_events(shard: usize, mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>) {
+    while let Some(event) = events.recv().await {
+        match event {
+            SessionEvent::Connected => log::info("database connected", &[("shard", &shard)]),
+            SessionEvent::Disconnected => {
+                log::warn("database connection lost; reconnecting", &[("shard", &shard)])
+            }
+            SessionEvent::Notification(_) => {}
+        }
+    }
 }
 
 /// Let connections finish what they have, for at most SHUTDOWN_DRAIN_MAX.

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: the token endpoint against the static ceiling of the same server,
+# in one run, on one machine.
+#
+#   scripts/bench.sh                       defaults below
+#   DURATION=20 CONNECTIONS=64 scripts/bench.sh
+#
+# Layout on a 2-core machine: the server (1 shard) pinned to core 0, wrk pinned to core 1,
+# PostgreSQL wherever the kernel puts it. Figures are printed as a table and appended to
+# bench-results/results.md. At the end the server is stopped with SIGTERM and the rows in
+# `tokens` are checked against the tokens the server says it issued (wrk does not count the
+# responses in flight when it stops, so its 200s can be slightly fewer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+WARMUP=${WARMUP:-2}
+SERVER_CPU=${SERVER_CPU:-0}
+WRK_CPU=${WRK_CPU:-1}
+IO_DRIVER=${IO_DRIVER:-auto}
+PIPELINE=${PIPELINE:-1}
+
+command -v wrk >/dev/null || {
+  echo "bench.sh: installing wrk (Debian)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+}
+scripts/pg.sh install
+
+echo "bench.sh: building release" >&2
+cargo build --release --quiet
+bin=$PWD/target/release/edgeauth
+
+work=$(mktemp -d /tmp/edgeauth-bench.XXXXXX)
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+server=""
+cleanup() {
+  [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
+  scripts/pg.sh stop "$work/pg" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+scripts/pg.sh start "$work/pg" "$pg_port"
+admin_url=$(scripts/pg.sh url "$work/pg" "$pg_port")
+psql_bin="$(scripts/pg.sh bindir)/psql"
+"$psql_bin" -X -q -d "$admin_url" -c "CREATE DATABASE bench"
+export EDGEAUTH_DATABASE_URL="${admin_url/dbname=postgres/dbname=bench}"
+export EDGEAUTH_DATA_DIR=$work/data
+export EDGEAUTH_LISTEN=127.0.0.1:$port
+export EDGEAUTH_SHARDS=1
+export EDGEAUTH_IO_DRIVER=$IO_DRIVER
+export EDGEAUTH_LOG_LEVEL=warn
+"$bin" migrate >/dev/null
+secret=$("$bin" client add bench --scopes "read write" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+export EDGEAUTH_BENCH_AUTH
+EDGEAUTH_BENCH_AUTH=$(printf 'bench:%s' "$secret" | base64 -w0)
+export EDGEAUTH_BENCH_PIPELINE=$PIPELINE
+
+taskset -c "$SERVER_CPU" "$bin" serve 2>"$work/server.log" &
+server=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+run_wrk() { # script seconds -> RESULT line
+  taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"${2}s" --latency -s "$1" "http://127.0.0.1:$port" | grep '^RESULT'
+}
+field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2"; }
+
+echo "bench.sh: warm-up ${WARMUP}s" >&2
+run_wrk scripts/token.lua "$WARMUP" >/dev/null
+echo "bench.sh: token endpoint ${DURATION}s, $CONNECTIONS connections, pipeline $PIPELINE" >&2
+token=$(run_wrk scripts/token.lua "$DURATION")
+echo "bench.sh: static ceiling (/healthz) ${DURATION}s" >&2
+ceiling=$(run_wrk scripts/static.lua "$DURATION")
+rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
+
+# The server's own count of tokens issued, then a graceful stop.
+issued=$(curl -fs "http://127.0.0.1:$port/metrics" | awk '/^edgeauth_tokens_issued_total/ {s += $2} END {print s}')
+kill -TERM "$server"
+wait "$server" || { echo "bench.sh: server exited non-zero" >&2; cat "$work/server.log" >&2; exit 1; }
+server=""
+rows=$("$psql_bin" -X -tA -d "$EDGEAUTH_DATABASE_URL" -c "SELECT count(*) FROM tokens")
+
+t_req=$(field requests "$token"); t_us=$(field duration_us "$token"); t_bad=$(field non2xx "$token")
+c_req=$(field requests "$ceiling"); c_us=$(field duration_us "$ceiling")
+t_ok=$((t_req - t_bad))
+python3 - "$token" "$ceiling" "$t_ok" "$issued" "$rows" "$rss_kb" <<'PY'
+import sys, datetime, os, subprocess
+def parse(line):
+    return {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+t, c = parse(sys.argv[1]), parse(sys.argv[2])
+ok, issued, rows, rss = (int(x) for x in sys.argv[3:7])
+tps = t["requests"] / (t["duration_us"] / 1e6)
+cps = c["requests"] / (c["duration_us"] / 1e6)
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+env = os.environ
+row = ("| {date} | {commit} | {driver} | {conns} | {pipe} | {tps:,.0f} | {cps:,.0f} | {ratio:.2f} | "
+       "{p50:.2f} / {p99:.2f} / {p999:.2f} | {rss:.1f} | {ok} / {issued} / {rows} |").format(
+    date=datetime.date.today(), commit=commit, driver=env.get("EDGEAUTH_IO_DRIVER"),
+    conns=env.get("CONNECTIONS", "64"), pipe=env.get("PIPELINE", "1"), tps=tps, cps=cps,
+    ratio=tps / cps, p50=t["p50_us"] / 1000, p99=t["p99_us"] / 1000, p999=t["p999_us"] / 1000,
+    rss=rss / 1024, ok=ok, issued=issued, rows=rows)
+header = ("| date | commit | io | conns | pipeline | tokens/s | ceiling req/s | token/ceiling | "
+          "token p50 / p99 / p99.9 ms | RSS MiB | wrk 200s / issued / rows |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
+print(header)
+print(row)
+os.makedirs("bench-results", exist_ok=True)
+path = "bench-results/results.md"
+new = not os.path.exists(path)
+with open(path, "a") as f:
+    if new:
+        f.write(header + "\n")
+    f.write(row + "\n")
+if rows != issued:
+    print(f"MISMATCH: {rows} rows in tokens, server issued {issued}", file=sys.stderr)
+    sys.exit(1)
+if ok > rows:
+    print(f"MISMATCH: wrk saw {ok} tokens but only {rows} are recorded", file=sys.stderr)
+    sys.exit(1)
+print(f"check: rows in tokens == tokens issued ({rows}); wrk counted {ok} 200s (it drops in-flight responses at stop)")
+PY

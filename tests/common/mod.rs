@@ -1,0 +1,356 @@
+//! Shared test harness: a real PostgreSQL (started by scripts/test.sh), the real `edgeauth`
+//! binary, and raw HTTP over real sockets.
+//!
+//! Every test gets its own database (so tests run in parallel and repeatedly), its own data
+//! directory and its own port. PostgreSQL is set up and inspected with `psql`, not with the
+//! client under test.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_edgeauth");
+
+/// The superuser connection string of the test cluster.
+pub fn admin_url() -> String {
+    std::env::var("EDGEAUTH_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("EDGEAUTH_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
+    })
+}
+
+pub fn psql_bin() -> PathBuf {
+    match std::env::var("EDGEAUTH_TEST_PG_BINDIR") {
+        Ok(dir) => Path::new(&dir).join("psql"),
+        Err(_) => PathBuf::from("psql"),
+    }
+}
+
+/// Run SQL with psql; returns unaligned, tuples-only output.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new(psql_bin())
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-tA", "-d", url, "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{}_{nanos}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A fresh, migrated database.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        let db = TestDb::empty();
+        let out = db.edgeauth(&["migrate"]);
+        assert!(out.status.success(), "migrate: {}", String::from_utf8_lossy(&out.stderr));
+        db
+    }
+
+    pub fn empty() -> TestDb {
+        let name = unique_name("edgeauth_t");
+        psql(&admin_url(), &format!("CREATE DATABASE {name}"));
+        let url = replace_dbname(&admin_url(), &name);
+        TestDb { name, url }
+    }
+
+    pub fn psql(&self, sql: &str) -> String {
+        psql(&self.url, sql)
+    }
+
+    /// Run an `edgeauth` subcommand against this database.
+    pub fn edgeauth(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("EDGEAUTH_DATABASE_URL", &self.url)
+            .env("EDGEAUTH_LOG_LEVEL", "warn")
+            .output()
+            .expect("edgeauth runs")
+    }
+
+    /// `edgeauth client add`; returns the secret.
+    pub fn add_client(&self, id: &str, scopes: &str) -> String {
+        self.add_client_with(id, &["--scopes", scopes])
+    }
+
+    pub fn add_client_with(&self, id: &str, extra: &[&str]) -> String {
+        let mut args = vec!["client", "add", id];
+        args.extend_from_slice(extra);
+        let out = self.edgeauth(&args);
+        assert!(out.status.success(), "client add: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("client add prints JSON");
+        assert_eq!(v["client_id"], id);
+        v["client_secret"].as_str().unwrap().to_owned()
+    }
+
+    pub fn token_rows(&self) -> i64 {
+        self.psql("SELECT count(*) FROM tokens").parse().unwrap()
+    }
+}
+
+fn replace_dbname(url: &str, db: &str) -> String {
+    let mut parts: Vec<String> =
+        url.split_whitespace().filter(|p| !p.starts_with("dbname=")).map(str::to_owned).collect();
+    parts.push(format!("dbname={db}"));
+    parts.join(" ")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `edgeauth serve`.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl Server {
+    pub fn start(db: &TestDb) -> Server {
+        Server::start_with(db, &[])
+    }
+
+    /// Start with extra `EDGEAUTH_*` settings; waits until every shard answers /healthz.
+    pub fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        let data_dir = std::env::temp_dir().join(unique_name("edgeauth-data"));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let log_path = data_dir.join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env("EDGEAUTH_DATABASE_URL", &db.url)
+            .env("EDGEAUTH_LISTEN", addr.to_string())
+            .env("EDGEAUTH_DATA_DIR", &data_dir)
+            .env("EDGEAUTH_SHARDS", "2")
+            .env("EDGEAUTH_LOG_LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("edgeauth serve starts");
+        let mut server = Server { child, addr, data_dir, log_path };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&mut self) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("edgeauth exited early ({status}): {}", self.log());
+            }
+            if let Ok(r) = try_request(self.addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "server not healthy: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(Duration::from_secs(30))
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(started.elapsed() < limit, "server did not exit: {}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn request(&self, raw: &[u8]) -> Response {
+        try_request(self.addr, raw).unwrap_or_else(|e| panic!("request failed: {e}\n{}", self.log()))
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+    }
+
+    /// POST /oauth/token with HTTP Basic and a form body.
+    pub fn token_basic(&self, id: &str, secret: &str, form: &str) -> Response {
+        self.request(&token_request_basic(id, secret, form))
+    }
+
+    pub fn connect(&self) -> Conn {
+        Conn::new(self.addr)
+    }
+
+    /// The JWKS, for verifying tokens as a resource server would.
+    pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        let r = self.get("/.well-known/jwks.json");
+        assert_eq!(r.status, 200);
+        serde_json::from_slice(&r.body).expect("JWKS parses")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub fn basic_auth(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+}
+
+pub fn token_request_basic(id: &str, secret: &str, form: &str) -> Vec<u8> {
+    format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        basic_auth(id, secret),
+        form.len()
+    )
+    .into_bytes()
+}
+
+pub fn post(path: &str, content_type: &str, body: &str, extra_headers: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\n{extra_headers}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+pub fn try_request(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Response> {
+    let mut conn = Conn::try_new(addr)?;
+    conn.send(raw)?;
+    conn.read_response()
+}
+
+/// A keep-alive connection speaking raw bytes.
+pub struct Conn {
+    pub reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn new(addr: SocketAddr) -> Conn {
+        Conn::try_new(addr).expect("connect")
+    }
+
+    pub fn try_new(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn { reader: BufReader::new(stream) })
+    }
+
+    pub fn send(&mut self, raw: &[u8]) -> std::io::Result<()> {
+        self.reader.get_mut().write_all(raw)
+    }
+
+    pub fn request(&mut self, raw: &[u8]) -> Response {
+        self.send(raw).expect("send");
+        self.read_response().expect("response")
+    }
+
+    pub fn read_response(&mut self) -> std::io::Result<Response> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(':').ok_or_else(|| std::io::Error::other("bad header"))?;
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        self.reader.read_exact(&mut body)?;
+        Ok(Response { status, headers, body })
+    }
+
+    /// True when the server has closed the connection (EOF within the timeout).
+    pub fn is_closed_by_peer(&mut self, within: Duration) -> bool {
+        self.reader.get_ref().set_read_timeout(Some(within)).unwrap();
+        let mut byte = [0u8; 1];
+        matches!(self.reader.read(&mut byte), Ok(0)) || matches!(self.reader.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+}
+
+/// Verify an access token against the server's JWKS, as a resource server would.
+pub fn verify(server: &Server, token: &str, audience: &str) -> jsonwebtoken::TokenData<serde_json::Value> {
+    let header = jsonwebtoken::decode_header(token).expect("JWT header");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let kid = header.kid.clone().expect("kid");
+    let jwks = server.jwks();
+    let jwk = jwks.find(&kid).expect("the kid is published in the JWKS");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("JWK to key");
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[format!("http://{}", server.addr)]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "sub", "aud"]);
+    jsonwebtoken::decode(token, &key, &validation).expect("token verifies")
+}

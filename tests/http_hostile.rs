@@ -1,0 +1,181 @@
+//! HTTP/1.1 framing against the real server: keep-alive, pipelining, HTTP/1.0, and what
+//! hostile or broken clients get (SPEC §5). Every test ends by checking that the server still
+//! serves everyone else.
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn still_serving(server: &Server) {
+    assert_eq!(server.get("/healthz").status, 200, "server still serves: {}", server.log());
+}
+
+/// Several requests in one write are all answered, in order, on the same connection.
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let db = TestDb::new();
+    let secret = db.add_client("pipe", "a b");
+    let server = Server::start(&db);
+    let mut batch = Vec::new();
+    batch.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    batch.extend_from_slice(&token_request_basic("pipe", &secret, "grant_type=client_credentials&scope=a"));
+    batch.extend_from_slice(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+    batch.extend_from_slice(&token_request_basic("pipe", &secret, "grant_type=client_credentials&scope=b"));
+    batch.extend_from_slice(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut conn = server.connect();
+    conn.send(&batch).unwrap();
+    let statuses: Vec<(u16, Option<String>)> = (0..5)
+        .map(|_| {
+            let r = conn.read_response().unwrap();
+            let scope = (r.status == 200).then(|| r.json()["scope"].as_str().map(str::to_owned)).flatten();
+            (r.status, scope)
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![(200, None), (200, Some("a".into())), (404, None), (200, Some("b".into())), (200, None)]
+    );
+    // Still open for more.
+    assert_eq!(conn.request(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+}
+
+/// A request split into single bytes is still one request.
+#[test]
+fn request_trickled_byte_by_byte() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let mut conn = server.connect();
+    for b in b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" {
+        conn.send(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(conn.read_response().unwrap().status, 200);
+}
+
+/// HTTP/1.0 closes after one response unless it asks for keep-alive (as `ab -k` does).
+#[test]
+fn http10_keep_alive_only_when_asked() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let mut conn = server.connect();
+    let r = conn.request(b"GET /healthz HTTP/1.0\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert!(conn.is_closed_by_peer(Duration::from_secs(5)));
+
+    let mut conn = server.connect();
+    let r = conn.request(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Connection").map(str::to_ascii_lowercase).as_deref(), Some("keep-alive"));
+    let r = conn.request(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn connection_close_is_honoured() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let mut conn = server.connect();
+    let r = conn.request(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert!(conn.is_closed_by_peer(Duration::from_secs(5)));
+}
+
+#[test]
+fn unknown_paths_and_methods() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    assert_eq!(server.get("/admin/secrets").status, 404);
+    let r = server.get("/oauth/token");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("Allow"), Some("POST"));
+    let r = server.request(b"DELETE /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 405);
+    let r = server.request(b"BREW /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(r.status == 405 || r.status == 501 || r.status == 400, "{}", r.status);
+    let r = server.request(b"HEAD /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200);
+    still_serving(&server);
+}
+
+/// Garbage, oversized heads and bodies, and missing lengths get a 4xx and a closed
+/// connection; nobody else notices.
+#[test]
+fn malformed_and_oversized_requests() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+
+    let mut conn = server.connect();
+    let r = conn.request(b"\x16\x03\x01\x02\x00garbage that is not http\r\n\r\n");
+    assert_eq!(r.status, 400);
+    assert!(conn.is_closed_by_peer(Duration::from_secs(5)));
+
+    // A head over 16 KiB: 431, without waiting for its end.
+    let mut conn = server.connect();
+    let mut big = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Fill: ".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 17 * 1024));
+    conn.send(&big).unwrap();
+    assert_eq!(conn.read_response().unwrap().status, 431);
+
+    // A declared body over 64 KiB: 413 before the body is sent.
+    let mut conn = server.connect();
+    conn.send(b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n").unwrap();
+    assert_eq!(conn.read_response().unwrap().status, 413);
+
+    // POST without a length.
+    let r = server.request(b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\r\n");
+    assert_eq!(r.status, 411);
+
+    // Conflicting lengths (a request-smuggling shape).
+    let r = server.request(b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+    assert_eq!(r.status, 400);
+
+    still_serving(&server);
+}
+
+/// An idle connection, and one that trickles a request too slowly, are closed at the idle
+/// timeout; the server keeps serving.
+#[test]
+fn idle_and_slow_connections_time_out() {
+    let db = TestDb::new();
+    let server = Server::start_with(&db, &[("EDGEAUTH_IDLE_TIMEOUT", "300ms")]);
+    let mut idle = server.connect();
+    let started = Instant::now();
+    assert!(idle.is_closed_by_peer(Duration::from_secs(5)));
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let mut slow = server.connect();
+    let started = Instant::now();
+    let mut closed = false;
+    for b in b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: yes\r\n\r\n" {
+        if slow.reader.get_mut().write_all(&[*b]).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if started.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+    }
+    assert!(closed || slow.is_closed_by_peer(Duration::from_secs(5)), "slow sender is cut off");
+    still_serving(&server);
+}
+
+/// Beyond max_connections per shard, new connections are closed; existing ones are served.
+#[test]
+fn connections_per_shard_are_bounded() {
+    let db = TestDb::new();
+    let server = Server::start_with(&db, &[("EDGEAUTH_MAX_CONNECTIONS", "4"), ("EDGEAUTH_SHARDS", "1")]);
+    let mut held: Vec<Conn> = (0..4).map(|_| server.connect()).collect();
+    for c in &mut held {
+        assert_eq!(c.request(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+    }
+    let mut extra = server.connect();
+    let _ = extra.send(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(extra.read_response().is_err(), "the fifth connection is refused");
+    drop(held.pop());
+    std::thread::sleep(Duration::from_millis(100));
+    still_serving(&server);
+}

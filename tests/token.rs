@@ -1,0 +1,142 @@
+//! The token endpoint end to end: real binary, real PostgreSQL, real sockets.
+
+mod common;
+
+use common::*;
+
+/// Basic auth + form body: a 200 with an RFC 9068 JWT that verifies against the JWKS, and a
+/// row in `tokens` for its jti.
+#[test]
+fn basic_auth_form_body_issues_a_verifiable_recorded_token() {
+    let db = TestDb::new();
+    let secret = db.add_client("billing", "read write");
+    let server = Server::start(&db);
+
+    let r = server.token_basic("billing", &secret, "grant_type=client_credentials&scope=read");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    assert_eq!(r.header("Pragma"), Some("no-cache"));
+    assert!(r.header("Content-Type").unwrap().starts_with("application/json"));
+    let body = r.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "read");
+
+    let issuer = format!("http://{}", server.addr);
+    let token = verify(&server, body["access_token"].as_str().unwrap(), &issuer);
+    let c = &token.claims;
+    assert_eq!(c["iss"], issuer);
+    assert_eq!(c["sub"], "billing");
+    assert_eq!(c["client_id"], "billing");
+    assert_eq!(c["aud"], issuer);
+    assert_eq!(c["scope"], "read");
+    assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 3600);
+    let jti = c["jti"].as_str().unwrap();
+    assert_eq!(jti.len(), 36);
+    assert_eq!(token.header.alg, jsonwebtoken::Algorithm::ES256);
+
+    let row = db.psql(&format!(
+        "SELECT client_id, scope, extract(epoch from expires_at - issued_at)::int FROM tokens WHERE jti = '{jti}'"
+    ));
+    assert_eq!(row, "billing|read|3600");
+}
+
+/// client_secret_post with a form body, and the JSON body `ab -p token-request.json` sends.
+#[test]
+fn post_credentials_in_form_and_json_bodies() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc-a", "read");
+    let server = Server::start(&db);
+
+    let form = format!("grant_type=client_credentials&client_id=svc-a&client_secret={secret}");
+    let r = server.request(&post("/oauth/token", "application/x-www-form-urlencoded", &form, ""));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["scope"], "read", "no scope asked: all allowed scopes");
+
+    let json = format!(r#"{{"grant_type":"client_credentials","client_id":"svc-a","client_secret":"{secret}"}}"#);
+    let r = server.request(&post("/oauth/token", "application/json", &json, ""));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let issuer = format!("http://{}", server.addr);
+    verify(&server, r.json()["access_token"].as_str().unwrap(), &issuer);
+    assert_eq!(db.token_rows(), 2);
+}
+
+/// A client's own audience and lifetime override the server's.
+#[test]
+fn client_audience_and_ttl() {
+    let db = TestDb::new();
+    let secret =
+        db.add_client_with("svc-b", &["--scopes", "a b", "--audience", "https://api.example", "--token-ttl", "5m"]);
+    let server = Server::start(&db);
+    let r = server.token_basic("svc-b", &secret, "grant_type=client_credentials&scope=b%20a");
+    assert_eq!(r.status, 200);
+    let body = r.json();
+    assert_eq!(body["expires_in"], 300);
+    assert_eq!(body["scope"], "b a");
+    let token = verify(&server, body["access_token"].as_str().unwrap(), "https://api.example");
+    assert_eq!(token.claims["aud"], "https://api.example");
+}
+
+/// Every token has its own jti, across shards and connections, and each is recorded.
+#[test]
+fn jti_unique_and_all_recorded_across_shards() {
+    let db = TestDb::new();
+    let secret = db.add_client("many", "read");
+    let server = Server::start(&db);
+    let mut jtis = std::collections::HashSet::new();
+    for _ in 0..8 {
+        let mut conn = server.connect();
+        for _ in 0..25 {
+            let r = conn.request(&token_request_basic("many", &secret, "grant_type=client_credentials"));
+            assert_eq!(r.status, 200);
+            let token = r.json()["access_token"].as_str().unwrap().to_owned();
+            let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token).unwrap().claims;
+            assert!(jtis.insert(claims["jti"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(db.token_rows(), 200);
+}
+
+/// The metadata document names the endpoints a client library needs.
+#[test]
+fn metadata_and_jwks() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let issuer = format!("http://{}", server.addr);
+    let r = server.get("/.well-known/oauth-authorization-server");
+    assert_eq!(r.status, 200);
+    let m = r.json();
+    assert_eq!(m["issuer"], issuer);
+    assert_eq!(m["token_endpoint"], format!("{issuer}/oauth/token"));
+    assert_eq!(m["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
+    assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        m["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    let jwks = server.jwks();
+    assert_eq!(jwks.keys.len(), 1);
+    let key = &jwks.keys[0];
+    assert!(key.common.key_id.is_some());
+    let r = server.get("/healthz");
+    assert_eq!(r.status, 200);
+    let r = server.get("/readyz");
+    assert_eq!(r.status, 200);
+}
+
+/// The key generated on first start is reused by the next start (instances sharing a data
+/// directory share a key), and is private to its owner.
+#[test]
+fn generated_key_is_persistent_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new();
+    let mut server = Server::start(&db);
+    let kid = server.jwks().keys[0].common.key_id.clone();
+    let key_path = server.data_dir.join("signing-key.pem");
+    let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(server.stop(), Some(0));
+    let data_dir = server.data_dir.clone();
+    let again = Server::start_with(&db, &[("EDGEAUTH_DATA_DIR", data_dir.to_str().unwrap())]);
+    assert_eq!(again.jwks().keys[0].common.key_id, kid);
+}
