@@ -1,1 +1,5 @@
-//! (being written)
+//! Client authentication.
+//!
+//! * [`client_auth`]: which credentials a request presents (HTTP Basic or body parameters).
+
+pub mod client_auth;

@@ -365,14 +365,13 @@ mod tests {
     /// Every prefix is `Ok(None)`; the whole is the same request as when it came at once.
     #[test]
     fn one_byte_at_a_time() {
-        for end in 0..TOKEN_REQUEST.len() {
-            assert_eq!(
-                parse(&TOKEN_REQUEST[..end]),
-                Ok(None),
-                "prefix of {end} bytes"
-            );
+        // The way a connection sees it: one growing buffer, parsed after every read.
+        let mut buf = Vec::new();
+        for (read, &byte) in TOKEN_REQUEST.iter().enumerate() {
+            assert_eq!(parse(&buf), Ok(None), "after {read} bytes");
+            buf.push(byte);
         }
-        assert_eq!(complete(TOKEN_REQUEST), complete(&TOKEN_REQUEST.to_vec()));
+        assert_eq!(complete(&buf), complete(TOKEN_REQUEST));
     }
 
     #[test]
