@@ -554,6 +554,16 @@ mod tests {
             parse(b"GET / HTTP/2.0\r\n\r\n"),
             Err(ParseError::VersionNotSupported)
         );
+        for version in [
+            &b"GET / HTTP/1.2\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/0.9\r\n\r\n",
+        ] {
+            assert_eq!(parse(version), Err(ParseError::VersionNotSupported));
+        }
+        assert_eq!(
+            parse(b"GET / HTTP/1.1x\r\n\r\n"),
+            Err(ParseError::Malformed)
+        );
         assert_eq!(
             parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
             Err(ParseError::VersionNotSupported)
