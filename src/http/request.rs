@@ -148,6 +148,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request<'_>>, ParseError> {
     debug_assert!(minor_version <= 1);
     debug_assert!(head_len <= HEADER_BYTES_MAX);
 
+    let (path, query) = split_target(target)?;
     let fields = Fields::scan(head.headers, minor_version)?;
     let method = Method::from_token(method);
     let body_len = match (fields.content_length, method) {
@@ -160,7 +161,6 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request<'_>>, ParseError> {
     if buf.len() < len {
         return Ok(None);
     }
-    let (path, query) = split_target(target)?;
     Ok(Some(Request {
         method,
         path,
