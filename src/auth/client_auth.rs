@@ -1,0 +1,468 @@
+//! Which client is calling, and with what secret: HTTP Basic (`client_secret_basic`) or body
+//! parameters (`client_secret_post`), never both (RFC 6749 §2.3: "MUST NOT use more than one
+//! authentication method in each request").
+//!
+//! This module only extracts the claimed credentials; checking the secret against the stored
+//! hash is `auth::secret`'s job, after the client is found.
+//!
+//! Decisions where RFC 6749 leaves room, and why:
+//! * Basic with a body `client_id` but no body `client_secret` is accepted when the two ids are
+//!   equal: several client libraries send `client_id` in the body by habit, and it adds no
+//!   second authentication. Different ids are `invalid_request` (the request contradicts
+//!   itself). A body `client_secret` next to Basic is always [`ClientAuthError::BothMethods`].
+//! * A Basic header that does not decode (bad base64, no `:`, bad percent-encoding, an empty id
+//!   or secret) is `invalid_client` with 401 and `WWW-Authenticate: Basic`, not
+//!   `invalid_request`: §5.2 defines `invalid_client` as "client authentication failed" and
+//!   requires the 401 and challenge whenever the client tried the Authorization header.
+//! * Another scheme (`Bearer`, `Digest`) on these endpoints is "an unsupported authentication
+//!   method", which §5.2 also files under `invalid_client`; the `Basic` challenge names the one
+//!   we support.
+//! * The id and secret inside Basic are form-urlencoded before base64 (§2.3.1), so `%3A` is a
+//!   colon inside the id and `+` is a space. Clients that skip that step still work as long as
+//!   their secrets have no `%` or `+`; secrets this server generates never do.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+
+use crate::http::TokenParams;
+use crate::http::form;
+
+/// Longest decoded Basic credential (`id:secret`), in bytes. Generated secrets are 43 bytes and
+/// client ids are short names; this bound keeps the decode buffer on the stack.
+pub const BASIC_CREDENTIALS_BYTES_MAX: usize = 1024;
+
+/// Standard alphabet (RFC 7617); padding accepted whether present or not, since some clients
+/// strip it.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+// Room for a generated secret and a reasonable id, encoded three bytes per byte at worst.
+const _: () = assert!(BASIC_CREDENTIALS_BYTES_MAX >= 3 * 256);
+
+/// Decode space for a Basic credential, reused by a connection so that
+/// [`client_credentials_in`] borrows instead of allocating.
+pub struct BasicScratch([u8; BASIC_CREDENTIALS_BYTES_MAX]);
+
+impl BasicScratch {
+    pub fn new() -> Self {
+        BasicScratch([0; BASIC_CREDENTIALS_BYTES_MAX])
+    }
+}
+
+impl Default for BasicScratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The credentials a request presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCredentials<'a> {
+    /// `client_secret_basic`; failures answer with `WWW-Authenticate: Basic`.
+    Basic {
+        id: Cow<'a, str>,
+        secret: Cow<'a, str>,
+    },
+    /// `client_secret_post`.
+    Post {
+        id: Cow<'a, str>,
+        secret: Cow<'a, str>,
+    },
+    /// No authentication at all: `invalid_client` at the endpoint.
+    None,
+}
+
+impl ClientCredentials<'_> {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            ClientCredentials::Basic { id, .. } | ClientCredentials::Post { id, .. } => Some(id),
+            ClientCredentials::None => None,
+        }
+    }
+
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. } => {
+                Some(secret)
+            }
+            ClientCredentials::None => None,
+        }
+    }
+
+    /// A failed Basic authentication must answer 401 with `WWW-Authenticate: Basic` (§5.2).
+    pub fn is_basic(&self) -> bool {
+        matches!(self, ClientCredentials::Basic { .. })
+    }
+}
+
+/// Why the presented credentials cannot even be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthError {
+    /// Basic and a body `client_secret` together: `invalid_request` (SPEC §2).
+    BothMethods,
+    /// Basic for one id, body `client_id` for another: `invalid_request`.
+    ClientIdMismatch,
+    /// The Basic credential does not decode: `invalid_client`, with the Basic challenge.
+    MalformedBasic,
+    /// An Authorization scheme other than Basic: `invalid_client`, with the Basic challenge.
+    UnsupportedScheme,
+    /// A body `client_id` with no secret anywhere: `invalid_client` ("no client
+    /// authentication included"); this server has no public clients.
+    MissingSecret,
+    /// A body `client_secret` without a `client_id`: `invalid_request` (a required parameter
+    /// is missing, and there is no client to fail authentication for).
+    MissingClientId,
+}
+
+impl ClientAuthError {
+    /// The RFC 6749 §5.2 `error` code.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            ClientAuthError::BothMethods
+            | ClientAuthError::ClientIdMismatch
+            | ClientAuthError::MissingClientId => "invalid_request",
+            ClientAuthError::MalformedBasic
+            | ClientAuthError::UnsupportedScheme
+            | ClientAuthError::MissingSecret => "invalid_client",
+        }
+    }
+
+    /// 400 for `invalid_request`, 401 for `invalid_client`.
+    pub fn status(&self) -> u16 {
+        match self.error_code() {
+            "invalid_client" => 401,
+            _ => 400,
+        }
+    }
+
+    /// Whether the response carries `WWW-Authenticate: Basic`: the client tried the
+    /// Authorization header and failed (§5.2).
+    pub fn www_authenticate(&self) -> bool {
+        matches!(
+            self,
+            ClientAuthError::MalformedBasic | ClientAuthError::UnsupportedScheme
+        )
+    }
+
+    /// A sentence for `error_description`; never echoes the credential.
+    pub fn description(&self) -> &'static str {
+        match self {
+            ClientAuthError::BothMethods => {
+                "use either HTTP Basic or client_secret in the body, not both"
+            }
+            ClientAuthError::ClientIdMismatch => "client_id does not match the Basic credentials",
+            ClientAuthError::MalformedBasic => "malformed Basic credentials",
+            ClientAuthError::UnsupportedScheme => {
+                "only the Basic authorization scheme is supported"
+            }
+            ClientAuthError::MissingSecret => "client authentication is required",
+            ClientAuthError::MissingClientId => "client_secret was sent without client_id",
+        }
+    }
+}
+
+/// The request's client credentials (RFC 6749 §2.3.1). Basic is base64 of form-urlencoded
+/// `id ":" secret`: decoded on the stack, split at the first `:`, each half percent-decoded;
+/// the scheme name is case-insensitive. Basic credentials come back owned (two small
+/// allocations); [`client_credentials_in`] borrows them from a reused scratch instead.
+pub fn client_credentials<'a>(
+    authorization: Option<&'a [u8]>,
+    params: &TokenParams<'a>,
+) -> Result<ClientCredentials<'a>, ClientAuthError> {
+    let Some(authorization) = authorization else {
+        return post_credentials(params);
+    };
+    let mut scratch = BasicScratch::new();
+    let (id, secret) = basic_credentials(authorization, params, &mut scratch)?;
+    Ok(ClientCredentials::Basic {
+        id: Cow::Owned(id.to_owned()),
+        secret: Cow::Owned(secret.to_owned()),
+    })
+}
+
+/// [`client_credentials`] without allocation: Basic credentials are decoded into `scratch` and
+/// borrowed from it, body credentials borrowed from `params` (copied only if they were owned).
+pub fn client_credentials_in<'a>(
+    authorization: Option<&[u8]>,
+    params: &TokenParams<'a>,
+    scratch: &'a mut BasicScratch,
+) -> Result<ClientCredentials<'a>, ClientAuthError> {
+    let Some(authorization) = authorization else {
+        return post_credentials(params);
+    };
+    let (id, secret) = basic_credentials(authorization, params, scratch)?;
+    Ok(ClientCredentials::Basic {
+        id: Cow::Borrowed(id),
+        secret: Cow::Borrowed(secret),
+    })
+}
+
+/// Basic credentials, checked against what the body says about the client.
+fn basic_credentials<'s>(
+    authorization: &[u8],
+    params: &TokenParams<'_>,
+    scratch: &'s mut BasicScratch,
+) -> Result<(&'s str, &'s str), ClientAuthError> {
+    let (id, secret) = decode_basic(authorization, scratch)?;
+    if params.client_secret.is_some() {
+        return Err(ClientAuthError::BothMethods);
+    }
+    if params
+        .client_id
+        .as_deref()
+        .is_some_and(|body_id| body_id != id)
+    {
+        return Err(ClientAuthError::ClientIdMismatch);
+    }
+    Ok((id, secret))
+}
+
+fn post_credentials<'a>(
+    params: &TokenParams<'a>,
+) -> Result<ClientCredentials<'a>, ClientAuthError> {
+    match (&params.client_id, &params.client_secret) {
+        (Some(id), Some(secret)) => Ok(ClientCredentials::Post {
+            id: id.clone(),
+            secret: secret.clone(),
+        }),
+        (Some(_), None) => Err(ClientAuthError::MissingSecret),
+        (None, Some(_)) => Err(ClientAuthError::MissingClientId),
+        (None, None) => Ok(ClientCredentials::None),
+    }
+}
+
+/// `Basic <token68>` into `(id, secret)`, decoded inside `scratch`.
+fn decode_basic<'s>(
+    authorization: &[u8],
+    scratch: &'s mut BasicScratch,
+) -> Result<(&'s str, &'s str), ClientAuthError> {
+    let authorization = authorization.trim_ascii();
+    let space = authorization
+        .iter()
+        .position(|&b| b == b' ')
+        .unwrap_or(authorization.len());
+    let (scheme, token) = authorization.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return Err(ClientAuthError::UnsupportedScheme);
+    }
+    let token = token.trim_ascii_start();
+    if token.is_empty() {
+        return Err(ClientAuthError::MalformedBasic);
+    }
+    // Fails cleanly, without writing past the buffer, when the credential is too long.
+    let len = BASE64
+        .decode_slice(token, &mut scratch.0)
+        .map_err(|_| ClientAuthError::MalformedBasic)?;
+    let decoded = &mut scratch.0[..len];
+    let colon = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(ClientAuthError::MalformedBasic)?;
+    let (id, rest) = decoded.split_at_mut(colon);
+    let secret = &mut rest[1..];
+    let (id, secret) = (decode_half(id)?, decode_half(secret)?);
+    if id.is_empty() || secret.is_empty() {
+        return Err(ClientAuthError::MalformedBasic);
+    }
+    Ok((id, secret))
+}
+
+/// One form-urlencoded half of the credential, decoded in place.
+fn decode_half(half: &mut [u8]) -> Result<&str, ClientAuthError> {
+    let len = form::decode_in_place(half).map_err(|_| ClientAuthError::MalformedBasic)?;
+    std::str::from_utf8(&half[..len]).map_err(|_| ClientAuthError::MalformedBasic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse_params;
+    use base64::engine::general_purpose;
+
+    fn basic(credential: &str) -> Vec<u8> {
+        let mut header = b"Basic ".to_vec();
+        header.extend_from_slice(general_purpose::STANDARD.encode(credential).as_bytes());
+        header
+    }
+
+    fn params(form: &str) -> TokenParams<'_> {
+        parse_params(Some(b"application/x-www-form-urlencoded"), form.as_bytes())
+            .expect("valid form")
+    }
+
+    fn ids(credentials: &ClientCredentials<'_>) -> (Option<String>, Option<String>) {
+        (
+            credentials.id().map(str::to_owned),
+            credentials.secret().map(str::to_owned),
+        )
+    }
+
+    #[test]
+    fn basic_credentials() {
+        let header = basic("client:secret");
+        let got = client_credentials(Some(&header), &params("grant_type=client_credentials"));
+        assert_eq!(
+            got,
+            Ok(ClientCredentials::Basic {
+                id: "client".into(),
+                secret: "secret".into()
+            })
+        );
+        assert!(got.as_ref().is_ok_and(ClientCredentials::is_basic));
+    }
+
+    #[test]
+    fn basic_special_characters() {
+        // A percent-encoded ':' belongs to the id; the first raw ':' splits; the secret may
+        // contain raw ':' too; '+' is a space and %2B a plus.
+        let header = basic("my%3Aclient:se:cr%2Bet+x%C3%A9");
+        let got = client_credentials(Some(&header), &TokenParams::default()).expect("valid");
+        assert_eq!(
+            ids(&got),
+            (Some("my:client".into()), Some("se:cr+et xé".into()))
+        );
+    }
+
+    #[test]
+    fn basic_scheme_is_case_insensitive_and_padding_optional() {
+        for header in [
+            &b"basic Y2xpZW50OnNlY3JldA=="[..],
+            b"BASIC   Y2xpZW50OnNlY3JldA",
+            b"Basic Y2xpZW50OnNlY3JldA== ",
+        ] {
+            let got = client_credentials(Some(header), &TokenParams::default());
+            assert_eq!(
+                got.map(|c| ids(&c)),
+                Ok((Some("client".into()), Some("secret".into())))
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_basic() {
+        let long = basic(&format!("id:{}", "s".repeat(BASIC_CREDENTIALS_BYTES_MAX)));
+        let cases: [&[u8]; 8] = [
+            b"Basic",
+            b"Basic ",
+            b"Basic !!!notbase64",
+            b"Basic Y2xpZW50", // "client": no colon
+            &basic(":secret"),
+            &basic("client:"),
+            &basic("cli%zzent:secret"),
+            &long,
+        ];
+        for header in cases {
+            let got = client_credentials(Some(header), &TokenParams::default());
+            assert_eq!(
+                got,
+                Err(ClientAuthError::MalformedBasic),
+                "{}",
+                String::from_utf8_lossy(header)
+            );
+        }
+        let not_utf8 = {
+            let mut header = b"Basic ".to_vec();
+            header.extend_from_slice(general_purpose::STANDARD.encode(b"id:\xff\xfe").as_bytes());
+            header
+        };
+        assert_eq!(
+            client_credentials(Some(&not_utf8), &TokenParams::default()),
+            Err(ClientAuthError::MalformedBasic)
+        );
+        let error = ClientAuthError::MalformedBasic;
+        assert_eq!(
+            (error.error_code(), error.status(), error.www_authenticate()),
+            ("invalid_client", 401, true)
+        );
+    }
+
+    #[test]
+    fn wrong_scheme() {
+        for header in [
+            &b"Bearer abc"[..],
+            b"Digest username=x",
+            b"Basicx Y2xpZW50OnNlY3JldA==",
+            b"",
+        ] {
+            assert_eq!(
+                client_credentials(Some(header), &TokenParams::default()),
+                Err(ClientAuthError::UnsupportedScheme)
+            );
+        }
+    }
+
+    #[test]
+    fn post_credentials() {
+        let body = params("grant_type=client_credentials&client_id=svc&client_secret=s%2B1");
+        let got = client_credentials(None, &body).expect("valid");
+        assert_eq!(
+            got,
+            ClientCredentials::Post {
+                id: "svc".into(),
+                secret: "s+1".into()
+            }
+        );
+        assert!(matches!(
+            got,
+            ClientCredentials::Post {
+                id: Cow::Borrowed("svc"),
+                ..
+            }
+        ));
+        assert_eq!(
+            client_credentials(None, &params("client_id=svc")),
+            Err(ClientAuthError::MissingSecret)
+        );
+        assert_eq!(
+            client_credentials(None, &params("client_secret=s")),
+            Err(ClientAuthError::MissingClientId)
+        );
+        assert_eq!(
+            client_credentials(None, &params("grant_type=client_credentials")),
+            Ok(ClientCredentials::None)
+        );
+    }
+
+    #[test]
+    fn both_methods() {
+        let header = basic("svc:secret");
+        let got = client_credentials(Some(&header), &params("client_id=svc&client_secret=secret"));
+        assert_eq!(got, Err(ClientAuthError::BothMethods));
+        let got = client_credentials(Some(&header), &params("client_secret=secret"));
+        assert_eq!(got, Err(ClientAuthError::BothMethods));
+        assert_eq!(ClientAuthError::BothMethods.error_code(), "invalid_request");
+        assert_eq!(ClientAuthError::BothMethods.status(), 400);
+    }
+
+    #[test]
+    fn basic_with_body_client_id() {
+        let header = basic("svc:secret");
+        let same = client_credentials(Some(&header), &params("client_id=svc"));
+        assert_eq!(
+            same.map(|c| ids(&c)),
+            Ok((Some("svc".into()), Some("secret".into())))
+        );
+        let other = client_credentials(Some(&header), &params("client_id=intruder"));
+        assert_eq!(other, Err(ClientAuthError::ClientIdMismatch));
+    }
+
+    #[test]
+    fn scratch_variant_borrows() {
+        let header = basic("svc:secret");
+        let body = TokenParams::default();
+        let mut scratch = BasicScratch::new();
+        let got = client_credentials_in(Some(&header), &body, &mut scratch).expect("valid");
+        assert!(matches!(
+            got,
+            ClientCredentials::Basic {
+                id: Cow::Borrowed("svc"),
+                secret: Cow::Borrowed("secret")
+            }
+        ));
+    }
+}
