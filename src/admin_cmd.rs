@@ -54,7 +54,10 @@ pub fn prune(config: &Config) -> Result<()> {
         let client = connect(config).await?;
         let (tokens, revoked) = tokens::prune(&client).await?;
         client.close().await;
-        println!("{}", serde_json::json!({"tokens_deleted": tokens, "revocations_deleted": revoked}));
+        println!(
+            "{}",
+            serde_json::json!({"tokens_deleted": tokens, "revocations_deleted": revoked})
+        );
         Ok(())
     })
 }
@@ -70,7 +73,13 @@ pub fn client(config: &Config, cmd: ClientCommand) -> Result<()> {
 
 async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
     match cmd {
-        ClientCommand::Add { client_id, scopes, audience, token_ttl, grant_types } => {
+        ClientCommand::Add {
+            client_id,
+            scopes,
+            audience,
+            token_ttl,
+            grant_types,
+        } => {
             let token_ttl = token_ttl.as_deref().map(parse_duration).transpose()?;
             let new = clients::NewClient {
                 client_id: &client_id,
@@ -92,19 +101,31 @@ async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
             }
         }
         ClientCommand::Show { client_id } => {
-            println!("{}", clients::to_json(&clients::show(client, &client_id).await?));
+            println!(
+                "{}",
+                clients::to_json(&clients::show(client, &client_id).await?)
+            );
         }
         ClientCommand::Disable { client_id } => {
             clients::set_disabled(client, &client_id, true).await?;
-            println!("{}", serde_json::json!({"client_id": client_id, "disabled": true}));
+            println!(
+                "{}",
+                serde_json::json!({"client_id": client_id, "disabled": true})
+            );
         }
         ClientCommand::Enable { client_id } => {
             clients::set_disabled(client, &client_id, false).await?;
-            println!("{}", serde_json::json!({"client_id": client_id, "disabled": false}));
+            println!(
+                "{}",
+                serde_json::json!({"client_id": client_id, "disabled": false})
+            );
         }
         ClientCommand::Delete { client_id } => {
             clients::delete(client, &client_id).await?;
-            println!("{}", serde_json::json!({"client_id": client_id, "deleted": true}));
+            println!(
+                "{}",
+                serde_json::json!({"client_id": client_id, "deleted": true})
+            );
         }
     }
     Ok(())
@@ -112,7 +133,10 @@ async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
 
 /// The one place a secret is ever shown: stdout, once, to whoever ran the command.
 fn print_secret(client_id: &str, secret: &str) {
-    println!("{}", serde_json::json!({"client_id": client_id, "client_secret": secret}));
+    println!(
+        "{}",
+        serde_json::json!({"client_id": client_id, "client_secret": secret})
+    );
 }
 
 pub fn keys(cmd: KeysCommand) -> Result<()> {

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "edgeauth", version, about = "OAuth 2.0 client-credentials token server")]
+#[command(
+    name = "edgeauth",
+    version,
+    about = "OAuth 2.0 client-credentials token server"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -82,7 +86,12 @@ pub struct Settings {
     /// TOML file with settings (lowest precedence).
     #[arg(long, global = true, env = "EDGEAUTH_CONFIG")]
     pub config: Option<PathBuf>,
-    #[arg(long, global = true, env = "EDGEAUTH_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "EDGEAUTH_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     #[arg(long, global = true, env = "EDGEAUTH_LISTEN")]
     pub listen: Option<String>,
@@ -99,7 +108,12 @@ pub struct Settings {
     pub signing_keys: Option<String>,
     #[arg(long, global = true, env = "EDGEAUTH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    #[arg(long, global = true, env = "EDGEAUTH_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "EDGEAUTH_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     pub admin_token: Option<String>,
     #[arg(long, global = true, env = "EDGEAUTH_LOG_LEVEL")]
     pub log_level: Option<String>,

@@ -89,9 +89,17 @@ impl Config {
         if token_ttl < Duration::from_secs(1) || token_ttl > limits::TOKEN_TTL_MAX {
             return Err("token_ttl: must be between 1s and 24h".to_owned());
         }
-        let data_dir = s.data_dir.clone().unwrap_or_else(|| PathBuf::from("./edgeauth-data"));
+        let data_dir = s
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./edgeauth-data"));
         let signing_keys = match &s.signing_keys {
-            Some(v) => v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect(),
             None => Vec::new(),
         };
         let admin_token = match &s.admin_token {
@@ -104,7 +112,12 @@ impl Config {
             Some(v) => v.parse()?,
             None => Level::Info,
         };
-        let io_driver = match s.io_driver.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let io_driver = match s
+            .io_driver
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("auto") => IoDriver::Auto,
             Some("io_uring") | Some("iouring") | Some("uring") => IoDriver::IoUring,
             Some("epoll") | Some("legacy") => IoDriver::Epoll,
@@ -152,11 +165,15 @@ impl Config {
 fn fill_from_file(s: &mut Settings, path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("config file {}: {e}", path.display()))?;
-    let table: toml::Table =
-        text.parse().map_err(|e| format!("config file {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("config file {}: {e}", path.display()))?;
     for (key, value) in &table {
         if !FILE_KEYS.contains(&key.as_str()) {
-            return Err(format!("config file {}: unknown setting {key:?}", path.display()));
+            return Err(format!(
+                "config file {}: unknown setting {key:?}",
+                path.display()
+            ));
         }
         let text = match value {
             toml::Value::String(v) => v.clone(),
@@ -203,7 +220,10 @@ fn fill_from_file(s: &mut Settings, path: &Path) -> Result<(), String> {
 }
 
 fn parse_count(name: &str, v: &str, min: usize, max: usize) -> Result<usize, String> {
-    let n: usize = v.trim().parse().map_err(|_| format!("{name} {v:?}: not a number"))?;
+    let n: usize = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name} {v:?}: not a number"))?;
     if n < min || n > max {
         return Err(format!("{name} {n}: must be between {min} and {max}"));
     }
@@ -215,7 +235,9 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     let v = v.trim();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (digits, unit) = v.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("{v:?}: expected a number and a unit, like 5s"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{v:?}: expected a number and a unit, like 5s"))?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -248,7 +270,10 @@ mod tests {
         assert_eq!(c.issuer, "http://127.0.0.1:8080");
         assert_eq!(c.audience, c.issuer);
         assert_eq!(c.token_ttl, Duration::from_secs(3600));
-        assert_eq!(c.signing_key_paths(), vec![PathBuf::from("./edgeauth-data/signing-key.pem")]);
+        assert_eq!(
+            c.signing_key_paths(),
+            vec![PathBuf::from("./edgeauth-data/signing-key.pem")]
+        );
         assert!(c.shards >= 1);
     }
 
@@ -271,10 +296,16 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.shards, 2, "the flag wins over the file");
         assert_eq!(c.token_ttl, Duration::from_secs(300));
-        assert_eq!(c.signing_keys, vec![PathBuf::from("a.pem"), PathBuf::from("b.pem")]);
+        assert_eq!(
+            c.signing_keys,
+            vec![PathBuf::from("a.pem"), PathBuf::from("b.pem")]
+        );
 
         std::fs::write(&file, "lissten = \"x\"\n").unwrap();
-        let err = Config::resolve(&Settings { config: Some(file), ..Settings::default() });
+        let err = Config::resolve(&Settings {
+            config: Some(file),
+            ..Settings::default()
+        });
         assert!(err.unwrap_err().contains("unknown setting"));
     }
 

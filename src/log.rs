@@ -37,7 +37,9 @@ impl std::str::FromStr for Level {
             "warn" | "warning" => Ok(Level::Warn),
             "info" => Ok(Level::Info),
             "debug" => Ok(Level::Debug),
-            _ => Err(format!("unknown log level {s:?} (error, warn, info, debug)")),
+            _ => Err(format!(
+                "unknown log level {s:?} (error, warn, info, debug)"
+            )),
         }
     }
 }
@@ -68,7 +70,12 @@ pub fn event(level: Level, msg: &str, fields: &[(&str, &dyn Display)]) {
         line.push(',');
         push_json_string(&mut line, key);
         line.push(':');
-        push_json_string(&mut line, &value.to_string());
+        let value = value.to_string();
+        if looks_like_json_scalar(&value) {
+            line.push_str(&value);
+        } else {
+            push_json_string(&mut line, &value);
+        }
     }
     line.push_str("}\n");
     // One write per line so that lines from several shards do not interleave.
@@ -88,13 +95,26 @@ pub fn debug(msg: &str, fields: &[(&str, &dyn Display)]) {
     event(Level::Debug, msg, fields)
 }
 
+/// Counts, sizes and flags are logged as JSON numbers and booleans, so that log queries can
+/// compare them; everything else is a string.
+fn looks_like_json_scalar(v: &str) -> bool {
+    v == "true"
+        || v == "false"
+        || (!v.is_empty()
+            && v.len() <= 15
+            && v.bytes().all(|b| b.is_ascii_digit())
+            && (v == "0" || !v.starts_with('0')))
+}
+
 fn push_json_string(out: &mut String, s: &str) {
     // serde_json's escaping is the reference; a log line is not the hot path.
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".to_owned()));
 }
 
 fn push_rfc3339_now(out: &mut String) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;

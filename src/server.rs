@@ -37,6 +37,9 @@ pub struct ShardInit {
     pub wake: StdUnixStream,
     pub core: Option<core_affinity::CoreId>,
     pub driver: IoDriver,
+    /// The start-up check reached the database: the shard waits for its own session before it
+    /// accepts, so that its first requests are not refused with 503.
+    pub database_reachable: bool,
     /// The shard says here whether it is listening (and on which driver) or why it is not.
     pub ready: mpsc::Sender<std::result::Result<&'static str, String>>,
 }
@@ -48,7 +51,7 @@ pub fn serve(config: Config) -> Result<()> {
     let (signing_pem, keys) = load_signing_keys(&config)?;
     let documents = Arc::new(Documents::build(&config, &keys));
     ensure_listen_address_free(&config)?;
-    check_database(&pg)?;
+    let database_reachable = check_database(&pg)?;
 
     let config = Arc::new(config);
     let all_stats: Arc<[ShardStats]> = (0..config.shards).map(|_| ShardStats::default()).collect();
@@ -69,6 +72,7 @@ pub fn serve(config: Config) -> Result<()> {
             wake: wake_rx,
             core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
             driver: config.io_driver,
+            database_reachable,
             ready: ready_tx.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -96,19 +100,27 @@ pub fn serve(config: Config) -> Result<()> {
     }
     log_startup(&config, &keys, drivers.first().copied().unwrap_or("?"));
 
-    std::thread::Builder::new().name("edgeauth-signals".to_owned()).spawn(move || {
-        let mut received = 0;
-        for signal in signals.forever() {
-            received += 1;
-            if received == 1 {
-                log::info("shutting down: finishing requests, then exiting", &[("signal", &signal)]);
-                wake_all(&mut wakers);
-            } else {
-                log::warn("second signal during shutdown: exiting now", &[("signal", &signal)]);
-                std::process::exit(130);
+    std::thread::Builder::new()
+        .name("edgeauth-signals".to_owned())
+        .spawn(move || {
+            let mut received = 0;
+            for signal in signals.forever() {
+                received += 1;
+                if received == 1 {
+                    log::info(
+                        "shutting down: finishing requests, then exiting",
+                        &[("signal", &signal)],
+                    );
+                    wake_all(&mut wakers);
+                } else {
+                    log::warn(
+                        "second signal during shutdown: exiting now",
+                        &[("signal", &signal)],
+                    );
+                    std::process::exit(130);
+                }
             }
-        }
-    })?;
+        })?;
 
     let mut panicked = false;
     for t in threads {
@@ -137,7 +149,10 @@ fn load_signing_keys(config: &Config) -> Result<(Arc<Vec<u8>>, Vec<SigningKey>)>
         if !path.exists() {
             keys::generate_file(Alg::ES256, &path)
                 .map_err(|e| format!("creating {}: {e}", path.display()))?;
-            log::info("generated a signing key", &[("path", &path.display()), ("alg", &"ES256")]);
+            log::info(
+                "generated a signing key",
+                &[("path", &path.display()), ("alg", &"ES256")],
+            );
         }
     }
     let mut loaded = Vec::with_capacity(paths.len());
@@ -161,13 +176,17 @@ fn ensure_listen_address_free(config: &Config) -> Result<()> {
 
 /// Wait for the database a little; if it answers, it must be at our schema version. If it
 /// does not, start anyway: shards reconnect by themselves and `/readyz` says not ready.
-fn check_database(pg: &PgConfig) -> Result<()> {
+/// Returns whether the database answered.
+fn check_database(pg: &PgConfig) -> Result<bool> {
     block_on(async {
         let started = Instant::now();
         let client = loop {
             match Client::connect(pg).await {
                 Ok(c) => break c,
-                Err(e) if started.elapsed() < limits::STARTUP_DB_WAIT_MAX && e.kind() != ErrorKind::Auth => {
+                Err(e)
+                    if started.elapsed() < limits::STARTUP_DB_WAIT_MAX
+                        && e.kind() != ErrorKind::Auth =>
+                {
                     monoio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) if e.kind() == ErrorKind::Auth => {
@@ -178,7 +197,7 @@ fn check_database(pg: &PgConfig) -> Result<()> {
                         "database unreachable at start-up; serving 503 until it is",
                         &[("database", &pg.display_redacted()), ("error", &e)],
                     );
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         };
@@ -191,7 +210,7 @@ fn check_database(pg: &PgConfig) -> Result<()> {
             )
             .into());
         }
-        Ok(())
+        Ok(true)
     })
 }
 

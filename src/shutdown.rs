@@ -55,7 +55,10 @@ impl Shutdown {
     pub fn wait(&self) -> Wait {
         let id = self.0.next_waiter_id.get();
         self.0.next_waiter_id.set(id + 1);
-        Wait { inner: self.0.clone(), id }
+        Wait {
+            inner: self.0.clone(),
+            id,
+        }
     }
 }
 
@@ -70,7 +73,10 @@ impl Future for Wait {
         if self.inner.fired.get() {
             return Poll::Ready(());
         }
-        self.inner.waiters.borrow_mut().insert(self.id, cx.waker().clone());
+        self.inner
+            .waiters
+            .borrow_mut()
+            .insert(self.id, cx.waker().clone());
         Poll::Pending
     }
 }
@@ -87,14 +93,19 @@ mod tests {
 
     #[test]
     fn waiters_wake_on_fire_and_do_not_accumulate() {
-        let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build();
+        let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build();
         rt.unwrap().block_on(async {
             let shutdown = Shutdown::new();
             for _ in 0..100 {
                 let wait = shutdown.wait();
                 let _ = monoio::time::timeout(std::time::Duration::from_millis(1), wait).await;
             }
-            assert!(shutdown.0.waiters.borrow().is_empty(), "dropped waits deregister");
+            assert!(
+                shutdown.0.waiters.borrow().is_empty(),
+                "dropped waits deregister"
+            );
             let s2 = shutdown.clone();
             let task = monoio::spawn(async move { s2.wait().await });
             monoio::time::sleep(std::time::Duration::from_millis(5)).await;

@@ -10,7 +10,11 @@ use common::*;
 fn migrate_is_idempotent_and_versioned() {
     let db = TestDb::empty();
     let out = db.edgeauth(&["migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["applied"], serde_json::json!([1]));
     let out = db.edgeauth(&["migrate"]);
@@ -28,7 +32,10 @@ fn serve_refuses_an_unmigrated_database() {
     let out = Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
         .env("EDGEAUTH_DATABASE_URL", &db.url)
-        .env("EDGEAUTH_DATA_DIR", std::env::temp_dir().join(unique_name("edgeauth-data")))
+        .env(
+            "EDGEAUTH_DATA_DIR",
+            std::env::temp_dir().join(unique_name("edgeauth-data")),
+        )
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -59,14 +66,32 @@ fn client_lifecycle() {
     let out = db.edgeauth(&["client", "list"]);
     let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["client_id"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["client_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(ids, vec!["lifecycle", "second"]);
 
-    assert!(db.edgeauth(&["client", "delete", "second"]).status.success());
-    assert!(!db.edgeauth(&["client", "delete", "second"]).status.success(), "already gone");
+    assert!(
+        db.edgeauth(&["client", "delete", "second"])
+            .status
+            .success()
+    );
+    assert!(
+        !db.edgeauth(&["client", "delete", "second"])
+            .status
+            .success(),
+        "already gone"
+    );
     assert!(!db.edgeauth(&["client", "add", "bad id"]).status.success());
-    assert!(!db.edgeauth(&["client", "add", "x", "--scopes", "a\"b"]).status.success());
+    assert!(
+        !db.edgeauth(&["client", "add", "x", "--scopes", "a\"b"])
+            .status
+            .success()
+    );
 }
 
 /// Every client change is announced on edgeauth_invalidate with the client id.
@@ -93,7 +118,9 @@ fn client_changes_notify() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
-            text.contains("Asynchronous notification \"edgeauth_invalidate\" with payload \"noisy\""),
+            text.contains(
+                "Asynchronous notification \"edgeauth_invalidate\" with payload \"noisy\""
+            ),
             "{cmd}: {text}"
         );
     }
@@ -105,12 +132,27 @@ fn keys_generate_writes_a_private_key_once() {
     let dir = std::env::temp_dir().join(unique_name("edgeauth-keys"));
     for alg in ["ES256", "EdDSA", "HS256"] {
         let path = dir.join(format!("{alg}.pem"));
-        let out = Command::new(BIN).args(["keys", "generate", "--alg", alg, "--out"]).arg(&path).output().unwrap();
-        assert!(out.status.success(), "{alg}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .args(["keys", "generate", "--alg", alg, "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{alg}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["alg"], alg);
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let again = Command::new(BIN).args(["keys", "generate", "--alg", alg, "--out"]).arg(&path).output().unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = Command::new(BIN)
+            .args(["keys", "generate", "--alg", alg, "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
         assert!(!again.status.success(), "never overwrites a key");
     }
     let _ = std::fs::remove_dir_all(dir);

@@ -18,15 +18,26 @@ struct OwnCluster {
 impl OwnCluster {
     fn start() -> OwnCluster {
         let dir = std::env::temp_dir().join(unique_name("edgeauth-fault-pg"));
-        let cluster = OwnCluster { dir, port: free_port() };
-        cluster.pg(&["start", cluster.dir.to_str().unwrap(), &cluster.port.to_string()]);
+        let cluster = OwnCluster {
+            dir,
+            port: free_port(),
+        };
+        cluster.pg(&[
+            "start",
+            cluster.dir.to_str().unwrap(),
+            &cluster.port.to_string(),
+        ]);
         cluster
     }
 
     fn pg(&self, args: &[&str]) -> String {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh");
         let out = Command::new(script).args(args).output().unwrap();
-        assert!(out.status.success(), "pg.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
@@ -60,7 +71,9 @@ impl Drop for OwnCluster {
 
 fn jti_of(r: &Response) -> String {
     let token = r.json()["access_token"].as_str().unwrap().to_owned();
-    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token).unwrap().claims;
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
+        .unwrap()
+        .claims;
     claims["jti"].as_str().unwrap().to_owned()
 }
 
@@ -96,7 +109,10 @@ fn database_restart_mid_stream() {
                 assert_eq!(r.header("Retry-After"), Some("1"));
                 assert_eq!(r.json()["error"], "temporarily_unavailable");
             }
-            other => panic!("during the outage: {other} {}", String::from_utf8_lossy(&r.body)),
+            other => panic!(
+                "during the outage: {other} {}",
+                String::from_utf8_lossy(&r.body)
+            ),
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -107,7 +123,11 @@ fn database_restart_mid_stream() {
     let recovery = Instant::now();
     let mut recovered = 0;
     while recovered < 20 {
-        assert!(recovery.elapsed() < Duration::from_secs(15), "no recovery: {}", server.log());
+        assert!(
+            recovery.elapsed() < Duration::from_secs(15),
+            "no recovery: {}",
+            server.log()
+        );
         let r = server.request(&request);
         if r.status == 200 {
             issued.insert(jti_of(&r));
@@ -118,7 +138,11 @@ fn database_restart_mid_stream() {
         }
     }
     assert_eq!(server.get("/readyz").status, 200);
-    let recorded: HashSet<String> = db.psql("SELECT jti FROM tokens").lines().map(str::to_owned).collect();
+    let recorded: HashSet<String> = db
+        .psql("SELECT jti FROM tokens")
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert!(issued.is_subset(&recorded), "every 200 is recorded");
     assert_eq!(recorded.len(), issued.len());
 }

@@ -28,28 +28,57 @@ fn fixture() -> Fixture {
 #[test]
 fn invalid_client_for_wrong_secret_unknown_client_and_no_credentials() {
     let f = fixture();
-    let r = f.server.token_basic("app", "wrong-secret", "grant_type=client_credentials");
+    let r = f
+        .server
+        .token_basic("app", "wrong-secret", "grant_type=client_credentials");
     assert_error(&r, 401, "invalid_client");
-    assert!(r.header("WWW-Authenticate").unwrap().starts_with("Basic"), "Basic was used");
+    assert!(
+        r.header("WWW-Authenticate").unwrap().starts_with("Basic"),
+        "Basic was used"
+    );
 
-    let r = f.server.token_basic("nobody", &f.secret, "grant_type=client_credentials");
+    let r = f
+        .server
+        .token_basic("nobody", &f.secret, "grant_type=client_credentials");
     assert_error(&r, 401, "invalid_client");
 
     let form = "grant_type=client_credentials&client_id=app&client_secret=nope";
-    let r = f.server.request(&post("/oauth/token", "application/x-www-form-urlencoded", form, ""));
+    let r = f.server.request(&post(
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        form,
+        "",
+    ));
     assert_error(&r, 401, "invalid_client");
 
-    let r = f.server.request(&post("/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials", ""));
+    let r = f.server.request(&post(
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        "grant_type=client_credentials",
+        "",
+    ));
     assert_error(&r, 401, "invalid_client");
-    assert_eq!(f.db.token_rows(), 0, "no token recorded for a refused request");
+    assert_eq!(
+        f.db.token_rows(),
+        0,
+        "no token recorded for a refused request"
+    );
 }
 
 #[test]
 fn both_auth_methods_at_once_is_invalid_request() {
     let f = fixture();
-    let form = format!("grant_type=client_credentials&client_id=app&client_secret={}", f.secret);
+    let form = format!(
+        "grant_type=client_credentials&client_id=app&client_secret={}",
+        f.secret
+    );
     let auth = format!("Authorization: Basic {}\r\n", basic_auth("app", &f.secret));
-    let r = f.server.request(&post("/oauth/token", "application/x-www-form-urlencoded", &form, &auth));
+    let r = f.server.request(&post(
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        &form,
+        &auth,
+    ));
     assert_error(&r, 400, "invalid_request");
 }
 
@@ -58,28 +87,54 @@ fn missing_grant_type_and_bad_bodies_are_invalid_request() {
     let f = fixture();
     let r = f.server.token_basic("app", &f.secret, "scope=read");
     assert_error(&r, 400, "invalid_request");
-    let r = f.server.token_basic("app", &f.secret, "grant_type=client_credentials&grant_type=client_credentials");
+    let r = f.server.token_basic(
+        "app",
+        &f.secret,
+        "grant_type=client_credentials&grant_type=client_credentials",
+    );
     assert_error(&r, 400, "invalid_request");
     let auth = format!("Authorization: Basic {}\r\n", basic_auth("app", &f.secret));
-    let r = f.server.request(&post("/oauth/token", "text/plain", "grant_type=client_credentials", &auth));
+    let r = f.server.request(&post(
+        "/oauth/token",
+        "text/plain",
+        "grant_type=client_credentials",
+        &auth,
+    ));
     assert_error(&r, 400, "invalid_request");
-    let r = f.server.request(&post("/oauth/token", "application/json", "{\"grant_type\":", &auth));
+    let r = f.server.request(&post(
+        "/oauth/token",
+        "application/json",
+        "{\"grant_type\":",
+        &auth,
+    ));
     assert_error(&r, 400, "invalid_request");
 }
 
 #[test]
 fn unsupported_grant_type() {
     let f = fixture();
-    let r = f.server.token_basic("app", &f.secret, "grant_type=password&username=a&password=b");
+    let r = f.server.token_basic(
+        "app",
+        &f.secret,
+        "grant_type=password&username=a&password=b",
+    );
     assert_error(&r, 400, "unsupported_grant_type");
 }
 
 #[test]
 fn invalid_scope_beyond_the_clients_scopes() {
     let f = fixture();
-    let r = f.server.token_basic("app", &f.secret, "grant_type=client_credentials&scope=read%20admin");
+    let r = f.server.token_basic(
+        "app",
+        &f.secret,
+        "grant_type=client_credentials&scope=read%20admin",
+    );
     assert_error(&r, 400, "invalid_scope");
-    let r = f.server.token_basic("app", &f.secret, "grant_type=client_credentials&scope=write");
+    let r = f.server.token_basic(
+        "app",
+        &f.secret,
+        "grant_type=client_credentials&scope=write",
+    );
     assert_eq!(r.status, 200);
 }
 
@@ -87,7 +142,9 @@ fn invalid_scope_beyond_the_clients_scopes() {
 fn unauthorized_client_without_the_grant() {
     let f = fixture();
     f.db.psql("UPDATE clients SET grant_types = '' WHERE client_id = 'app'");
-    let r = f.server.token_basic("app", &f.secret, "grant_type=client_credentials");
+    let r = f
+        .server
+        .token_basic("app", &f.secret, "grant_type=client_credentials");
     assert_error(&r, 400, "unauthorized_client");
 }
 
@@ -96,11 +153,15 @@ fn disabled_client_is_invalid_client_until_enabled() {
     let f = fixture();
     let out = f.db.edgeauth(&["client", "disable", "app"]);
     assert!(out.status.success());
-    let r = f.server.token_basic("app", &f.secret, "grant_type=client_credentials");
+    let r = f
+        .server
+        .token_basic("app", &f.secret, "grant_type=client_credentials");
     assert_error(&r, 401, "invalid_client");
     let out = f.db.edgeauth(&["client", "enable", "app"]);
     assert!(out.status.success());
-    let r = f.server.token_basic("app", &f.secret, "grant_type=client_credentials");
+    let r = f
+        .server
+        .token_basic("app", &f.secret, "grant_type=client_credentials");
     assert_eq!(r.status, 200);
 }
 
@@ -112,8 +173,12 @@ fn rotated_secret_replaces_the_old_one() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let new_secret = v["client_secret"].as_str().unwrap();
     assert_ne!(new_secret, f.secret);
-    let r = f.server.token_basic("app", &f.secret, "grant_type=client_credentials");
+    let r = f
+        .server
+        .token_basic("app", &f.secret, "grant_type=client_credentials");
     assert_error(&r, 401, "invalid_client");
-    let r = f.server.token_basic("app", new_secret, "grant_type=client_credentials");
+    let r = f
+        .server
+        .token_basic("app", new_secret, "grant_type=client_credentials");
     assert_eq!(r.status, 200);
 }

@@ -22,20 +22,31 @@ fn sigterm_mid_load_loses_no_issued_token() {
             let request = token_request_basic("load", &secret, "grant_type=client_credentials");
             // Reconnect after each close until the server is gone.
             'outer: for _ in 0..1000 {
-                let Ok(mut conn) = Conn::try_new(addr) else { break };
+                let Ok(mut conn) = Conn::try_new(addr) else {
+                    break;
+                };
                 loop {
                     if conn.send(&request).is_err() {
                         continue 'outer;
                     }
-                    let Ok(r) = conn.read_response() else { continue 'outer };
+                    let Ok(r) = conn.read_response() else {
+                        continue 'outer;
+                    };
                     if r.status != 200 {
                         continue;
                     }
                     let token = r.json()["access_token"].as_str().unwrap().to_owned();
                     let claims =
-                        jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token).unwrap().claims;
-                    issued.lock().unwrap().insert(claims["jti"].as_str().unwrap().to_owned());
-                    if r.header("Connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+                        jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
+                            .unwrap()
+                            .claims;
+                    issued
+                        .lock()
+                        .unwrap()
+                        .insert(claims["jti"].as_str().unwrap().to_owned());
+                    if r.header("Connection")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                    {
                         continue 'outer;
                     }
                 }
@@ -51,9 +62,18 @@ fn sigterm_mid_load_loses_no_issued_token() {
         w.join().unwrap();
     }
     let issued = issued.lock().unwrap();
-    let recorded: HashSet<String> = db.psql("SELECT jti FROM tokens").lines().map(str::to_owned).collect();
+    let recorded: HashSet<String> = db
+        .psql("SELECT jti FROM tokens")
+        .lines()
+        .map(str::to_owned)
+        .collect();
     let missing: Vec<&String> = issued.iter().filter(|j| !recorded.contains(*j)).collect();
-    assert!(missing.is_empty(), "{} of {} issued tokens are not recorded", missing.len(), issued.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {} issued tokens are not recorded",
+        missing.len(),
+        issued.len()
+    );
     assert!(server.log().contains("shutting down"));
 }
 
@@ -64,9 +84,17 @@ fn idle_connections_do_not_delay_shutdown() {
     let mut server = Server::start(&db);
     let mut conns: Vec<Conn> = (0..10).map(|_| server.connect()).collect();
     for c in &mut conns {
-        assert_eq!(c.request(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+        assert_eq!(
+            c.request(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                .status,
+            200
+        );
     }
     let started = std::time::Instant::now();
     assert_eq!(server.stop(), Some(0));
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -12,11 +12,19 @@ fn basic_auth_form_body_issues_a_verifiable_recorded_token() {
     let secret = db.add_client("billing", "read write");
     let server = Server::start(&db);
 
-    let r = server.token_basic("billing", &secret, "grant_type=client_credentials&scope=read");
+    let r = server.token_basic(
+        "billing",
+        &secret,
+        "grant_type=client_credentials&scope=read",
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("Cache-Control"), Some("no-store"));
     assert_eq!(r.header("Pragma"), Some("no-cache"));
-    assert!(r.header("Content-Type").unwrap().starts_with("application/json"));
+    assert!(
+        r.header("Content-Type")
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body = r.json();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
@@ -30,7 +38,10 @@ fn basic_auth_form_body_issues_a_verifiable_recorded_token() {
     assert_eq!(c["client_id"], "billing");
     assert_eq!(c["aud"], issuer);
     assert_eq!(c["scope"], "read");
-    assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 3600);
+    assert_eq!(
+        c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
+        3600
+    );
     let jti = c["jti"].as_str().unwrap();
     assert_eq!(jti.len(), 36);
     assert_eq!(token.header.alg, jsonwebtoken::Algorithm::ES256);
@@ -49,11 +60,22 @@ fn post_credentials_in_form_and_json_bodies() {
     let server = Server::start(&db);
 
     let form = format!("grant_type=client_credentials&client_id=svc-a&client_secret={secret}");
-    let r = server.request(&post("/oauth/token", "application/x-www-form-urlencoded", &form, ""));
+    let r = server.request(&post(
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        &form,
+        "",
+    ));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.json()["scope"], "read", "no scope asked: all allowed scopes");
+    assert_eq!(
+        r.json()["scope"],
+        "read",
+        "no scope asked: all allowed scopes"
+    );
 
-    let json = format!(r#"{{"grant_type":"client_credentials","client_id":"svc-a","client_secret":"{secret}"}}"#);
+    let json = format!(
+        r#"{{"grant_type":"client_credentials","client_id":"svc-a","client_secret":"{secret}"}}"#
+    );
     let r = server.request(&post("/oauth/token", "application/json", &json, ""));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let issuer = format!("http://{}", server.addr);
@@ -65,15 +87,32 @@ fn post_credentials_in_form_and_json_bodies() {
 #[test]
 fn client_audience_and_ttl() {
     let db = TestDb::new();
-    let secret =
-        db.add_client_with("svc-b", &["--scopes", "a b", "--audience", "https://api.example", "--token-ttl", "5m"]);
+    let secret = db.add_client_with(
+        "svc-b",
+        &[
+            "--scopes",
+            "a b",
+            "--audience",
+            "https://api.example",
+            "--token-ttl",
+            "5m",
+        ],
+    );
     let server = Server::start(&db);
-    let r = server.token_basic("svc-b", &secret, "grant_type=client_credentials&scope=b%20a");
+    let r = server.token_basic(
+        "svc-b",
+        &secret,
+        "grant_type=client_credentials&scope=b%20a",
+    );
     assert_eq!(r.status, 200);
     let body = r.json();
     assert_eq!(body["expires_in"], 300);
     assert_eq!(body["scope"], "b a");
-    let token = verify(&server, body["access_token"].as_str().unwrap(), "https://api.example");
+    let token = verify(
+        &server,
+        body["access_token"].as_str().unwrap(),
+        "https://api.example",
+    );
     assert_eq!(token.claims["aud"], "https://api.example");
 }
 
@@ -87,10 +126,16 @@ fn jti_unique_and_all_recorded_across_shards() {
     for _ in 0..8 {
         let mut conn = server.connect();
         for _ in 0..25 {
-            let r = conn.request(&token_request_basic("many", &secret, "grant_type=client_credentials"));
+            let r = conn.request(&token_request_basic(
+                "many",
+                &secret,
+                "grant_type=client_credentials",
+            ));
             assert_eq!(r.status, 200);
             let token = r.json()["access_token"].as_str().unwrap().to_owned();
-            let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token).unwrap().claims;
+            let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
+                .unwrap()
+                .claims;
             assert!(jtis.insert(claims["jti"].as_str().unwrap().to_owned()));
         }
     }
@@ -109,7 +154,10 @@ fn metadata_and_jwks() {
     assert_eq!(m["issuer"], issuer);
     assert_eq!(m["token_endpoint"], format!("{issuer}/oauth/token"));
     assert_eq!(m["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
-    assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])

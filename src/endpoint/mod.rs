@@ -34,8 +34,16 @@ pub fn route(method: Method, path: &str) -> Route {
         "/metrics" => (Route::Metrics, "GET, HEAD"),
         _ => return Route::NotFound,
     };
-    let allowed = if allow == "POST" { method == Method::Post } else { get };
-    if allowed { route } else { Route::MethodNotAllowed(allow) }
+    let allowed = if allow == "POST" {
+        method == Method::Post
+    } else {
+        get
+    };
+    if allowed {
+        route
+    } else {
+        Route::MethodNotAllowed(allow)
+    }
 }
 
 /// Answer one request into `out`. `scratch` is the connection's reused body buffer.
@@ -52,15 +60,27 @@ pub async fn handle(
         Route::Token => token::handle(shard, req, keep_alive, out, scratch).await,
         Route::Metadata => {
             let body = &shard.documents.metadata;
-            response::write_json(out, 200, body, keep_alive, &[("Cache-Control", "max-age=300")]);
+            response::write_json(
+                out,
+                200,
+                body,
+                keep_alive,
+                &[("Cache-Control", "max-age=300")],
+            );
         }
         Route::Jwks => {
             let body = &shard.documents.jwks;
-            response::write_json(out, 200, body, keep_alive, &[("Cache-Control", "max-age=300")]);
+            response::write_json(
+                out,
+                200,
+                body,
+                keep_alive,
+                &[("Cache-Control", "max-age=300")],
+            );
         }
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(shard, out, keep_alive),
-        Route::Metrics => health::metrics(shard, out, scratch, keep_alive),
+        Route::Metrics => health::metrics(shard, out, keep_alive),
         Route::MethodNotAllowed(allow) => {
             ShardStats::bump(&shard.stats().bad_requests);
             let body = b"{\"error\":\"method_not_allowed\"}";
@@ -90,9 +110,15 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(route(Method::Post, "/oauth/token"), Route::Token);
-        assert_eq!(route(Method::Get, "/oauth/token"), Route::MethodNotAllowed("POST"));
+        assert_eq!(
+            route(Method::Get, "/oauth/token"),
+            Route::MethodNotAllowed("POST")
+        );
         assert_eq!(route(Method::Head, "/healthz"), Route::Healthz);
-        assert_eq!(route(Method::Post, "/healthz"), Route::MethodNotAllowed("GET, HEAD"));
+        assert_eq!(
+            route(Method::Post, "/healthz"),
+            Route::MethodNotAllowed("GET, HEAD")
+        );
         assert_eq!(route(Method::Get, "/nope"), Route::NotFound);
         assert_eq!(route(Method::Get, "/.well-known/jwks.json"), Route::Jwks);
     }

@@ -9,7 +9,10 @@ pub enum OAuthError {
     InvalidRequest(&'static str),
     /// `basic`: the client tried HTTP Basic (or sent no credentials), so the answer carries
     /// `WWW-Authenticate: Basic` as RFC 6749 §5.2 requires.
-    InvalidClient { basic: bool, description: &'static str },
+    InvalidClient {
+        basic: bool,
+        description: &'static str,
+    },
     UnauthorizedClient(&'static str),
     UnsupportedGrantType(&'static str),
     InvalidScope(&'static str),

@@ -69,7 +69,9 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
 
     let client = authenticate(shard, &client_id, presented_secret.as_bytes(), basic).await?;
     if grant_type != GRANT_CLIENT_CREDENTIALS {
-        return Err(OAuthError::UnsupportedGrantType("only client_credentials is supported"));
+        return Err(OAuthError::UnsupportedGrantType(
+            "only client_credentials is supported",
+        ));
     }
     if !client.may_use_grant(GRANT_CLIENT_CREDENTIALS) {
         return Err(OAuthError::UnauthorizedClient(
@@ -78,7 +80,9 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
     }
     let scope = granted_scope(params.scope.as_deref(), &client)?;
 
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let ttl_secs = client.token_ttl.unwrap_or(shard.config.token_ttl).as_secs();
     let iat = now.as_secs();
     let exp = iat + ttl_secs;
@@ -118,12 +122,17 @@ async fn authenticate(
     presented_secret: &[u8],
     basic: bool,
 ) -> Result<ClientRecord, OAuthError> {
-    let refused = OAuthError::InvalidClient { basic, description: "client authentication failed" };
+    let refused = OAuthError::InvalidClient {
+        basic,
+        description: "client authentication failed",
+    };
     if clients::validate_client_id(client_id).is_err() {
         return Err(refused);
     }
     let pg = shard.pg.client().map_err(db_unavailable)?;
-    let record = clients::lookup(&pg, client_id).await.map_err(db_unavailable)?;
+    let record = clients::lookup(&pg, client_id)
+        .await
+        .map_err(db_unavailable)?;
     match record {
         Some(c) if !c.disabled && secret::verify_secret(presented_secret, &c.secret_hash) => Ok(c),
         _ => Err(refused),
@@ -149,7 +158,9 @@ fn granted_scope<'a>(
             return Err(OAuthError::InvalidScope("scope is malformed"));
         }
         if !client.scopes().any(|allowed| allowed == token) {
-            return Err(OAuthError::InvalidScope("scope exceeds what the client may request"));
+            return Err(OAuthError::InvalidScope(
+                "scope exceeds what the client may request",
+            ));
         }
     }
     if canonical {
@@ -182,7 +193,9 @@ async fn record(
         Some(exp_text.format(exp).as_bytes()),
     ];
     let pg = shard.pg.client().map_err(db_unavailable)?;
-    pg.execute(&tokens::INSERT, &params).await.map_err(db_unavailable)?;
+    pg.execute(&tokens::INSERT, &params)
+        .await
+        .map_err(db_unavailable)?;
     Ok(())
 }
 
@@ -210,6 +223,9 @@ fn auth_error(e: ClientAuthError) -> OAuthError {
         ClientAuthError::BothMethods => OAuthError::InvalidRequest(
             "use one client authentication method, not HTTP Basic and the body at once",
         ),
-        _ => OAuthError::InvalidClient { basic: true, description: "malformed client credentials" },
+        _ => OAuthError::InvalidClient {
+            basic: true,
+            description: "malformed client credentials",
+        },
     }
 }

@@ -29,8 +29,14 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     let mut read_buf: Vec<u8> = Vec::with_capacity(limits::READ_BUFFER_BYTES_INITIAL);
     let mut write_buf: Vec<u8> = Vec::with_capacity(limits::WRITE_BUFFER_BYTES_INITIAL);
     let mut scratch: Vec<u8> = Vec::with_capacity(limits::WRITE_BUFFER_BYTES_INITIAL);
-    if let Close::TimedOut =
-        run(&shard, &mut stream, &mut read_buf, &mut write_buf, &mut scratch).await
+    if let Close::TimedOut = run(
+        &shard,
+        &mut stream,
+        &mut read_buf,
+        &mut write_buf,
+        &mut scratch,
+    )
+    .await
     {
         ShardStats::bump(&shard.stats().connections_timed_out);
     }
@@ -121,7 +127,10 @@ async fn read_more(
     let len = read_buf.len();
     let cap = read_buf.capacity();
     let canceller = Canceller::new();
-    let read = stream.cancelable_read(std::mem::take(read_buf).slice_mut(len..cap), canceller.handle());
+    let read = stream.cancelable_read(
+        std::mem::take(read_buf).slice_mut(len..cap),
+        canceller.handle(),
+    );
     let mut read = std::pin::pin!(read);
     let idle = len == 0;
     let mut timed_out = false;

@@ -12,11 +12,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::config::{Config, IoDriver};
+use crate::endpoint::metadata::Documents;
 use crate::jwt::keys::SigningKey;
+use crate::jwt::token::{JtiGenerator, TokenSigner};
 use crate::limits;
 use crate::log;
-use crate::endpoint::metadata::Documents;
-use crate::jwt::token::{JtiGenerator, TokenSigner};
 use crate::pg::{Session, SessionEvent};
 use crate::shutdown::Shutdown;
 use stats::ShardStats;
@@ -73,7 +73,10 @@ pub fn run_thread(init: crate::server::ShardInit) {
             Err(e) => log::warn("io_uring unavailable, using epoll", &[("error", &e)]),
         }
     }
-    match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build() {
+    match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+    {
         Ok(mut rt) => rt.block_on(run(init, "epoll")),
         Err(e) => {
             let _ = ready.send(Err(format!("epoll runtime: {e}")));
@@ -89,21 +92,28 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
     let listener = match bind(&init) {
         Ok(l) => l,
         Err(e) => {
-            let _ = init.ready.send(Err(format!("shard {}: cannot listen on {}: {e}", init.id, init.config.listen)));
+            let _ = init.ready.send(Err(format!(
+                "shard {}: cannot listen on {}: {e}",
+                init.id, init.config.listen
+            )));
             return;
         }
     };
     let signer = match SigningKey::from_pem(&init.signing_pem) {
         Ok(key) => TokenSigner::new(key),
         Err(e) => {
-            let _ = init.ready.send(Err(format!("shard {}: signing key: {e}", init.id)));
+            let _ = init
+                .ready
+                .send(Err(format!("shard {}: signing key: {e}", init.id)));
             return;
         }
     };
     let wake = match monoio::net::UnixStream::from_std(init.wake) {
         Ok(w) => w,
         Err(e) => {
-            let _ = init.ready.send(Err(format!("shard {}: wake-up socket: {e}", init.id)));
+            let _ = init
+                .ready
+                .send(Err(format!("shard {}: wake-up socket: {e}", init.id)));
             return;
         }
     };
@@ -118,6 +128,14 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
         shutdown: Shutdown::new(),
         connections: Cell::new(0),
     });
+    if init.database_reachable
+        && let Err(e) = shard.pg.wait_connected(limits::STARTUP_DB_WAIT_MAX).await
+    {
+        log::warn(
+            "shard starts without its database session",
+            &[("shard", &shard.id), ("error", &e)],
+        );
+    }
     monoio::spawn(fire_on_wake(wake, shard.shutdown.clone()));
     if let Some(events) = shard.pg.events() {
         monoio::spawn(log_database_events(shard.id, events));
@@ -132,7 +150,9 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
 }
 
 fn bind(init: &crate::server::ShardInit) -> std::io::Result<monoio::net::TcpListener> {
-    let opts = monoio::net::ListenerOpts::new().reuse_port(true).backlog(LISTEN_BACKLOG);
+    let opts = monoio::net::ListenerOpts::new()
+        .reuse_port(true)
+        .backlog(LISTEN_BACKLOG);
     monoio::net::TcpListener::bind_with_config(init.config.listen, &opts)
 }
 
@@ -150,13 +170,17 @@ async fn fire_on_wake(wake: monoio::net::UnixStream, shutdown: Shutdown) {
 
 /// The session's connection changes, as log lines. (Notifications join here once caches
 /// depend on them.)
-async fn log_database_events(shard: usize, mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>) {
+async fn log_database_events(
+    shard: usize,
+    mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>,
+) {
     while let Some(event) = events.recv().await {
         match event {
             SessionEvent::Connected => log::info("database connected", &[("shard", &shard)]),
-            SessionEvent::Disconnected => {
-                log::warn("database connection lost; reconnecting", &[("shard", &shard)])
-            }
+            SessionEvent::Disconnected => log::warn(
+                "database connection lost; reconnecting",
+                &[("shard", &shard)],
+            ),
             SessionEvent::Notification(_) => {}
         }
     }
@@ -169,6 +193,12 @@ async fn drain(shard: &Shard) {
         monoio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     if shard.connections.get() > 0 {
-        log::warn("shutdown: closing connections that did not finish", &[("shard", &shard.id), ("connections", &shard.connections.get())]);
+        log::warn(
+            "shutdown: closing connections that did not finish",
+            &[
+                ("shard", &shard.id),
+                ("connections", &shard.connections.get()),
+            ],
+        );
     }
 }

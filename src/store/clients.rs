@@ -70,9 +70,16 @@ fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
 /// NOTIFY payloads and logs, so nothing in them needs escaping anywhere.
 pub fn validate_client_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > limits::CLIENT_ID_BYTES_MAX {
-        return Err(format!("client_id must be 1 to {} characters", limits::CLIENT_ID_BYTES_MAX));
+        return Err(format!(
+            "client_id must be 1 to {} characters",
+            limits::CLIENT_ID_BYTES_MAX
+        ));
     }
-    if id == "*" || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:@".contains(&b)) {
+    if id == "*"
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:@".contains(&b))
+    {
         return Err("client_id may contain only A-Z a-z 0-9 - . _ ~ : @".to_owned());
     }
     Ok(())
@@ -84,7 +91,9 @@ pub fn normalize_scopes(scopes: &str) -> Result<String, String> {
     let mut out: Vec<&str> = Vec::new();
     for token in scopes.split([' ', ',']).filter(|s| !s.is_empty()) {
         if !token.bytes().all(is_scope_byte) {
-            return Err(format!("scope {token:?}: RFC 6749 scope tokens are printable ASCII without '\"' or '\\'"));
+            return Err(format!(
+                "scope {token:?}: RFC 6749 scope tokens are printable ASCII without '\"' or '\\'"
+            ));
         }
         if !out.contains(&token) {
             out.push(token);
@@ -121,11 +130,15 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<String, AdminEr
     let scopes = normalize_scopes(new.scopes).map_err(AdminError::Invalid)?;
     let grant_types = normalize_scopes(new.grant_types).map_err(AdminError::Invalid)?;
     if let Some(g) = grant_types.split(' ').find(|g| *g != "client_credentials") {
-        return Err(AdminError::Invalid(format!("grant type {g:?} is not supported")));
+        return Err(AdminError::Invalid(format!(
+            "grant type {g:?} is not supported"
+        )));
     }
     let ttl = match new.token_ttl {
         Some(t) if t < Duration::from_secs(1) || t > limits::TOKEN_TTL_MAX => {
-            return Err(AdminError::Invalid("token_ttl must be between 1s and 24h".to_owned()));
+            return Err(AdminError::Invalid(
+                "token_ttl must be between 1s and 24h".to_owned(),
+            ));
         }
         Some(t) => Some(t.as_secs().to_string()),
         None => None,
@@ -177,7 +190,10 @@ pub async fn rotate_secret(client: &Client, client_id: &str) -> Result<String, A
     let plain = secret::generate_secret();
     let hash = secret::hash_hex(plain.as_bytes());
     let rows = client
-        .query(&ROTATE, &[Some(client_id.as_bytes()), Some(hash.as_bytes())])
+        .query(
+            &ROTATE,
+            &[Some(client_id.as_bytes()), Some(hash.as_bytes())],
+        )
         .await
         .map_err(AdminError::Db)?;
     if rows.is_empty() {
@@ -186,7 +202,11 @@ pub async fn rotate_secret(client: &Client, client_id: &str) -> Result<String, A
     Ok(plain)
 }
 
-pub async fn set_disabled(client: &Client, client_id: &str, disabled: bool) -> Result<(), AdminError> {
+pub async fn set_disabled(
+    client: &Client,
+    client_id: &str,
+    disabled: bool,
+) -> Result<(), AdminError> {
     let flag: &[u8] = if disabled { b"t" } else { b"f" };
     let rows = client
         .query(&SET_DISABLED, &[Some(client_id.as_bytes()), Some(flag)])
@@ -199,7 +219,10 @@ pub async fn set_disabled(client: &Client, client_id: &str, disabled: bool) -> R
 }
 
 pub async fn delete(client: &Client, client_id: &str) -> Result<(), AdminError> {
-    let rows = client.query(&DELETE, &[Some(client_id.as_bytes())]).await.map_err(AdminError::Db)?;
+    let rows = client
+        .query(&DELETE, &[Some(client_id.as_bytes())])
+        .await
+        .map_err(AdminError::Db)?;
     if rows.is_empty() {
         return Err(AdminError::NotFound(client_id.to_owned()));
     }
@@ -208,7 +231,9 @@ pub async fn delete(client: &Client, client_id: &str) -> Result<(), AdminError> 
 
 pub async fn list(client: &Client) -> Result<Vec<ClientRecord>, AdminError> {
     let rows = client.query(&LIST, &[]).await.map_err(AdminError::Db)?;
-    Ok((0..rows.len()).filter_map(|i| record_from_row(&rows.row(i))).collect())
+    Ok((0..rows.len())
+        .filter_map(|i| record_from_row(&rows.row(i)))
+        .collect())
 }
 
 pub async fn show(client: &Client, client_id: &str) -> Result<ClientRecord, AdminError> {
@@ -270,7 +295,10 @@ mod tests {
     fn scopes() {
         assert_eq!(normalize_scopes("read  write,read").unwrap(), "read write");
         assert_eq!(normalize_scopes("").unwrap(), "");
-        assert_eq!(normalize_scopes("api:read https://x/y").unwrap(), "api:read https://x/y");
+        assert_eq!(
+            normalize_scopes("api:read https://x/y").unwrap(),
+            "api:read https://x/y"
+        );
         assert!(normalize_scopes("a\"b").is_err());
         assert!(normalize_scopes("a\\b").is_err());
     }

@@ -70,9 +70,13 @@ pub async fn migrate(client: &Client) -> Result<Vec<i32>, pg::Error> {
             )",
         )
         .await?;
-    client.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).await?;
+    client
+        .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .await?;
     let result = apply_pending(client).await;
-    let unlock = client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).await;
+    let unlock = client
+        .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+        .await;
     let applied = result?;
     unlock?;
     Ok(applied)
@@ -100,14 +104,16 @@ async fn apply_pending(client: &Client) -> Result<Vec<i32>, pg::Error> {
 
 /// The version the database is at; 0 when edgeauth never migrated it.
 pub async fn current_version(client: &Client) -> Result<i32, pg::Error> {
-    let exists = client
-        .query(&TABLE_EXISTS, &[])
-        .await?;
+    let exists = client.query(&TABLE_EXISTS, &[]).await?;
     if exists.row(0).get_str(0) != Some("t") {
         return Ok(0);
     }
     let rows = client.query(&CURRENT_VERSION, &[]).await?;
-    Ok(rows.row(0).get_str(0).and_then(|v| v.parse().ok()).unwrap_or(0))
+    Ok(rows
+        .row(0)
+        .get_str(0)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
 }
 
 const TABLE_EXISTS: Statement = Statement::new(

@@ -36,15 +36,26 @@ pub fn psql(url: &str, sql: &str) -> String {
         .args(["-X", "-v", "ON_ERROR_STOP=1", "-tA", "-d", url, "-c", sql])
         .output()
         .expect("psql runs");
-    assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 pub fn unique_name(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{nanos}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A fresh, migrated database.
@@ -57,7 +68,11 @@ impl TestDb {
     pub fn new() -> TestDb {
         let db = TestDb::empty();
         let out = db.edgeauth(&["migrate"]);
-        assert!(out.status.success(), "migrate: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "migrate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         db
     }
 
@@ -91,8 +106,13 @@ impl TestDb {
         let mut args = vec!["client", "add", id];
         args.extend_from_slice(extra);
         let out = self.edgeauth(&args);
-        assert!(out.status.success(), "client add: {}", String::from_utf8_lossy(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("client add prints JSON");
+        assert!(
+            out.status.success(),
+            "client add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("client add prints JSON");
         assert_eq!(v["client_id"], id);
         v["client_secret"].as_str().unwrap().to_owned()
     }
@@ -103,14 +123,21 @@ impl TestDb {
 }
 
 fn replace_dbname(url: &str, db: &str) -> String {
-    let mut parts: Vec<String> =
-        url.split_whitespace().filter(|p| !p.starts_with("dbname=")).map(str::to_owned).collect();
+    let mut parts: Vec<String> = url
+        .split_whitespace()
+        .filter(|p| !p.starts_with("dbname="))
+        .map(str::to_owned)
+        .collect();
     parts.push(format!("dbname={db}"));
     parts.join(" ")
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running `edgeauth serve`.
@@ -148,7 +175,12 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("edgeauth serve starts");
-        let mut server = Server { child, addr, data_dir, log_path };
+        let mut server = Server {
+            child,
+            addr,
+            data_dir,
+            log_path,
+        };
         server.wait_healthy();
         server
     }
@@ -159,12 +191,15 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("edgeauth exited early ({status}): {}", self.log());
             }
-            if let Ok(r) = try_request(self.addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n") {
-                if r.status == 200 {
-                    return;
-                }
+            let healthz = try_request(self.addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+            if healthz.is_ok_and(|r| r.status == 200) {
+                return;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "server not healthy: {}", self.log());
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server not healthy: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -191,13 +226,18 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(started.elapsed() < limit, "server did not exit: {}", self.log());
+            assert!(
+                started.elapsed() < limit,
+                "server did not exit: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     pub fn request(&self, raw: &[u8]) -> Response {
-        try_request(self.addr, raw).unwrap_or_else(|e| panic!("request failed: {e}\n{}", self.log()))
+        try_request(self.addr, raw)
+            .unwrap_or_else(|e| panic!("request failed: {e}\n{}", self.log()))
     }
 
     pub fn get(&self, path: &str) -> Response {
@@ -260,7 +300,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -289,7 +332,9 @@ impl Conn {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(20)))?;
         stream.set_nodelay(true)?;
-        Ok(Conn { reader: BufReader::new(stream) })
+        Ok(Conn {
+            reader: BufReader::new(stream),
+        })
     }
 
     pub fn send(&mut self, raw: &[u8]) -> std::io::Result<()> {
@@ -304,7 +349,10 @@ impl Conn {
     pub fn read_response(&mut self) -> std::io::Result<Response> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         let status: u16 = line
             .split_whitespace()
@@ -319,7 +367,9 @@ impl Conn {
             if l.is_empty() {
                 break;
             }
-            let (k, v) = l.split_once(':').ok_or_else(|| std::io::Error::other("bad header"))?;
+            let (k, v) = l
+                .split_once(':')
+                .ok_or_else(|| std::io::Error::other("bad header"))?;
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
         let len: usize = headers
@@ -329,19 +379,31 @@ impl Conn {
             .unwrap_or(0);
         let mut body = vec![0; len];
         self.reader.read_exact(&mut body)?;
-        Ok(Response { status, headers, body })
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// True when the server has closed the connection (EOF within the timeout).
     pub fn is_closed_by_peer(&mut self, within: Duration) -> bool {
-        self.reader.get_ref().set_read_timeout(Some(within)).unwrap();
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(within))
+            .unwrap();
         let mut byte = [0u8; 1];
-        matches!(self.reader.read(&mut byte), Ok(0)) || matches!(self.reader.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        matches!(self.reader.read(&mut byte), Ok(0))
+            || matches!(self.reader.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
     }
 }
 
 /// Verify an access token against the server's JWKS, as a resource server would.
-pub fn verify(server: &Server, token: &str, audience: &str) -> jsonwebtoken::TokenData<serde_json::Value> {
+pub fn verify(
+    server: &Server,
+    token: &str,
+    audience: &str,
+) -> jsonwebtoken::TokenData<serde_json::Value> {
     let header = jsonwebtoken::decode_header(token).expect("JWT header");
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let kid = header.kid.clone().expect("kid");
