@@ -32,6 +32,15 @@ export EDGEAUTH_TEST_PG_HOST=$pg_dir
 export EDGEAUTH_TEST_PG_BINDIR
 EDGEAUTH_TEST_PG_BINDIR=$(scripts/pg.sh bindir)
 
+# A standard OAuth client library for tests/interop.rs, in a venv of our own.
+venv=target/interop-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import authlib, jwt, requests, cryptography' 2>/dev/null; then
+  echo "test.sh: installing Authlib and PyJWT into $venv"
+  python3 -m venv "$venv" || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q -r tests/interop/requirements.txt
+fi
+export EDGEAUTH_TEST_PYTHON=$PWD/$venv/bin/python
+
 if [ "${EDGEAUTH_SKIP_LINT:-0}" != 1 ]; then
   echo "test.sh: cargo fmt --check"
   cargo fmt --check

@@ -138,7 +138,11 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
     }
     monoio::spawn(fire_on_wake(wake, shard.shutdown.clone()));
     if let Some(events) = shard.pg.events() {
-        monoio::spawn(log_database_events(shard.id, events));
+        monoio::spawn(log_database_events(
+            shard.id,
+            events,
+            shard.shutdown.clone(),
+        ));
     }
     let _ = init.ready.send(Ok(driver));
     drop(init.ready);
@@ -173,10 +177,15 @@ async fn fire_on_wake(wake: monoio::net::UnixStream, shutdown: Shutdown) {
 async fn log_database_events(
     shard: usize,
     mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>,
+    shutdown: Shutdown,
 ) {
     while let Some(event) = events.recv().await {
         match event {
             SessionEvent::Connected => log::info("database connected", &[("shard", &shard)]),
+            // Our own close at shutdown is no fault.
+            SessionEvent::Disconnected if shutdown.is_fired() => {
+                log::debug("database session closed", &[("shard", &shard)])
+            }
             SessionEvent::Disconnected => log::warn(
                 "database connection lost; reconnecting",
                 &[("shard", &shard)],
