@@ -119,6 +119,18 @@ pub struct Settings {
     pub log_level: Option<String>,
     #[arg(long, global = true, env = "EDGEAUTH_IO_DRIVER")]
     pub io_driver: Option<String>,
+    #[arg(long, global = true, env = "EDGEAUTH_CACHE_TTL")]
+    pub cache_ttl: Option<String>,
+    #[arg(long, global = true, env = "EDGEAUTH_CACHE_CAPACITY")]
+    pub cache_capacity: Option<String>,
+    #[arg(long, global = true, env = "EDGEAUTH_BATCH_SIZE")]
+    pub batch_size: Option<String>,
+    #[arg(long, global = true, env = "EDGEAUTH_FLUSH_INTERVAL")]
+    pub flush_interval: Option<String>,
+    #[arg(long, global = true, env = "EDGEAUTH_MAX_PENDING")]
+    pub max_pending: Option<String>,
+    #[arg(long, global = true, env = "EDGEAUTH_DURABILITY")]
+    pub durability: Option<String>,
     #[arg(long, global = true, env = "EDGEAUTH_IDLE_TIMEOUT")]
     pub idle_timeout: Option<String>,
     #[arg(long, global = true, env = "EDGEAUTH_MAX_CONNECTIONS")]

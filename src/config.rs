@@ -20,6 +20,16 @@ pub enum IoDriver {
     Epoll,
 }
 
+/// When a token request is answered relative to the write of its `tokens` row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Answer at once; the row is written with the next batch (a crash can lose the rows
+    /// of the batches not yet committed).
+    Async,
+    /// Answer only after the batch holding the row has committed (group commit).
+    Commit,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Unset: the commands that need a database say so.
@@ -38,6 +48,17 @@ pub struct Config {
     pub io_driver: IoDriver,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Client cache entry lifetime.
+    pub cache_ttl: Duration,
+    /// Clients cached per shard; 0 turns the cache off (every request looks the client up).
+    pub cache_capacity: usize,
+    /// Tokens per batch write.
+    pub batch_size: usize,
+    /// Longest a token waits in the buffer before its batch is written.
+    pub flush_interval: Duration,
+    /// Tokens per shard buffered or in flight before the token endpoint answers 503.
+    pub max_pending: usize,
+    pub durability: Durability,
 }
 
 /// The settings a TOML file may hold (the same names as the flags, with underscores).
@@ -55,6 +76,12 @@ const FILE_KEYS: &[&str] = &[
     "io_driver",
     "idle_timeout",
     "max_connections",
+    "cache_ttl",
+    "cache_capacity",
+    "batch_size",
+    "flush_interval",
+    "max_pending",
+    "durability",
 ];
 
 impl Config {
@@ -131,6 +158,47 @@ impl Config {
             Some(v) => parse_count("max_connections", v, 1, limits::CONNECTIONS_PER_SHARD_MAX)?,
             None => limits::CONNECTIONS_PER_SHARD_MAX,
         };
+        let cache_ttl = match &s.cache_ttl {
+            Some(v) => parse_duration(v).map_err(|e| format!("cache_ttl: {e}"))?,
+            None => Duration::from_secs(600),
+        };
+        if cache_ttl < Duration::from_millis(10) {
+            return Err("cache_ttl: must be at least 10ms".to_owned());
+        }
+        let cache_capacity = match &s.cache_capacity {
+            Some(v) => parse_count("cache_capacity", v, 0, limits::CACHE_CAPACITY_MAX)?,
+            None => 5000,
+        };
+        let batch_size = match &s.batch_size {
+            Some(v) => parse_count("batch_size", v, 1, limits::BATCH_SIZE_MAX)?,
+            None => 1000,
+        };
+        let flush_interval = match &s.flush_interval {
+            Some(v) => parse_duration(v).map_err(|e| format!("flush_interval: {e}"))?,
+            None => Duration::from_secs(5),
+        };
+        if flush_interval < Duration::from_millis(1) || flush_interval > Duration::from_secs(60) {
+            return Err("flush_interval: must be between 1ms and 60s".to_owned());
+        }
+        let max_pending = match &s.max_pending {
+            Some(v) => parse_count("max_pending", v, 1, limits::PENDING_TOKENS_MAX)?,
+            None => 100_000,
+        };
+        if max_pending < batch_size {
+            return Err(format!(
+                "max_pending ({max_pending}) must be at least batch_size ({batch_size})"
+            ));
+        }
+        let durability = match s
+            .durability
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("async") => Durability::Async,
+            Some("commit") => Durability::Commit,
+            Some(other) => return Err(format!("durability {other:?}: use async or commit")),
+        };
         Ok(Config {
             database_url: s.database_url.clone(),
             listen,
@@ -145,6 +213,12 @@ impl Config {
             io_driver,
             idle_timeout,
             max_connections,
+            cache_ttl,
+            cache_capacity,
+            batch_size,
+            flush_interval,
+            max_pending,
+            durability,
         })
     }
 
@@ -202,6 +276,12 @@ fn fill_from_file(s: &mut Settings, path: &Path) -> Result<(), String> {
             "log_level" => &mut s.log_level,
             "io_driver" => &mut s.io_driver,
             "idle_timeout" => &mut s.idle_timeout,
+            "cache_ttl" => &mut s.cache_ttl,
+            "cache_capacity" => &mut s.cache_capacity,
+            "batch_size" => &mut s.batch_size,
+            "flush_interval" => &mut s.flush_interval,
+            "max_pending" => &mut s.max_pending,
+            "durability" => &mut s.durability,
             "max_connections" => &mut s.max_connections,
             "data_dir" => {
                 if s.data_dir.is_none() {
@@ -322,5 +402,12 @@ mod tests {
         assert!(bad(|s| s.io_driver = Some("kqueue".into())));
         assert!(bad(|s| s.admin_token = Some("short".into())));
         assert!(bad(|s| s.issuer = Some("ftp://x".into())));
+        assert!(bad(|s| s.durability = Some("eventually".into())));
+        assert!(bad(|s| s.batch_size = Some("0".into())));
+        assert!(
+            bad(|s| s.max_pending = Some("10".into())),
+            "max_pending below batch_size"
+        );
+        assert!(bad(|s| s.flush_interval = Some("0ms".into())));
     }
 }

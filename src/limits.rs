@@ -31,3 +31,20 @@ pub const CLIENT_ID_BYTES_MAX: usize = 128;
 
 /// Token lifetimes a configuration or a client may ask for.
 pub const TOKEN_TTL_MAX: Duration = Duration::from_secs(24 * 3600);
+
+/// Largest `cache_capacity` (clients per shard); a cached client is a few hundred bytes.
+pub const CACHE_CAPACITY_MAX: usize = 10_000_000;
+
+/// Largest `batch_size`: one COPY of this many rows is a few MiB.
+pub const BATCH_SIZE_MAX: usize = 100_000;
+
+/// Largest `max_pending` per shard: each pending token is about 100 bytes of COPY buffer.
+pub const PENDING_TOKENS_MAX: usize = 10_000_000;
+
+/// How long an unknown client_id is remembered as absent (capped by `cache_ttl`): long
+/// enough that a flood of requests for it costs one query per shard per few seconds, short
+/// enough that a client added by a CLI on a host whose NOTIFY got lost works soon.
+pub const NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// After SIGTERM, how long a shard keeps trying to write its buffered tokens.
+pub const SHUTDOWN_FLUSH_MAX: Duration = Duration::from_secs(30);

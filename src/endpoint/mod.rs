@@ -1,5 +1,6 @@
 //! Routing: one match from (method, path) to the endpoint that answers.
 
+pub mod admin;
 pub mod health;
 pub mod metadata;
 pub mod oauth_error;
@@ -18,6 +19,8 @@ pub enum Route {
     Healthz,
     Readyz,
     Metrics,
+    AdminStats,
+    AdminInvalidate,
     /// The path exists but not for this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -32,6 +35,8 @@ pub fn route(method: Method, path: &str) -> Route {
         "/healthz" => (Route::Healthz, "GET, HEAD"),
         "/readyz" => (Route::Readyz, "GET, HEAD"),
         "/metrics" => (Route::Metrics, "GET, HEAD"),
+        "/admin/cache/stats" => (Route::AdminStats, "GET, HEAD"),
+        "/admin/cache/invalidate" => (Route::AdminInvalidate, "POST"),
         _ => return Route::NotFound,
     };
     let allowed = if allow == "POST" {
@@ -56,7 +61,8 @@ pub async fn handle(
 ) {
     ShardStats::bump(&shard.stats().requests);
     let start = out.len();
-    match route(req.method, req.path) {
+    let route = route(req.method, req.path);
+    match route {
         Route::Token => token::handle(shard, req, keep_alive, out, scratch).await,
         Route::Metadata => {
             let body = &shard.documents.metadata;
@@ -81,6 +87,14 @@ pub async fn handle(
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(shard, out, keep_alive),
         Route::Metrics => health::metrics(shard, out, keep_alive),
+        Route::AdminStats | Route::AdminInvalidate => match admin::authorize(shard, req) {
+            Err(refusal) => {
+                ShardStats::bump(&shard.stats().bad_requests);
+                admin::write_refusal(refusal, out, keep_alive);
+            }
+            Ok(()) if route == Route::AdminStats => admin::stats(shard, out, keep_alive),
+            Ok(()) => admin::invalidate(shard, req, out, keep_alive).await,
+        },
         Route::MethodNotAllowed(allow) => {
             ShardStats::bump(&shard.stats().bad_requests);
             let body = b"{\"error\":\"method_not_allowed\"}";

@@ -1,0 +1,128 @@
+//! `/admin/cache/stats` and `/admin/cache/invalidate`, behind `Authorization: Bearer
+//! <admin_token>`. Without a configured admin token they do not exist (404).
+
+use crate::auth::secret;
+use crate::http::body;
+use crate::http::request::Request;
+use crate::http::response;
+use crate::pg::Statement;
+use crate::shard::Shard;
+use crate::store::INVALIDATE_CHANNEL;
+
+/// Why an admin request was refused before it was served.
+pub enum Refusal {
+    /// No admin token configured: the admin API does not exist.
+    Disabled,
+    Unauthorized,
+}
+
+/// Check the bearer token in constant time (both sides hashed to the same length first).
+pub fn authorize(shard: &Shard, req: &Request<'_>) -> Result<(), Refusal> {
+    let Some(expected) = shard.config.admin_token.as_deref() else {
+        return Err(Refusal::Disabled);
+    };
+    let presented = req
+        .authorization
+        .and_then(|h| h.get(..7).filter(|p| p.eq_ignore_ascii_case(b"bearer ")).map(|_| &h[7..]));
+    match presented {
+        Some(token) if secret::verify_secret(token, &secret::hash_secret(expected.as_bytes())) => {
+            Ok(())
+        }
+        _ => Err(Refusal::Unauthorized),
+    }
+}
+
+pub fn write_refusal(refusal: Refusal, out: &mut Vec<u8>, keep_alive: bool) {
+    match refusal {
+        Refusal::Disabled => {
+            response::write_json(out, 404, b"{\"error\":\"not_found\"}", keep_alive, &[])
+        }
+        Refusal::Unauthorized => response::write_json(
+            out,
+            401,
+            b"{\"error\":\"unauthorized\",\"error_description\":\"admin bearer token required\"}",
+            keep_alive,
+            &[("WWW-Authenticate", "Bearer realm=\"edgeauth-admin\"")],
+        ),
+    }
+}
+
+/// Totals and a per-shard breakdown. Each shard's counters are written only by that shard
+/// and read here without a lock.
+pub fn stats(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
+    let mut total = crate::cache::CacheSnapshot::default();
+    let mut total_pending = 0;
+    let mut shards = Vec::with_capacity(shard.all_stats.len());
+    for (id, stats) in shard.all_stats.iter().enumerate() {
+        let cache = stats.cache.snapshot();
+        let pending = stats.writer.pending();
+        shards.push(serde_json::json!({
+            "shard": id,
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "hit_rate": cache.hit_rate(),
+            "evictions": cache.evictions,
+            "expirations": cache.expirations,
+            "size": cache.size,
+            "pending": pending,
+        }));
+        total += cache;
+        total_pending += pending;
+    }
+    let doc = serde_json::json!({
+        "total": {
+            "hits": total.hits,
+            "misses": total.misses,
+            "hit_rate": total.hit_rate(),
+            "evictions": total.evictions,
+            "expirations": total.expirations,
+            "size": total.size,
+            "pending": total_pending,
+        },
+        "shards": shards,
+    });
+    let body = serde_json::to_vec(&doc).expect("a json! value serializes");
+    response::write_json(out, 200, &body, keep_alive, &[("Cache-Control", "no-store")]);
+}
+
+const NOTIFY: Statement =
+    Statement::new("admin_notify", "SELECT pg_notify($1, $2)", &[]);
+
+/// `client_id=...` drops one client, `all=true` every client, on every shard of every
+/// instance: the notification goes through Postgres, like the CLI's.
+pub async fn invalidate(shard: &Shard, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
+    let params = match body::parse_params(req.content_type, req.body) {
+        Ok(p) => p,
+        Err(_) => return bad_request(out, keep_alive, "the body must be a form or JSON object"),
+    };
+    let target: &str = match (params.client_id.as_deref(), params.all) {
+        (Some(_), Some(true)) => {
+            return bad_request(out, keep_alive, "give client_id or all=true, not both");
+        }
+        (Some(id), _) => id,
+        (None, Some(true)) => "*",
+        (None, _) => return bad_request(out, keep_alive, "client_id or all=true is required"),
+    };
+    if target != "*" && crate::store::clients::validate_client_id(target).is_err() {
+        return bad_request(out, keep_alive, "client_id is malformed");
+    }
+    let sent = match shard.pg.client() {
+        Ok(pg) => pg.query(&NOTIFY, &[Some(INVALIDATE_CHANNEL.as_bytes()), Some(target.as_bytes())]).await.is_ok(),
+        Err(_) => false,
+    };
+    if !sent {
+        let body = b"{\"error\":\"temporarily_unavailable\",\"error_description\":\"the database is unreachable; the invalidation was not sent\"}";
+        return response::write_json(out, 503, body, keep_alive, &[("Retry-After", "1")]);
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "invalidated": target }))
+        .expect("a json! value serializes");
+    response::write_json(out, 200, &body, keep_alive, &[]);
+}
+
+fn bad_request(out: &mut Vec<u8>, keep_alive: bool, description: &'static str) {
+    let body = serde_json::to_vec(
+        &serde_json::json!({ "error": "invalid_request", "error_description": description }),
+    )
+    .expect("a json! value serializes");
+    response::write_json(out, 400, &body, keep_alive, &[]);
+}
