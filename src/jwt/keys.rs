@@ -1,12 +1,22 @@
 //! Signing keys: load and generate PEM files, compute the `kid`, publish the public JWK.
 //!
-//! Keys hold ready-to-use aws-lc key objects rather than jsonwebtoken `EncodingKey`s.
-//! `jsonwebtoken::encode` re-parses its key on every call, and even the signer from
-//! `CryptoProvider::signer_factory` re-parses RSA keys per signature and returns each
-//! signature in a fresh `Vec`. Holding `EcdsaKeyPair` / `Ed25519KeyPair` / `RsaKeyPair` /
-//! `hmac::Key` directly means the per-token cost is the signature itself and nothing else.
-//! The output is byte-for-byte the JWS that jsonwebtoken produces (tests verify tokens with
-//! jsonwebtoken's `decode`, using the published JWK, as a resource server would).
+//! What signs: jsonwebtoken (the design's JWT crate). Each `SigningKey` holds the signer that
+//! jsonwebtoken's aws-lc `CryptoProvider::signer_factory` builds, once, when the key loads;
+//! per token we call its `try_sign` on the signing input. This is the "signer built once" row
+//! of PERF-NOTES: `jsonwebtoken::encode` would parse the key again for every token, which
+//! roughly doubles the cost of EdDSA and ES256. The price of going through jsonwebtoken is one
+//! `Vec` per signature, and for RS256 much more: its aws-lc RSA signer keeps the DER and parses
+//! (and validates) the key on every signature, so RS256-2048 costs ~0.7 ms per token instead
+//! of ~0.25 ms with a pre-parsed aws-lc key (criterion, this box). RS256 is only for legacy
+//! verifiers; ES256 (the default), EdDSA and HS256 cost the same as with aws-lc directly.
+//!
+//! aws-lc still does what jsonwebtoken does not: it parses the key once at load (detects the
+//! algorithm, accepts SEC1 EC and PKCS#1 RSA files, checks sizes), converts it to the DER
+//! jsonwebtoken's signer expects, derives the JWK and `kid`, generates keys, and verifies
+//! (`SigningKey::verify`, for introspection). A load-time self-test signs with jsonwebtoken's
+//! signer and verifies with the published public key, so the two can never disagree.
+//! Tests verify tokens with jsonwebtoken's `decode`, using the published JWK, as a resource
+//! server would.
 
 use std::fmt;
 use std::io::Write as _;
@@ -25,6 +35,9 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::EncodingKey;
+use jsonwebtoken::crypto::JwtSigner;
+use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
 
 use super::pem;
 
@@ -36,8 +49,10 @@ pub const HS256_SECRET_BYTES_MIN: usize = 32;
 pub const HS256_SECRET_BYTES_GENERATED: usize = 32;
 /// Smallest RSA modulus we accept (RFC 7518 §3.3: 2048 bits or larger).
 pub const RSA_MODULUS_BITS_MIN: usize = 2048;
-/// Largest signature we produce (RSA-8192, aws-lc's upper bound); sizes a stack buffer.
-pub const SIGNATURE_BYTES_MAX: usize = 8192 / 8;
+/// Largest RSA modulus we accept (aws-lc's upper bound for RSA signing keys).
+pub const RSA_MODULUS_BITS_MAX: usize = 8192;
+/// What the load-time self-test signs (see `SigningKey::from_pem`).
+const SELF_TEST_MESSAGE: &[u8] = b"edgeauth signing key self-test";
 /// Domain separator hashed in front of an HS256 secret to form its `kid` (see `hs256_kid`).
 const HS256_KID_CONTEXT: &[u8] = b"edgeauth hs256 kid v1\0";
 
@@ -162,11 +177,11 @@ impl std::error::Error for KeyError {
     }
 }
 
-/// Signing failed inside aws-lc. Not expected with a key that loaded; a plain enum because
-/// it is returned on the hot path.
+/// Signing failed. Not expected with a key that loaded (and passed its self-test); a plain
+/// enum because it is returned on the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignError {
-    /// aws-lc reported an internal error while signing.
+    /// jsonwebtoken's signer (aws-lc underneath) reported an error while signing.
     Crypto,
     /// base64 encoding did not produce the expected length (a bug, never bad input).
     Encoding,
@@ -183,29 +198,36 @@ impl fmt::Display for SignError {
 
 impl std::error::Error for SignError {}
 
-/// The parsed private key, ready to sign. Parsing happens once, in `SigningKey::from_pem`.
-enum Material {
+/// The private key as aws-lc parsed it at load time: checked, and used to derive the JWK,
+/// the verification key and the DER handed to jsonwebtoken. Dropped once the key is loaded.
+enum Parsed {
     Es256(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
     Rs256(RsaKeyPair),
-    // Boxed: aws-lc's HMAC key holds a 1.2 KB precomputed context; one indirection is free
-    // next to the hash itself.
-    Hs256(Box<hmac::Key>),
+    /// The secret itself is the PEM block's bytes.
+    Hs256,
 }
 
-/// One signing key: its algorithm, `kid`, the parsed private key, and its public JWK.
+/// How `SigningKey::verify` checks a signature: parsed once, at load time.
+enum Verifier {
+    Public(ParsedPublicKey),
+    // Boxed: aws-lc's HMAC key holds a 1.2 KB precomputed context.
+    Hmac(Box<hmac::Key>),
+}
+
+/// One signing key: its algorithm, `kid`, jsonwebtoken's signer, and its public JWK.
 ///
-/// Send + Sync and immutable after loading, so one instance may be shared by all shards.
+/// Not `Send`: jsonwebtoken's signer is a `Box<dyn JwtSigner>` without `Send`/`Sync` bounds.
+/// Each shard loads its own from the PEM bytes; keys are immutable after loading.
 pub struct SigningKey {
     alg: Alg,
     /// RFC 7638 thumbprint (asymmetric keys) or a domain-separated hash (HS256), see `kid()`.
     kid: String,
-    material: Material,
+    /// jsonwebtoken's signer for this key, built once by its aws-lc crypto provider.
+    signer: Box<dyn JwtSigner>,
+    verifier: Verifier,
     /// What `/.well-known/jwks.json` publishes; `None` for HS256, whose key is secret.
     public_jwk: Option<serde_json::Value>,
-    /// The public key parsed once for verification (introspection); `None` for HS256,
-    /// which verifies with the HMAC key in `material`.
-    public: Option<ParsedPublicKey>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -237,17 +259,17 @@ impl SigningKey {
     /// Load a key from PEM bytes; see `from_pem_file` for the accepted forms.
     pub fn from_pem(pem: &[u8]) -> Result<SigningKey, KeyError> {
         let block = pem::decode_key_block(pem).map_err(|e| KeyError::Pem(e.to_string()))?;
-        let material = match block.label.as_str() {
+        let parsed = match block.label.as_str() {
             "PRIVATE KEY" => parse_pkcs8(&block.der)?,
             "EC PRIVATE KEY" => {
                 EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, &block.der)
-                    .map(Material::Es256)
+                    .map(Parsed::Es256)
                     .map_err(|e| {
                         KeyError::unsupported(format!("EC key is not a valid P-256 key ({e})"))
                     })?
             }
             "RSA PRIVATE KEY" => RsaKeyPair::from_der(&block.der)
-                .map(Material::Rs256)
+                .map(Parsed::Rs256)
                 .map_err(|e| KeyError::unsupported(format!("invalid RSA key ({e})")))?,
             HS256_PEM_LABEL => parse_hs256(&block.der)?,
             "ENCRYPTED PRIVATE KEY" => {
@@ -261,16 +283,18 @@ impl SigningKey {
                 )));
             }
         };
-        check_rsa_size(&material)?;
-        Ok(SigningKey::from_material(material, &block.der))
+        check_rsa_size(&parsed)?;
+        let key = SigningKey::from_parsed(&parsed, &block)?;
+        key.self_test()?;
+        Ok(key)
     }
 
-    fn from_material(material: Material, der: &[u8]) -> SigningKey {
-        let (alg, jwk_members) = match &material {
-            Material::Es256(pair) => (Alg::ES256, Some(ec_members(pair))),
-            Material::EdDsa(pair) => (Alg::EdDSA, Some(okp_members(pair))),
-            Material::Rs256(pair) => (Alg::RS256, Some(rsa_members(pair))),
-            Material::Hs256(_) => (Alg::HS256, None),
+    fn from_parsed(parsed: &Parsed, block: &pem::Block) -> Result<SigningKey, KeyError> {
+        let (alg, jwk_members) = match parsed {
+            Parsed::Es256(pair) => (Alg::ES256, Some(ec_members(pair))),
+            Parsed::EdDsa(pair) => (Alg::EdDSA, Some(okp_members(pair))),
+            Parsed::Rs256(pair) => (Alg::RS256, Some(rsa_members(pair))),
+            Parsed::Hs256 => (Alg::HS256, None),
         };
         let (kid, public_jwk) = match jwk_members {
             Some(members) => {
@@ -284,15 +308,37 @@ impl SigningKey {
                 jwk.insert("kid".to_owned(), kid.clone().into());
                 (kid, Some(serde_json::Value::Object(jwk)))
             }
-            // For HS256 `der` is the raw secret.
-            None => (hs256_kid(der), None),
+            // For HS256 the block's bytes are the raw secret.
+            None => (hs256_kid(&block.der), None),
         };
-        SigningKey {
+        let encoding_key = encoding_key(parsed, block)?;
+        let signer = (DEFAULT_PROVIDER.signer_factory)(&alg.to_jsonwebtoken(), &encoding_key)
+            .map_err(|e| {
+                KeyError::unsupported(format!("jsonwebtoken cannot sign with this key ({e})"))
+            })?;
+        Ok(SigningKey {
             alg,
             kid,
-            public: parse_public(&material),
-            material,
+            signer,
+            verifier: verifier(parsed, &block.der)?,
             public_jwk,
+        })
+    }
+
+    /// Sign with jsonwebtoken's signer and verify with the key we publish (or, for HS256, our
+    /// own HMAC key). Catches a key jsonwebtoken cannot use (its RSA signer only parses the key
+    /// when it signs) and any mismatch between what signs and what the JWKS announces.
+    fn self_test(&self) -> Result<(), KeyError> {
+        let signature = self.sign(SELF_TEST_MESSAGE).map_err(|e| {
+            KeyError::unsupported(format!("{} key failed its self-test: {e}", self.alg))
+        })?;
+        if self.verify(SELF_TEST_MESSAGE, &signature) {
+            Ok(())
+        } else {
+            Err(KeyError::unsupported(format!(
+                "{} key failed its self-test: the signature does not verify",
+                self.alg
+            )))
         }
     }
 
@@ -322,92 +368,67 @@ impl SigningKey {
         self.public_jwk.as_ref()
     }
 
-    /// Sign `message` (the JWS signing input, `b64(header) "." b64(claims)`).
+    /// Sign `message` (the JWS signing input, `b64(header) "." b64(claims)`) with
+    /// jsonwebtoken's signer, built when the key loaded.
     ///
-    /// The hot path: the signature is returned in a stack buffer; the only allocations
-    /// are aws-lc's own inside the signing call.
-    pub fn sign(&self, message: &[u8]) -> Result<Signature, SignError> {
-        let mut out = Signature {
-            bytes: [0; SIGNATURE_BYTES_MAX],
-            len: 0,
-        };
-        out.len = match &self.material {
-            Material::Es256(pair) => {
-                let signature = pair
-                    .sign(&SystemRandom::new(), message)
-                    .map_err(|_| SignError::Crypto)?;
-                out.copy_from(signature.as_ref())
-            }
-            Material::EdDsa(pair) => {
-                let signature = pair.try_sign(message).map_err(|_| SignError::Crypto)?;
-                out.copy_from(signature.as_ref())
-            }
-            Material::Rs256(pair) => {
-                let len = pair.public_modulus_len();
-                pair.sign(
-                    &sig::RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    message,
-                    &mut out.bytes[..len],
-                )
-                .map_err(|_| SignError::Crypto)?;
-                len
-            }
-            Material::Hs256(key) => out.copy_from(hmac::sign(key, message).as_ref()),
-        };
-        Ok(out)
+    /// The hot path: one `Vec` for the signature (jsonwebtoken's `Signer<Vec<u8>>`) plus
+    /// aws-lc's own allocations; RS256 also re-parses the key here (see the module doc).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.signer.try_sign(message).map_err(|_| SignError::Crypto)
     }
-}
 
-impl SigningKey {
     /// Does `signature` (raw bytes, not base64) over `message` verify with this key?
     ///
     /// Used by introspection to check tokens we issued; the public key was parsed once at
     /// load time, and HS256 compares tags in constant time.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        match (&self.public, &self.material) {
-            (Some(public), _) => public.verify_sig(message, signature).is_ok(),
-            (None, Material::Hs256(key)) => hmac::verify(key.as_ref(), message, signature).is_ok(),
-            (None, _) => false,
+        match &self.verifier {
+            Verifier::Public(public) => public.verify_sig(message, signature).is_ok(),
+            Verifier::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
         }
     }
 }
 
-/// Parse the public half of an asymmetric key for fast verification.
-fn parse_public(material: &Material) -> Option<ParsedPublicKey> {
-    let parsed = match material {
-        Material::Es256(pair) => {
+/// The key in the form jsonwebtoken's aws-lc signer parses: PKCS#8 for ES256 (re-encoded by
+/// aws-lc, so SEC1 files work too) and EdDSA, PKCS#1 `RSAPrivateKey` for RS256 (extracted by
+/// jsonwebtoken's own PEM reader, which takes PKCS#1 and PKCS#8), the raw secret for HS256.
+fn encoding_key(parsed: &Parsed, block: &pem::Block) -> Result<EncodingKey, KeyError> {
+    match parsed {
+        Parsed::Es256(pair) => pair
+            .to_pkcs8v1()
+            .map(|doc| EncodingKey::from_ec_der(doc.as_ref()))
+            .map_err(|_| KeyError::unsupported("EC key cannot be re-encoded as PKCS#8")),
+        // jsonwebtoken's signer calls the same `Ed25519KeyPair::from_pkcs8` that accepted it.
+        Parsed::EdDsa(_) => Ok(EncodingKey::from_ed_der(&block.der)),
+        Parsed::Rs256(_) => EncodingKey::from_rsa_pem(
+            pem::encode(&block.label, &block.der).as_bytes(),
+        )
+        .map_err(|e| KeyError::unsupported(format!("jsonwebtoken cannot read this RSA key ({e})"))),
+        Parsed::Hs256 => Ok(EncodingKey::from_secret(&block.der)),
+    }
+}
+
+/// Parse the public half (or, for HS256, the HMAC key) once, for `SigningKey::verify`.
+fn verifier(parsed: &Parsed, der: &[u8]) -> Result<Verifier, KeyError> {
+    let public = match parsed {
+        Parsed::Es256(pair) => {
             ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref())
         }
-        Material::EdDsa(pair) => ParsedPublicKey::new(&sig::ED25519, pair.public_key().as_ref()),
-        Material::Rs256(pair) => {
+        Parsed::EdDsa(pair) => ParsedPublicKey::new(&sig::ED25519, pair.public_key().as_ref()),
+        Parsed::Rs256(pair) => {
             ParsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref())
         }
-        Material::Hs256(_) => return None,
+        Parsed::Hs256 => {
+            return Ok(Verifier::Hmac(Box::new(hmac::Key::new(
+                hmac::HMAC_SHA256,
+                der,
+            ))));
+        }
     };
-    // aws-lc derived these bytes from a private key it accepted, so they always parse; a
-    // failure would make `verify` return false, never accept a bad signature.
-    debug_assert!(parsed.is_ok(), "public half of a loaded key must parse");
-    parsed.ok()
-}
-
-/// A raw signature on the stack, sized for the largest key we accept (RSA-8192).
-pub struct Signature {
-    bytes: [u8; SIGNATURE_BYTES_MAX],
-    len: usize,
-}
-
-impl Signature {
-    fn copy_from(&mut self, signature: &[u8]) -> usize {
-        self.bytes[..signature.len()].copy_from_slice(signature);
-        signature.len()
-    }
-}
-
-impl AsRef<[u8]> for Signature {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
+    // aws-lc derived these bytes from a private key it accepted, so they always parse.
+    public
+        .map(Verifier::Public)
+        .map_err(|_| KeyError::unsupported("the public half of the key does not parse"))
 }
 
 /// Append the unpadded base64url encoding of `bytes` to `out` without a temporary.
@@ -429,15 +450,15 @@ pub(crate) const fn b64url_len(n: usize) -> usize {
 }
 
 /// PKCS#8 may hold any of the three asymmetric key types; the algorithm OID inside decides.
-fn parse_pkcs8(der: &[u8]) -> Result<Material, KeyError> {
+fn parse_pkcs8(der: &[u8]) -> Result<Parsed, KeyError> {
     if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der) {
-        return Ok(Material::Es256(pair));
+        return Ok(Parsed::Es256(pair));
     }
     if let Ok(pair) = Ed25519KeyPair::from_pkcs8(der) {
-        return Ok(Material::EdDsa(pair));
+        return Ok(Parsed::EdDsa(pair));
     }
     match RsaKeyPair::from_pkcs8(der) {
-        Ok(pair) => Ok(Material::Rs256(pair)),
+        Ok(pair) => Ok(Parsed::Rs256(pair)),
         Err(e) if contains(der, OID_RSA_ENCRYPTION) => Err(KeyError::unsupported(format!(
             "invalid RSA key ({e}); RS256 needs 2048 to 8192 bits"
         ))),
@@ -461,31 +482,27 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn parse_hs256(secret: &[u8]) -> Result<Material, KeyError> {
+fn parse_hs256(secret: &[u8]) -> Result<Parsed, KeyError> {
     if secret.len() < HS256_SECRET_BYTES_MIN {
         return Err(KeyError::unsupported(format!(
             "HS256 secret is {} bytes; at least {HS256_SECRET_BYTES_MIN} are required",
             secret.len()
         )));
     }
-    Ok(Material::Hs256(Box::new(hmac::Key::new(
-        hmac::HMAC_SHA256,
-        secret,
-    ))))
+    Ok(Parsed::Hs256)
 }
 
-fn check_rsa_size(material: &Material) -> Result<(), KeyError> {
-    if let Material::Rs256(pair) = material {
+fn check_rsa_size(parsed: &Parsed) -> Result<(), KeyError> {
+    if let Parsed::Rs256(pair) = parsed {
         let bits = pair.public_modulus_len() * 8;
         if bits < RSA_MODULUS_BITS_MIN {
             return Err(KeyError::unsupported(format!(
                 "RSA key has {bits} bits; at least {RSA_MODULUS_BITS_MIN} are required"
             )));
         }
-        if pair.public_modulus_len() > SIGNATURE_BYTES_MAX {
+        if bits > RSA_MODULUS_BITS_MAX {
             return Err(KeyError::unsupported(format!(
-                "RSA key has {bits} bits; at most {} are supported",
-                SIGNATURE_BYTES_MAX * 8
+                "RSA key has {bits} bits; at most {RSA_MODULUS_BITS_MAX} are supported"
             )));
         }
     }
@@ -797,6 +814,58 @@ mod tests {
             .count();
         assert_eq!(leftovers, 1, "no temporary files left behind");
         std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    /// The signature is jsonwebtoken's: the signer is a jsonwebtoken `JwtSigner` for the key's
+    /// algorithm, deterministic algorithms give exactly what `jsonwebtoken::crypto::sign` gives
+    /// for the key as jsonwebtoken reads the same PEM itself, and ES256 (randomized) verifies
+    /// with `jsonwebtoken::crypto::verify` and the published JWK.
+    #[test]
+    fn signatures_come_from_jsonwebtoken() {
+        use jsonwebtoken::{DecodingKey, jwk::Jwk};
+        let hs256 = generate_pem(Alg::HS256).expect("generate");
+        let ed_generated = generate_pem(Alg::EdDSA).expect("generate");
+        let rsa_generated = generate_pem(Alg::RS256).expect("generate");
+        let message = b"eyJhbGciOi.eyJzdWIiOi";
+        for pem_bytes in [
+            EC_SEC1,
+            EC_PKCS8,
+            ED25519,
+            ed_generated.as_bytes(),
+            RSA_PKCS1,
+            RSA_PKCS8,
+            rsa_generated.as_bytes(),
+            hs256.as_bytes(),
+        ] {
+            let key = SigningKey::from_pem(pem_bytes).expect("loads");
+            let alg = key.alg().to_jsonwebtoken();
+            assert_eq!(key.signer.algorithm(), alg);
+            let signature = key.sign(message).expect("signs");
+            let ours = b64(&signature);
+            let theirs_key = match key.alg() {
+                Alg::ES256 => {
+                    let jwk: Jwk =
+                        serde_json::from_value(key.public_jwk().expect("published").clone())
+                            .expect("JWK");
+                    let decoding = DecodingKey::from_jwk(&jwk).expect("usable JWK");
+                    assert!(
+                        jsonwebtoken::crypto::verify(&ours, message, &decoding, alg)
+                            .expect("verifies"),
+                        "ES256 signature must verify with jsonwebtoken"
+                    );
+                    continue;
+                }
+                Alg::EdDSA => EncodingKey::from_ed_pem(pem_bytes),
+                Alg::RS256 => EncodingKey::from_rsa_pem(pem_bytes),
+                Alg::HS256 => Ok(EncodingKey::from_secret(
+                    &pem::decode_key_block(pem_bytes).expect("PEM").der,
+                )),
+            }
+            .expect("jsonwebtoken reads the PEM");
+            let theirs = jsonwebtoken::crypto::sign(message, &theirs_key, alg).expect("signs");
+            assert_eq!(ours, theirs, "{}", key.alg());
+            assert!(key.verify(message, &signature));
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@ use super::keys::{SigningKey, append_b64url, b64url_len};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// Signs access tokens with one key; build once at start-up and share (it is `Sync`).
+/// Signs access tokens with one key; each shard builds its own at start-up (the key holds
+/// jsonwebtoken's signer, which is neither `Send` nor `Sync`).
 pub struct TokenSigner {
     key: SigningKey,
     /// `base64url({"alg":…,"typ":"at+jwt","kid":…})` followed by the `.` separator.
@@ -52,7 +53,8 @@ impl TokenSigner {
     ///
     /// `out` is meant to be a buffer reused across requests: nothing here allocates once it
     /// has grown to fit a token plus its claims JSON (used as scratch space past the end and
-    /// truncated away), apart from what aws-lc does inside the signature. On error `out` is
+    /// truncated away), apart from the signature's own `Vec` (jsonwebtoken's signer returns
+    /// one) and what aws-lc does inside the signature. On error `out` is
     /// restored to its original length.
     pub fn sign_into(&self, claims: &AccessClaims<'_>, out: &mut Vec<u8>) -> Result<(), SignError> {
         let token_start = out.len();
@@ -73,7 +75,7 @@ impl TokenSigner {
         append_claims_b64(claims, out)?;
         let signature = self.key.sign(&out[token_start..])?;
         out.push(b'.');
-        append_b64url(out, signature.as_ref())
+        append_b64url(out, &signature)
     }
 }
 
