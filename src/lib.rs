@@ -8,6 +8,7 @@
 //! * `http`: HTTP/1.1 request parsing (httparse), responses, bodies; `http::connection` the
 //!   per-connection loop (keep-alive, pipelining, idle timeout).
 //! * `endpoint`: routing and the endpoints; `endpoint::token` is where a token is issued.
+//! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and its stats.
 //! * `auth`: client authentication (Basic vs post) and client secrets (generate, hash, compare).
 //! * `jwt`: signing keys (load, generate, kid), RFC 9068 access tokens, the JWKS document.
 //! * `pg`: our own Postgres client on monoio: start-up/auth, pipelined extended query, LISTEN.
@@ -18,6 +19,7 @@
 
 pub mod admin_cmd;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod endpoint;

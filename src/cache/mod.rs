@@ -1,0 +1,17 @@
+//! The per-shard client cache: a token for a known client costs no database round trip.
+//!
+//! * `client_cache`: `ClientCache`, the shard's cache of client records plus negative
+//!   entries for unknown client_ids, each with a TTL and an LRU size bound.
+//! * `lru`: the bounded LRU underneath (hash table of slab indices, index-linked list).
+//! * `stats`: `CacheStats`, the shard's counters (single writer, relaxed atomics), and
+//!   `CacheSnapshot`, their plain copy, summed across shards.
+//!
+//! Each shard owns one `ClientCache` outright (`&mut self`, no lock) and shares only its
+//! `Arc<CacheStats>` with readers.
+
+mod client_cache;
+mod lru;
+mod stats;
+
+pub use client_cache::{CacheConfig, ClientCache, Lookup};
+pub use stats::{CacheSnapshot, CacheStats};
