@@ -5,6 +5,7 @@
 //! caller learns nothing about a client's grants or scopes.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::client_auth::{self, ClientAuthError, ClientCredentials};
@@ -121,7 +122,7 @@ async fn authenticate(
     client_id: &str,
     presented_secret: &[u8],
     basic: bool,
-) -> Result<ClientRecord, OAuthError> {
+) -> Result<Rc<ClientRecord>, OAuthError> {
     let refused = OAuthError::InvalidClient {
         basic,
         description: "client authentication failed",
@@ -129,10 +130,7 @@ async fn authenticate(
     if clients::validate_client_id(client_id).is_err() {
         return Err(refused);
     }
-    let pg = shard.pg.client().map_err(db_unavailable)?;
-    let record = clients::lookup(&pg, client_id)
-        .await
-        .map_err(db_unavailable)?;
+    let record = shard.clients.lookup(client_id).await.map_err(db_unavailable)?;
     match record {
         Some(c) if !c.disabled && secret::verify_secret(presented_secret, &c.secret_hash) => Ok(c),
         _ => Err(refused),

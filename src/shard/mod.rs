@@ -4,6 +4,7 @@
 //! kernel (SO_REUSEPORT) picks the shard for each connection, and the shard serves it from
 //! start to end.
 
+pub mod directory;
 pub mod listener;
 pub mod stats;
 
@@ -19,6 +20,7 @@ use crate::limits;
 use crate::log;
 use crate::pg::{Session, SessionEvent};
 use crate::shutdown::Shutdown;
+use crate::store::INVALIDATE_CHANNEL;
 use stats::ShardStats;
 
 pub struct Shard {
@@ -33,6 +35,8 @@ pub struct Shard {
     /// The shard's one Postgres connection: client lookups and token records, pipelined.
     /// Reconnects by itself; while it is down the token endpoint answers 503.
     pub pg: Session,
+    /// Clients: the cache in front of `pg`, with single-flight misses.
+    pub clients: directory::ClientDirectory,
     /// Metadata and JWKS documents, serialized once.
     pub documents: Arc<Documents>,
     /// Every shard's counters (this shard writes only `all_stats[id]`), for `/metrics`.
@@ -117,12 +121,18 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
             return;
         }
     };
+    let pg = Session::start(init.pg.clone(), &[INVALIDATE_CHANNEL]);
     let shard = Rc::new(Shard {
         id: init.id,
         config: init.config.clone(),
         signer,
         jti: RefCell::new(JtiGenerator::new()),
-        pg: Session::start(init.pg.clone(), &[]),
+        clients: directory::ClientDirectory::new(
+            &init.config,
+            pg.clone(),
+            init.all_stats[init.id].cache.clone(),
+        ),
+        pg,
         documents: init.documents.clone(),
         all_stats: init.all_stats.clone(),
         shutdown: Shutdown::new(),
@@ -138,11 +148,10 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
     }
     monoio::spawn(fire_on_wake(wake, shard.shutdown.clone()));
     if let Some(events) = shard.pg.events() {
-        monoio::spawn(log_database_events(
-            shard.id,
-            events,
-            shard.shutdown.clone(),
-        ));
+        monoio::spawn(database_events(shard.clone(), events));
+    }
+    if shard.config.cache_capacity > 0 {
+        monoio::spawn(purge_expired_clients(shard.clone()));
     }
     let _ = init.ready.send(Ok(driver));
     drop(init.ready);
@@ -172,25 +181,49 @@ async fn fire_on_wake(wake: monoio::net::UnixStream, shutdown: Shutdown) {
     shutdown.fire();
 }
 
-/// The session's connection changes, as log lines. (Notifications join here once caches
-/// depend on them.)
-async fn log_database_events(
-    shard: usize,
-    mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>,
-    shutdown: Shutdown,
-) {
+/// What the shard's database session reports: connection changes (logged; a reconnect
+/// clears the client cache, since notifications sent while it was down are lost) and
+/// `edgeauth_invalidate` notifications (payload: a client_id, or `*`).
+async fn database_events(shard: Rc<Shard>, mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>) {
+    let mut connected_before = false;
     while let Some(event) = events.recv().await {
         match event {
-            SessionEvent::Connected => log::info("database connected", &[("shard", &shard)]),
-            // Our own close at shutdown is no fault.
-            SessionEvent::Disconnected if shutdown.is_fired() => {
-                log::debug("database session closed", &[("shard", &shard)])
+            SessionEvent::Connected => {
+                log::info("database connected", &[("shard", &shard.id)]);
+                if connected_before {
+                    shard.clients.invalidate("*");
+                    ShardStats::bump(&shard.stats().invalidations);
+                }
+                connected_before = true;
             }
-            SessionEvent::Disconnected => log::warn(
-                "database connection lost; reconnecting",
-                &[("shard", &shard)],
-            ),
+            // Our own close at shutdown is no fault.
+            SessionEvent::Disconnected if shard.shutdown.is_fired() => {
+                log::debug("database session closed", &[("shard", &shard.id)])
+            }
+            SessionEvent::Disconnected => {
+                log::warn("database connection lost; reconnecting", &[("shard", &shard.id)])
+            }
+            SessionEvent::Notification(n) if n.channel == INVALIDATE_CHANNEL => {
+                shard.clients.invalidate(&n.payload);
+                ShardStats::bump(&shard.stats().invalidations);
+            }
             SessionEvent::Notification(_) => {}
+        }
+    }
+}
+
+/// Drop expired cache entries every half TTL, so that memory held by clients nobody asks
+/// for any more is returned without waiting for LRU pressure.
+async fn purge_expired_clients(shard: Rc<Shard>) {
+    let period = shard.config.cache_ttl / 2;
+    loop {
+        monoio::select! {
+            _ = monoio::time::sleep(period) => {}
+            _ = shard.shutdown.wait() => return,
+        }
+        let purged = shard.clients.purge_expired();
+        if purged > 0 {
+            log::debug("client cache purge", &[("shard", &shard.id), ("expired", &purged)]);
         }
     }
 }

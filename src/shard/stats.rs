@@ -1,7 +1,10 @@
 //! Per-shard counters: only the owning shard writes them, any thread reads them (relaxed
 //! atomics, no lock), and readers sum them across shards.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cache::CacheStats;
 
 #[derive(Default, Debug)]
 pub struct ShardStats {
@@ -19,6 +22,10 @@ pub struct ShardStats {
     /// Connections closed at accept because the shard was at `max_connections`.
     pub connections_rejected: AtomicU64,
     pub connections_timed_out: AtomicU64,
+    /// The shard's client cache (written by the cache itself).
+    pub cache: Arc<CacheStats>,
+    /// Client-cache invalidations received (NOTIFY) and cache clears on reconnect.
+    pub invalidations: AtomicU64,
 }
 
 impl ShardStats {
