@@ -39,6 +39,8 @@ const ROW_VARIABLE_BYTES_TYPICAL: usize = 64;
 /// Spare commit outcomes kept for reuse (`Durability::Commit`): enough for the batches in
 /// flight plus the open one, with room for responses still being written.
 const OUTCOMES_SPARE_MAX: usize = 32;
+/// How long `shutdown` waits, after stopping, for a task still inside a write.
+const TASK_EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// When a token request is answered relative to the write of its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +175,7 @@ impl Outcome {
 }
 
 /// Resolves when the batch holding one row has committed (`Durability::Commit`).
+#[derive(Debug)]
 #[must_use = "the token may be handed out only after this resolves to Ok"]
 pub struct Committed {
     outcome: Rc<Outcome>,
@@ -294,8 +297,11 @@ struct Shared {
     workers: WakeList,
     /// The timer waiting for a first row, for the ready queue to drain, or for stop.
     timer: WakeList,
-    /// `shutdown` waiting for `pending` to fall.
+    /// `shutdown` waiting for `pending` to fall, and for the tasks to exit.
     progress: WakeList,
+    /// Writer and timer tasks still running: `shutdown` waits for them so that none
+    /// outlives the writer (a task dropped with its runtime must not hold the session).
+    tasks_alive: Cell<usize>,
 }
 
 /// One shard's batch writer. Cheap to clone (an `Rc`); single-threaded.
@@ -330,12 +336,15 @@ impl TokenWriter {
             workers: WakeList::default(),
             timer: WakeList::default(),
             progress: WakeList::default(),
+            tasks_alive: Cell::new(0),
         });
         let outcome = shared.new_outcome();
         shared.open.borrow_mut().outcome = outcome;
         for _ in 0..shared.config.in_flight_batches_max {
+            shared.tasks_alive.set(shared.tasks_alive.get() + 1);
             monoio::spawn(writer_task(shared.clone()));
         }
+        shared.tasks_alive.set(shared.tasks_alive.get() + 1);
         monoio::spawn(timer_task(shared.clone()));
         TokenWriter(shared)
     }
@@ -378,8 +387,10 @@ impl TokenWriter {
     /// Seals the open batch, waits until every pending row is settled or `deadline` passes,
     /// then stops: later pushes are refused and batches still queued are abandoned (their
     /// `Committed` futures fail with `ShutDown`). Returns the rows left unsettled (0 on a
-    /// clean stop) and logs them if any. Rows pushed while this runs are flushed too. The
-    /// session is not closed: it belongs to the shard.
+    /// clean stop) and logs them if any. Rows pushed while this runs are flushed too.
+    /// Returns once the writer's tasks have exited, or `TASK_EXIT_GRACE` after stopping
+    /// if a write past the deadline is still outstanding (its task ends when the write
+    /// returns). The session is not closed: it belongs to the shard.
     pub async fn shutdown(&self, deadline: Instant) -> usize {
         let s = &*self.0;
         if s.state.get() == State::Running {
@@ -396,7 +407,17 @@ impl TokenWriter {
             let progress = s.progress.wait();
             let _ = monoio::time::timeout(deadline - now, progress).await;
         }
-        s.stop()
+        let left = s.stop();
+        let grace = Instant::now() + TASK_EXIT_GRACE;
+        while s.tasks_alive.get() > 0 {
+            let now = Instant::now();
+            if now >= grace {
+                break;
+            }
+            let exited = s.progress.wait();
+            let _ = monoio::time::timeout(grace - now, exited).await;
+        }
+        left
     }
 }
 
@@ -516,6 +537,11 @@ impl Shared {
         self.backoff.set((backoff * 2).min(BACKOFF_MAX));
     }
 
+    fn task_exited(&self) {
+        self.tasks_alive.set(self.tasks_alive.get() - 1);
+        self.progress.wake_all();
+    }
+
     fn stop(&self) -> usize {
         self.state.set(State::Stopped);
         let left = self.pending.get();
@@ -542,6 +568,11 @@ impl Shared {
 /// holding back keeps batches full while the database is slow or down (and so bounds the
 /// number of batch buffers by `max_pending / batch_size`).
 async fn timer_task(s: Rc<Shared>) {
+    timer_loop(&s).await;
+    s.task_exited();
+}
+
+async fn timer_loop(s: &Shared) {
     while s.state.get() != State::Stopped {
         let due = {
             let open = s.open.borrow();
@@ -553,13 +584,28 @@ async fn timer_task(s: Rc<Shared>) {
         };
         let now = Instant::now();
         if now < due {
-            monoio::time::sleep(due - now).await;
+            // Woken early by stop (or a first row, harmlessly): re-check.
+            let _ = monoio::time::timeout(due - now, s.timer.wait()).await;
         } else if s.ready.borrow().is_empty() {
             s.seal_open();
         } else {
             s.timer.wait().await;
         }
     }
+}
+
+/// Waits for whichever of two futures finishes first (the other is dropped).
+async fn either<A: Future, B: Future>(a: A, b: B) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// What one write statement did to a batch.
@@ -576,18 +622,27 @@ enum Step {
 /// Takes one sealed batch at a time and writes it until every row is settled or a failure
 /// sends it back to the queue. Several of these run at once; the connection pipelines them.
 async fn writer_task(s: Rc<Shared>) {
+    writer_loop(&s).await;
+    s.task_exited();
+}
+
+async fn writer_loop(s: &Shared) {
     // Reused for every retry this task sends: no allocation per retry in steady state.
     let mut params = UnnestParams::default();
     loop {
+        if s.state.get() == State::Stopped {
+            return;
+        }
         if let Some(t) = s.not_before.get() {
             let now = Instant::now();
             if now < t {
-                monoio::time::sleep(t - now).await;
+                // Cut short by stop; a new batch does not end a backoff.
+                let _ = monoio::time::timeout(t - now, s.workers.wait()).await;
                 continue;
             }
             if !s.session.is_connected() {
                 // Write as soon as the session reconnects, or try again after a backoff.
-                let _ = s.session.wait_connected(s.backoff.get()).await;
+                either(s.session.wait_connected(s.backoff.get()), s.workers.wait()).await;
             }
         }
         let Some(mut batch) = s.take_ready() else {
@@ -599,7 +654,7 @@ async fn writer_task(s: Rc<Shared>) {
         };
         WriterStats::add(&s.stats.batches_in_flight, 1);
         loop {
-            match write_once(&s, &mut batch, &mut params).await {
+            match write_once(s, &mut batch, &mut params).await {
                 Step::Continue => continue,
                 Step::Finished => {
                     s.finish(batch);
