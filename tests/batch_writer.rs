@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{TestDb, free_port};
-use edgeauth::batch::encode::{CopyRows, PG_EPOCH_OFFSET_US, UnnestParams};
-use edgeauth::batch::sql::{COPY_TOKENS, INSERT_UNNEST};
+use edgeauth::batch::encode::{ArrayRows, PG_EPOCH_OFFSET_US};
+use edgeauth::batch::sql::{INSERT_FRESH, INSERT_IDEMPOTENT};
 use edgeauth::batch::{
     Backpressure, Durability, NotCommitted, TokenRow, TokenWriter, WriterConfig, WriterStats,
 };
@@ -475,9 +475,11 @@ fn poison_row_is_isolated_and_the_rest_land() {
     });
 }
 
-/// Write-method throughput: COPY binary vs `unnest` INSERT vs multi-row VALUES INSERT,
+/// Write-method throughput: binary COPY vs `unnest` INSERT vs multi-row VALUES INSERT,
 /// 1000-row batches, 4 batches in flight on one pipelined connection. Prints rows/s.
-/// `EDGEAUTH_BENCH_ROWS` overrides the 1,000,000 rows. Run with:
+/// `EDGEAUTH_BENCH_ROWS` overrides the 1,000,000 rows, `EDGEAUTH_BENCH_ROUNDS` the 2 rounds,
+/// `EDGEAUTH_BENCH_METHODS` the methods (comma-separated: copy, unnest-oc, unnest, values,
+/// values-oc; `-oc` adds `ON CONFLICT (jti) DO NOTHING`). Run with:
 /// `cargo test --release --test batch_writer write_method -- --ignored --nocapture`
 #[test]
 #[ignore = "measurement, not a test: prints rows/s for each write method"]
@@ -485,21 +487,33 @@ fn write_method_throughput() {
     let rows: u64 = std::env::var("EDGEAUTH_BENCH_ROWS")
         .map(|v| v.parse().unwrap())
         .unwrap_or(1_000_000);
+    let rounds: u32 = std::env::var("EDGEAUTH_BENCH_ROUNDS")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(2);
+    let methods = std::env::var("EDGEAUTH_BENCH_METHODS")
+        .unwrap_or_else(|_| "copy,unnest-oc,unnest,values,values-oc".into());
     let batch = 1000;
     let db = TestDb::new();
-    let values = values_statement(batch);
+    let values = values_statement(batch, "bench_values", "");
+    let values_oc = values_statement(batch, "bench_values_oc", " ON CONFLICT (jti) DO NOTHING");
     run(async {
         let session = session(&db).await;
-        for round in 0..2 {
-            for method in ["copy", "unnest", "values"] {
+        for round in 0..rounds {
+            for method in methods.split(',') {
                 db.psql("TRUNCATE tokens");
                 db.psql("CHECKPOINT");
                 let started = Instant::now();
-                write_all(&session, method, values, rows, batch).await;
+                let stmt = match method {
+                    "values" => values,
+                    "values-oc" => values_oc,
+                    "unnest" => &INSERT_FRESH,
+                    _ => &INSERT_IDEMPOTENT,
+                };
+                write_all(&session, method, stmt, rows, batch).await;
                 let secs = started.elapsed().as_secs_f64();
                 assert_eq!(db.token_rows(), rows as i64);
                 println!(
-                    "round {round} {method:>6}: {rows} rows in {secs:.2} s = {:.0} rows/s",
+                    "round {round} {method:>9}: {rows} rows in {secs:.2} s = {:.0} rows/s",
                     rows as f64 / secs
                 );
             }
@@ -508,7 +522,7 @@ fn write_method_throughput() {
     });
 }
 
-fn values_statement(batch: usize) -> &'static Statement {
+fn values_statement(batch: usize, name: &'static str, suffix: &str) -> &'static Statement {
     let mut sql =
         String::from("INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at) VALUES ");
     for r in 0..batch {
@@ -525,18 +539,57 @@ fn values_statement(batch: usize) -> &'static Statement {
             p + 5
         ));
     }
+    sql.push_str(suffix);
     Box::leak(Box::new(Statement::new(
-        "bench_values",
+        name,
         Box::leak(sql.into_boxed_str()),
         &[],
     )))
 }
 
-/// Encodes and writes `rows` rows with `method`, at most 4 batches in flight.
+/// The rival write method: `COPY ... FROM STDIN (FORMAT binary)`.
+const COPY_TOKENS: Statement = Statement::new(
+    "bench_copy_tokens",
+    "COPY tokens (jti, client_id, scope, issued_at, expires_at) FROM STDIN (FORMAT binary)",
+    &[],
+);
+
+/// One field of a row, as binary COPY and binary parameters both carry it.
+fn row_fields(r: &TokenRow<'_>) -> [Vec<u8>; 5] {
+    [
+        r.jti.to_vec(),
+        r.client_id.as_bytes().to_vec(),
+        r.scope.as_bytes().to_vec(),
+        (r.issued_at_unix_us - PG_EPOCH_OFFSET_US)
+            .to_be_bytes()
+            .to_vec(),
+        (r.expires_at_unix_us - PG_EPOCH_OFFSET_US)
+            .to_be_bytes()
+            .to_vec(),
+    ]
+}
+
+/// Rows `range` as a binary COPY body: header, rows (field count, then length + bytes per
+/// field), trailer.
+fn copy_body(range: std::ops::Range<u64>) -> Vec<u8> {
+    let mut body = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
+    for i in range {
+        body.extend_from_slice(&5i16.to_be_bytes());
+        for field in row_fields(&row(i)) {
+            body.extend_from_slice(&(field.len() as i32).to_be_bytes());
+            body.extend_from_slice(&field);
+        }
+    }
+    body.extend_from_slice(&(-1i16).to_be_bytes());
+    body
+}
+
+/// Encodes and writes `rows` rows with `method`, at most 4 batches in flight. Encoding is
+/// inside the timing for every method, as it would be in the server.
 async fn write_all(
     session: &Session,
     method: &str,
-    values: &'static Statement,
+    stmt: &'static Statement,
     rows: u64,
     batch: usize,
 ) {
@@ -544,32 +597,35 @@ async fn write_all(
     let mut next = 0u64;
     while next < rows {
         while in_flight.len() < 4 && next < rows {
-            let mut copy = CopyRows::with_capacity(batch, 64);
             let end = (next + batch as u64).min(rows);
-            for i in next..end {
-                copy.push(&row(i));
-            }
-            copy.seal();
+            let range = next..end;
             next = end;
             let session = session.clone();
             let method = method.to_owned();
             in_flight.push(monoio::spawn(async move {
                 let n = match method.as_str() {
-                    "copy" => session.copy_in(&COPY_TOKENS, copy.copy_data()).await,
-                    "unnest" => {
-                        let mut p = UnnestParams::default();
-                        p.encode(&copy, 0..copy.len());
-                        session.execute_binary(&INSERT_UNNEST, &p.params()).await
+                    "copy" => {
+                        session
+                            .copy_in(&COPY_TOKENS, &copy_body(range.clone()))
+                            .await
+                    }
+                    "unnest" | "unnest-oc" => {
+                        let mut arrays = ArrayRows::with_capacity(batch, 32);
+                        for i in range.clone() {
+                            arrays.push(&row(i));
+                        }
+                        arrays.seal();
+                        session.execute_binary(stmt, &arrays.params()).await
                     }
                     _ => {
-                        let fields: Vec<[&[u8]; 5]> =
-                            (0..copy.len()).map(|i| copy.row_fields(i)).collect();
+                        let fields: Vec<[Vec<u8>; 5]> =
+                            range.clone().map(|i| row_fields(&row(i))).collect();
                         let params: Vec<Option<&[u8]>> =
-                            fields.iter().flatten().map(|f| Some(&f[4..])).collect();
-                        session.execute_binary(values, &params).await
+                            fields.iter().flatten().map(|f| Some(&f[..])).collect();
+                        session.execute_binary(stmt, &params).await
                     }
                 };
-                assert_eq!(n.expect("write succeeds"), copy.len() as u64);
+                assert_eq!(n.expect("write succeeds"), range.end - range.start);
             }));
         }
         in_flight.remove(0).await;

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use crate::log;
 use crate::pg::{self, Session};
 
-use super::encode::{CopyRows, ROW_FIXED_BYTES, TokenRow, UnnestParams};
-use super::sql::{COPY_TOKENS, INSERT_UNNEST};
+use super::encode::{ArrayRows, TokenRow, UnnestParams};
+use super::sql::{INSERT_FRESH, INSERT_IDEMPOTENT};
 use super::stats::WriterStats;
 
 /// First pause after a failed write; doubled per consecutive failure up to `BACKOFF_MAX`,
@@ -232,13 +232,13 @@ impl WakeList {
 
 /// One batch: its rows and how far writing them has got.
 struct Batch {
-    rows: CopyRows,
+    rows: ArrayRows,
     /// Row ranges not yet settled; the last one is written next. Sealing sets it to the
     /// whole batch; a poison-row error splits a range in two.
     todo: Vec<Range<u32>>,
-    /// True until the first write attempt fails: only then may COPY (which has no ON
-    /// CONFLICT) be used. After any failure the outcome may be unknown, so retries use the
-    /// idempotent `unnest` insert.
+    /// True until the first write attempt fails: only then is the plain insert (no ON
+    /// CONFLICT) used. After any failure the outcome may be unknown, so retries use the
+    /// idempotent insert.
     fresh: bool,
     /// Statements sent for this batch so far (the first is not a retry).
     attempts: u32,
@@ -253,7 +253,7 @@ impl Batch {
     fn new(batch_size: usize) -> Batch {
         let now = Instant::now();
         Batch {
-            rows: CopyRows::with_capacity(batch_size, ROW_FIXED_BYTES + ROW_VARIABLE_BYTES_TYPICAL),
+            rows: ArrayRows::with_capacity(batch_size, ROW_VARIABLE_BYTES_TYPICAL),
             todo: Vec::with_capacity(32),
             fresh: true,
             attempts: 0,
@@ -349,7 +349,7 @@ impl TokenWriter {
         TokenWriter(shared)
     }
 
-    /// Appends the row to the open batch (already in COPY form) and counts it pending.
+    /// Appends the row to the open batch (already in its wire form) and counts it pending.
     /// `Ok(None)` with `Durability::Async`; with `Durability::Commit`, a future to await
     /// before answering. `Err(Backpressure)` at `max_pending` or after shutdown: nothing
     /// was recorded, so the token must not be handed out.
@@ -627,7 +627,7 @@ async fn writer_task(s: Rc<Shared>) {
 }
 
 async fn writer_loop(s: &Shared) {
-    // Reused for every retry this task sends: no allocation per retry in steady state.
+    // Reused for every partial retry this task sends: no allocation per retry in steady state.
     let mut params = UnnestParams::default();
     loop {
         if s.state.get() == State::Stopped {
@@ -676,7 +676,7 @@ async fn writer_loop(s: &Shared) {
 /// How the writer treats a failed write statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
-    /// 23505 on a COPY: some jti is already in the table (an earlier attempt committed, or
+    /// 23505 on the plain insert: some jti is already in the table (an earlier attempt committed, or
     /// it was there before). Retry at once with the idempotent insert.
     Conflict,
     /// A data exception (class 22) or integrity violation (class 23) that ON CONFLICT does
@@ -711,15 +711,20 @@ async fn write_once(s: &Shared, batch: &mut Batch, params: &mut UnnestParams) ->
         WriterStats::add(&s.stats.retries, 1);
     }
     batch.attempts += 1;
+    let whole = rows == batch.rows.len();
     let result = if batch.fresh {
-        debug_assert_eq!(rows, batch.rows.len());
+        debug_assert!(whole);
         s.session
-            .copy_in(&COPY_TOKENS, batch.rows.copy_data())
+            .execute_binary(&INSERT_FRESH, &batch.rows.params())
+            .await
+    } else if whole {
+        s.session
+            .execute_binary(&INSERT_IDEMPOTENT, &batch.rows.params())
             .await
     } else {
         params.encode(&batch.rows, range.start as usize..range.end as usize);
         s.session
-            .execute_binary(&INSERT_UNNEST, &params.params())
+            .execute_binary(&INSERT_IDEMPOTENT, &params.params())
             .await
     };
     let error = match result {
