@@ -337,6 +337,42 @@ fn backpressure_at_max_pending_and_recovery() {
     });
 }
 
+/// A shutdown whose deadline passes with the database unreachable reports the rows it
+/// could not write, and their `Committed` futures fail: those tokens are never handed out.
+#[test]
+fn shutdown_deadline_with_the_database_down_reports_unwritten_rows() {
+    let db = TestDb::new();
+    let port = free_port();
+    run(async {
+        let cfg = pg_config(&db).with_host(Host::Tcp("127.0.0.1".into(), port));
+        let session = Session::start(cfg, &[]);
+        let stats = Arc::new(WriterStats::default());
+        let w = TokenWriter::start(
+            session.clone(),
+            WriterConfig {
+                durability: Durability::Commit,
+                ..config(10, Duration::from_millis(5))
+            },
+            stats.clone(),
+        );
+        let waiters: Vec<_> = (0..25).map(|i| w.push(&row(i)).unwrap().unwrap()).collect();
+        let started = Instant::now();
+        let left = w
+            .shutdown(Instant::now() + Duration::from_millis(300))
+            .await;
+        assert_eq!(left, 25);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "shutdown overran its deadline"
+        );
+        for f in waiters {
+            assert_eq!(f.await, Err(NotCommitted::ShutDown));
+        }
+        assert_eq!(w.push(&row(99)).unwrap_err(), Backpressure);
+        session.shutdown().await;
+    });
+}
+
 /// The writer's backend is killed (`pg_terminate_backend`) several times while rows stream
 /// in: every row lands exactly once.
 #[test]

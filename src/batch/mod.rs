@@ -33,20 +33,20 @@
 //!   in-flight batches and their retries, and stops; rows still unsettled at the deadline are
 //!   logged and returned as a count.
 //!
-//! # Write method (measured: `write_method_throughput` in `tests/batch_writer.rs`)
+//! # Write method (measured: `scripts/bench-copy.sh`)
 //!
 //! 1M token rows in 1000-row batches, 4 in flight on one pipelined connection, PostgreSQL
 //! on the same 2-core box, rows/s (one line per run, paired rounds):
 //!
 //! | method                               | rows/s               |
 //! |--------------------------------------|----------------------|
-//! | binary COPY                          | 247k-306k (mean 280k)|
-//! | `unnest` binary arrays               | 304k-332k (mean 322k)|
-//! | multi-row VALUES, 5000 binary params | 300k-306k            |
-//! | `unnest` + ON CONFLICT DO NOTHING    | 204k-216k            |
-//! | VALUES + ON CONFLICT DO NOTHING      | 200k-202k            |
+//! | binary COPY                          | 247k-306k (mean 281k)|
+//! | `unnest` binary arrays               | 304k-332k (mean 321k)|
+//! | multi-row VALUES, 5000 binary params | 290k-306k            |
+//! | `unnest` + ON CONFLICT DO NOTHING    | 204k-220k            |
+//! | VALUES + ON CONFLICT DO NOTHING      | 200k-211k            |
 //!
-//! Plain `unnest` beat COPY in each of 6 paired rounds (~12% on average), so it is the
+//! Plain `unnest` beat COPY in each of 9 paired rounds (~14% on average), so it is the
 //! fresh path; VALUES is as fast but needs one prepared statement per row count. `ON
 //! CONFLICT` costs ~30%, so it is kept for retries, where it is needed.
 //!
