@@ -167,10 +167,7 @@ impl Outcome {
 
     fn settle(&self, settled: Settled) {
         self.settled.set(settled);
-        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
-        for w in wakers {
-            w.wake();
-        }
+        wake_every(&self.wakers);
     }
 }
 
@@ -200,6 +197,18 @@ impl Future for Committed {
     }
 }
 
+/// Wakes and removes every waker in `wakers`, keeping the vector's capacity (a
+/// `mem::take` would make the next registration allocate, once per batch). The borrow is
+/// released before each wake, in case a waker touches the list.
+fn wake_every(wakers: &RefCell<Vec<Waker>>) {
+    loop {
+        let Some(waker) = wakers.borrow_mut().pop() else {
+            return;
+        };
+        waker.wake();
+    }
+}
+
 /// Wakes every task waiting on one condition. A generation counter makes a wake between
 /// creating the wait and its first poll count, so no wake-up is lost.
 #[derive(Default)]
@@ -211,10 +220,7 @@ struct WakeList {
 impl WakeList {
     fn wake_all(&self) {
         self.generation.set(self.generation.get() + 1);
-        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
-        for w in wakers {
-            w.wake();
-        }
+        wake_every(&self.wakers);
     }
 
     fn wait(&self) -> impl Future<Output = ()> + '_ {
@@ -531,9 +537,15 @@ impl Shared {
         }
     }
 
+    /// Pauses every writer. The batches in flight when a connection dies all fail at
+    /// once; only the first failure of such a burst doubles the backoff.
     fn back_off(&self) {
+        let now = Instant::now();
+        if self.not_before.get().is_some_and(|t| t > now) {
+            return;
+        }
         let backoff = self.backoff.get();
-        self.not_before.set(Some(Instant::now() + backoff));
+        self.not_before.set(Some(now + backoff));
         self.backoff.set((backoff * 2).min(BACKOFF_MAX));
     }
 
@@ -676,8 +688,8 @@ async fn writer_loop(s: &Shared) {
 /// How the writer treats a failed write statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
-    /// 23505 on the plain insert: some jti is already in the table (an earlier attempt committed, or
-    /// it was there before). Retry at once with the idempotent insert.
+    /// 23505 on the plain insert: some jti is already in the table (it was there before,
+    /// or another writer put it there). Retry at once with the idempotent insert.
     Conflict,
     /// A data exception (class 22) or integrity violation (class 23) that ON CONFLICT does
     /// not cover: some row in the range is poison. Bisect.
