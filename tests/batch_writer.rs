@@ -24,6 +24,38 @@ use edgeauth::batch::{
 use edgeauth::pg::{Host, PgConfig, Session, Statement};
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// Counts this thread's allocations, to check that the hot path makes none.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: defers every operation to the system allocator; the counter is a const-initialised
+// thread-local `Cell` with no destructor, so touching it cannot allocate or re-enter.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|n| n.get())
+}
 /// 2026-01-01T00:00:00.123456Z, in unix microseconds: sub-second digits check precision.
 const ISSUED_AT_UNIX_US: i64 = 1_767_225_600_123_456;
 
@@ -143,6 +175,39 @@ fn size_triggered_flush() {
         assert_eq!(db.token_rows(), 250);
         assert_eq!(stat(&stats.failures), 0);
         assert!(stat(&stats.flush_latency_us_max) > 0);
+    });
+}
+
+/// Once the writer has been through a few batches, filling and sealing a batch allocates
+/// nothing: the buffers go round.
+#[test]
+fn push_and_seal_allocate_nothing_in_steady_state() {
+    let db = TestDb::new();
+    run(async {
+        let stats = Arc::new(WriterStats::default());
+        let session = session(&db).await;
+        let w = TokenWriter::start(
+            session.clone(),
+            config(1000, Duration::from_secs(3600)),
+            stats.clone(),
+        );
+        let mut next = 0;
+        for _ in 0..8 {
+            for _ in 0..1000 {
+                w.push(&row(next)).unwrap();
+                next += 1;
+            }
+            wait_pending(&w, 0).await;
+        }
+        let before = allocations();
+        for _ in 0..1000 {
+            w.push(&row(next)).unwrap();
+            next += 1;
+        }
+        assert_eq!(allocations() - before, 0, "push or seal allocated");
+        assert_eq!(w.shutdown(deadline()).await, 0);
+        assert_eq!(db.token_rows(), next as i64);
+        session.shutdown().await;
     });
 }
 
