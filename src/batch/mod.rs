@@ -31,12 +31,16 @@
 //!   that resolves when the row's whole batch is settled (group commit).
 //! * **Shutdown.** `shutdown(deadline)` seals the open batch, waits for the queue, the
 //!   in-flight batches and their retries, and stops; rows still unsettled at the deadline are
-//!   logged and returned as a count.
+//!   logged and returned as a count. Shut the writer down before the session: it needs
+//!   the connection to flush.
+//! * **Shared connection.** Every write relies on the implicit transaction of one extended
+//!   query ended by Sync; nothing else on the shard's connection may leave a transaction
+//!   open (`BEGIN` without `COMMIT` in one message), or batches would join it.
 //!
 //! # Write method (measured: `scripts/bench-copy.sh`)
 //!
 //! 1M token rows in 1000-row batches, 4 in flight on one pipelined connection, PostgreSQL
-//! on the same 2-core box, rows/s (one line per run, paired rounds):
+//! on the same 2-core box, rows/s over up to 9 paired rounds (encoding included):
 //!
 //! | method                               | rows/s               |
 //! |--------------------------------------|----------------------|
