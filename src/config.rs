@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::batch::Durability;
 use crate::cli::Settings;
 use crate::limits;
 use crate::log::Level;
@@ -18,16 +19,6 @@ pub enum IoDriver {
     Auto,
     IoUring,
     Epoll,
-}
-
-/// When a token request is answered relative to the write of its `tokens` row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
-    /// Answer at once; the row is written with the next batch (a crash can lose the rows
-    /// of the batches not yet committed).
-    Async,
-    /// Answer only after the batch holding the row has committed (group commit).
-    Commit,
 }
 
 #[derive(Clone, Debug)]

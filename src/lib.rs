@@ -12,6 +12,7 @@
 //! * `auth`: client authentication (Basic vs post) and client secrets (generate, hash, compare).
 //! * `jwt`: signing keys (load, generate, kid), RFC 9068 access tokens, the JWKS document.
 //! * `pg`: our own Postgres client on monoio: start-up/auth, pipelined extended query, LISTEN.
+//! * `batch`: the per-shard token batch writer: unnest batches, retries, back-pressure, group commit.
 //! * `store`: the schema, its migrations, and the SQL for clients and tokens.
 //! * `config`, `cli`: settings from flags, environment and TOML, validated once.
 //! * `admin_cmd`: the subcommands besides `serve` (migrate, client, keys, prune).
@@ -19,6 +20,7 @@
 
 pub mod admin_cmd;
 pub mod auth;
+pub mod batch;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -77,15 +77,36 @@ fn jti_of(r: &Response) -> String {
     claims["jti"].as_str().unwrap().to_owned()
 }
 
-/// During the outage every token request gets a 200 or a 503 with Retry-After, `/readyz`
-/// says not ready, and after the restart the server recovers by itself; every 200 is
-/// recorded.
+fn metric(server: &Server, name: &str) -> u64 {
+    let text = String::from_utf8(server.get("/metrics").body).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// PostgreSQL stops in the middle of a stream of token requests and starts again.
+/// - A cached client keeps getting tokens; they wait in the shard's buffer.
+/// - A client not in the cache gets 503 with Retry-After (it cannot be authenticated).
+/// - When a shard has `max_pending` tokens unwritten, it answers 503 instead of issuing
+///   tokens it cannot record.
+/// - `/readyz` says 503 while the database is away.
+/// After the restart the server recovers by itself, the buffered tokens are written, and
+/// every token that got a 200 is in `tokens`, exactly once.
 #[test]
 fn database_restart_mid_stream() {
     let cluster = OwnCluster::start();
     let db = cluster.db();
     let secret = db.add_client("steady", "read");
-    let server = Server::start(&db);
+    let cold_secret = db.add_client("cold", "read");
+    let server = Server::start_with(
+        &db,
+        &[
+            ("EDGEAUTH_SHARDS", "1"),
+            ("EDGEAUTH_BATCH_SIZE", "50"),
+            ("EDGEAUTH_MAX_PENDING", "300"),
+        ],
+    );
     let request = token_request_basic("steady", &secret, "grant_type=client_credentials");
     let mut issued = HashSet::new();
     let mut conn = server.connect();
@@ -94,18 +115,27 @@ fn database_restart_mid_stream() {
         assert_eq!(r.status, 200);
         issued.insert(jti_of(&r));
     }
+    assert_eq!(db.wait_token_rows(50), 50);
 
     cluster.stop();
-    let mut unavailable = 0;
+    // Until the buffer is full, the cached client is served; then 503 with Retry-After.
+    let mut refused = 0;
+    let mut during_outage = 0;
     let outage = Instant::now();
-    while outage.elapsed() < Duration::from_secs(2) {
+    while refused < 20 {
+        assert!(
+            outage.elapsed() < Duration::from_secs(20),
+            "no back-pressure: {}",
+            server.log()
+        );
         let r = server.request(&request);
         match r.status {
             200 => {
                 issued.insert(jti_of(&r));
+                during_outage += 1;
             }
             503 => {
-                unavailable += 1;
+                refused += 1;
                 assert_eq!(r.header("Retry-After"), Some("1"));
                 assert_eq!(r.json()["error"], "temporarily_unavailable");
             }
@@ -114,9 +144,17 @@ fn database_restart_mid_stream() {
                 String::from_utf8_lossy(&r.body)
             ),
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(unavailable > 0, "a stopped database means 503s");
+    assert!(
+        during_outage > 0,
+        "a cached client is served while the database is away"
+    );
+    assert!(
+        during_outage <= 300,
+        "no more than max_pending tokens wait unrecorded"
+    );
+    let r = server.token_basic("cold", &cold_secret, "grant_type=client_credentials");
+    assert_eq!(r.status, 503, "an uncached client cannot be authenticated");
     assert_eq!(server.get("/readyz").status, 503);
 
     cluster.restart();
@@ -124,7 +162,7 @@ fn database_restart_mid_stream() {
     let mut recovered = 0;
     while recovered < 20 {
         assert!(
-            recovery.elapsed() < Duration::from_secs(15),
+            recovery.elapsed() < Duration::from_secs(20),
             "no recovery: {}",
             server.log()
         );
@@ -138,11 +176,28 @@ fn database_restart_mid_stream() {
         }
     }
     assert_eq!(server.get("/readyz").status, 200);
+    let r = server.token_basic("cold", &cold_secret, "grant_type=client_credentials");
+    assert_eq!(r.status, 200);
+    issued.insert(jti_of(&r));
+
+    let rows = db.wait_token_rows(issued.len() as i64);
+    while metric(&server, "edgeauth_writer_pending") > 0 {
+        assert!(
+            recovery.elapsed() < Duration::from_secs(30),
+            "tokens still pending"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let recorded: HashSet<String> = db
         .psql("SELECT jti FROM tokens")
         .lines()
         .map(str::to_owned)
         .collect();
     assert!(issued.is_subset(&recorded), "every 200 is recorded");
-    assert_eq!(recorded.len(), issued.len());
+    assert_eq!(
+        recorded.len(),
+        issued.len(),
+        "nothing recorded twice or unissued"
+    );
+    assert_eq!(rows, issued.len() as i64);
 }

@@ -46,6 +46,7 @@ fn basic_auth_form_body_issues_a_verifiable_recorded_token() {
     assert_eq!(jti.len(), 36);
     assert_eq!(token.header.alg, jsonwebtoken::Algorithm::ES256);
 
+    db.wait_token_rows(1);
     let row = db.psql(&format!(
         "SELECT client_id, scope, extract(epoch from expires_at - issued_at)::int FROM tokens WHERE jti = '{jti}'"
     ));
@@ -80,7 +81,7 @@ fn post_credentials_in_form_and_json_bodies() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let issuer = format!("http://{}", server.addr);
     verify(&server, r.json()["access_token"].as_str().unwrap(), &issuer);
-    assert_eq!(db.token_rows(), 2);
+    assert_eq!(db.wait_token_rows(2), 2);
 }
 
 /// A client's own audience and lifetime override the server's.
@@ -139,7 +140,7 @@ fn jti_unique_and_all_recorded_across_shards() {
             assert!(jtis.insert(claims["jti"].as_str().unwrap().to_owned()));
         }
     }
-    assert_eq!(db.token_rows(), 200);
+    assert_eq!(db.wait_token_rows(200), 200);
 }
 
 /// The metadata document names the endpoints a client library needs.

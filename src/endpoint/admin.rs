@@ -21,9 +21,11 @@ pub fn authorize(shard: &Shard, req: &Request<'_>) -> Result<(), Refusal> {
     let Some(expected) = shard.config.admin_token.as_deref() else {
         return Err(Refusal::Disabled);
     };
-    let presented = req
-        .authorization
-        .and_then(|h| h.get(..7).filter(|p| p.eq_ignore_ascii_case(b"bearer ")).map(|_| &h[7..]));
+    let presented = req.authorization.and_then(|h| {
+        h.get(..7)
+            .filter(|p| p.eq_ignore_ascii_case(b"bearer "))
+            .map(|_| &h[7..])
+    });
     match presented {
         Some(token) if secret::verify_secret(token, &secret::hash_secret(expected.as_bytes())) => {
             Ok(())
@@ -55,7 +57,7 @@ pub fn stats(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
     let mut shards = Vec::with_capacity(shard.all_stats.len());
     for (id, stats) in shard.all_stats.iter().enumerate() {
         let cache = stats.cache.snapshot();
-        let pending = stats.writer.pending();
+        let pending = crate::batch::WriterStats::read(&stats.writer.pending);
         shards.push(serde_json::json!({
             "shard": id,
             "hits": cache.hits,
@@ -82,11 +84,16 @@ pub fn stats(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
         "shards": shards,
     });
     let body = serde_json::to_vec(&doc).expect("a json! value serializes");
-    response::write_json(out, 200, &body, keep_alive, &[("Cache-Control", "no-store")]);
+    response::write_json(
+        out,
+        200,
+        &body,
+        keep_alive,
+        &[("Cache-Control", "no-store")],
+    );
 }
 
-const NOTIFY: Statement =
-    Statement::new("admin_notify", "SELECT pg_notify($1, $2)", &[]);
+const NOTIFY: Statement = Statement::new("admin_notify", "SELECT pg_notify($1, $2)", &[]);
 
 /// `client_id=...` drops one client, `all=true` every client, on every shard of every
 /// instance: the notification goes through Postgres, like the CLI's.
@@ -107,7 +114,13 @@ pub async fn invalidate(shard: &Shard, req: &Request<'_>, out: &mut Vec<u8>, kee
         return bad_request(out, keep_alive, "client_id is malformed");
     }
     let sent = match shard.pg.client() {
-        Ok(pg) => pg.query(&NOTIFY, &[Some(INVALIDATE_CHANNEL.as_bytes()), Some(target.as_bytes())]).await.is_ok(),
+        Ok(pg) => pg
+            .query(
+                &NOTIFY,
+                &[Some(INVALIDATE_CHANNEL.as_bytes()), Some(target.as_bytes())],
+            )
+            .await
+            .is_ok(),
         Err(_) => false,
     };
     if !sent {

@@ -25,7 +25,7 @@ pub fn readyz(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
 pub fn metrics(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
     let mut text = String::with_capacity(2048);
     type Pick = fn(&ShardStats) -> &std::sync::atomic::AtomicU64;
-    let families: [(&str, &str, &str, Pick); 9] = [
+    let families: &[(&str, &str, &str, Pick)] = &[
         (
             "edgeauth_requests_total",
             "counter",
@@ -35,7 +35,7 @@ pub fn metrics(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
         (
             "edgeauth_tokens_issued_total",
             "counter",
-            "Access tokens issued and recorded",
+            "Access tokens issued",
             |s| &s.tokens_issued,
         ),
         (
@@ -47,7 +47,7 @@ pub fn metrics(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
         (
             "edgeauth_token_unavailable_total",
             "counter",
-            "Token requests answered 503 (database unavailable)",
+            "Token requests answered 503",
             |s| &s.token_unavailable,
         ),
         (
@@ -80,8 +80,98 @@ pub fn metrics(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
             "Connections closed by the idle timeout",
             |s| &s.connections_timed_out,
         ),
+        (
+            "edgeauth_cache_hits_total",
+            "counter",
+            "Client cache hits",
+            |s| &s.cache.hits,
+        ),
+        (
+            "edgeauth_cache_negative_hits_total",
+            "counter",
+            "Client cache hits on a client known not to exist",
+            |s| &s.cache.negative_hits,
+        ),
+        (
+            "edgeauth_cache_misses_total",
+            "counter",
+            "Client cache misses (database look-ups)",
+            |s| &s.cache.misses,
+        ),
+        (
+            "edgeauth_cache_evictions_total",
+            "counter",
+            "Clients evicted at cache capacity (LRU)",
+            |s| &s.cache.evictions,
+        ),
+        (
+            "edgeauth_cache_expirations_total",
+            "counter",
+            "Cached clients dropped at their TTL",
+            |s| &s.cache.expirations,
+        ),
+        (
+            "edgeauth_cache_size",
+            "gauge",
+            "Clients in the cache",
+            |s| &s.cache.size,
+        ),
+        (
+            "edgeauth_cache_invalidations_total",
+            "counter",
+            "Cache invalidations received",
+            |s| &s.invalidations,
+        ),
+        (
+            "edgeauth_writer_pending",
+            "gauge",
+            "Tokens issued and not yet recorded",
+            |s| &s.writer.pending,
+        ),
+        (
+            "edgeauth_writer_batches_total",
+            "counter",
+            "Token batches written",
+            |s| &s.writer.batches_written,
+        ),
+        (
+            "edgeauth_writer_rows_total",
+            "counter",
+            "Token rows inserted",
+            |s| &s.writer.rows_written,
+        ),
+        (
+            "edgeauth_writer_rows_already_present_total",
+            "counter",
+            "Rows a retry found already recorded",
+            |s| &s.writer.rows_already_present,
+        ),
+        (
+            "edgeauth_writer_rows_rejected_total",
+            "counter",
+            "Rows the database refused on their own (logged)",
+            |s| &s.writer.rows_rejected,
+        ),
+        (
+            "edgeauth_writer_failures_total",
+            "counter",
+            "Batch writes that failed",
+            |s| &s.writer.failures,
+        ),
+        (
+            "edgeauth_writer_retries_total",
+            "counter",
+            "Batch writes retried",
+            |s| &s.writer.retries,
+        ),
+        (
+            "edgeauth_writer_flush_latency_us_max",
+            "gauge",
+            "Longest batch flush, microseconds",
+            |s| &s.writer.flush_latency_us_max,
+        ),
     ];
-    for (name, kind, help, pick) in families {
+    for &(name, kind, help, pick) in families {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (id, stats) in shard.all_stats.iter().enumerate() {
             let _ = writeln!(

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::client_auth::{self, ClientAuthError, ClientCredentials};
 use crate::auth::secret;
+use crate::batch::{Backpressure, TokenRow};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::body::{self, BodyError};
 use crate::http::request::Request;
@@ -20,7 +21,6 @@ use crate::pg;
 use crate::shard::Shard;
 use crate::shard::stats::ShardStats;
 use crate::store::clients::{self, ClientRecord};
-use crate::store::tokens;
 
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 
@@ -112,7 +112,14 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
     body.extend_from_slice(scope.as_bytes());
     body.extend_from_slice(b"\"}");
 
-    record(shard, jti_text, &client.client_id, &scope, iat, exp).await
+    let row = TokenRow {
+        jti: *jti.as_bytes(),
+        client_id: &client.client_id,
+        scope: &scope,
+        issued_at_unix_us: (iat * 1_000_000) as i64,
+        expires_at_unix_us: (exp * 1_000_000) as i64,
+    };
+    record(shard, &row).await
 }
 
 /// Look the client up and check its secret in constant time. Unknown, wrong secret and
@@ -130,7 +137,11 @@ async fn authenticate(
     if clients::validate_client_id(client_id).is_err() {
         return Err(refused);
     }
-    let record = shard.clients.lookup(client_id).await.map_err(db_unavailable)?;
+    let record = shard
+        .clients
+        .lookup(client_id)
+        .await
+        .map_err(db_unavailable)?;
     match record {
         Some(c) if !c.disabled && secret::verify_secret(presented_secret, &c.secret_hash) => Ok(c),
         _ => Err(refused),
@@ -172,28 +183,19 @@ fn granted_scope<'a>(
     Ok(Cow::Owned(tokens.join(" ")))
 }
 
-/// Record the token before answering: a token that got a 200 is in `tokens`.
-async fn record(
-    shard: &Shard,
-    jti: &str,
-    client_id: &str,
-    scope: &str,
-    iat: u64,
-    exp: u64,
-) -> Result<(), OAuthError> {
-    let mut iat_text = itoa::Buffer::new();
-    let mut exp_text = itoa::Buffer::new();
-    let params = [
-        Some(jti.as_bytes()),
-        Some(client_id.as_bytes()),
-        Some(scope.as_bytes()),
-        Some(iat_text.format(iat).as_bytes()),
-        Some(exp_text.format(exp).as_bytes()),
-    ];
-    let pg = shard.pg.client().map_err(db_unavailable)?;
-    pg.execute(&tokens::INSERT, &params)
-        .await
-        .map_err(db_unavailable)?;
+/// Hand the token's row to the shard's batch writer. With `durability = commit`, wait
+/// until its batch has committed. A token whose row cannot be accepted is not handed out.
+async fn record(shard: &Shard, row: &TokenRow<'_>) -> Result<(), OAuthError> {
+    let committed = shard.writer.push(row).map_err(|Backpressure| {
+        OAuthError::TemporarilyUnavailable(
+            "too many tokens are waiting to be recorded, retry shortly",
+        )
+    })?;
+    if let Some(committed) = committed {
+        committed.await.map_err(|_| {
+            OAuthError::TemporarilyUnavailable("the token could not be recorded, retry shortly")
+        })?;
+    }
     Ok(())
 }
 

@@ -223,13 +223,24 @@ impl Client {
     /// Extended protocol, pipelined: [Parse on first use] Bind Execute Sync. Parameters in
     /// text format (None = NULL); results in text format.
     pub async fn query(&self, stmt: &Statement, params: &[Option<&[u8]>]) -> Result<Rows, Error> {
-        let rx = self.enqueue(stmt, params, None, true)?;
+        let rx = self.enqueue(stmt, params, ParamFormat::Text, None, true)?;
         Ok(await_reply(rx).await?.rows)
     }
 
     /// Like `query`, returning the affected-row count from CommandComplete.
     pub async fn execute(&self, stmt: &Statement, params: &[Option<&[u8]>]) -> Result<u64, Error> {
-        let rx = self.enqueue(stmt, params, None, false)?;
+        let rx = self.enqueue(stmt, params, ParamFormat::Text, None, false)?;
+        Ok(await_reply(rx).await?.count)
+    }
+
+    /// Like `execute`, with every parameter in binary format: for array parameters (the
+    /// batch writer's `unnest` insert), whose text form would need quoting and parsing.
+    pub async fn execute_binary(
+        &self,
+        stmt: &Statement,
+        params: &[Option<&[u8]>],
+    ) -> Result<u64, Error> {
+        let rx = self.enqueue(stmt, params, ParamFormat::Binary, None, false)?;
         Ok(await_reply(rx).await?.count)
     }
 
@@ -238,7 +249,7 @@ impl Client {
     /// copy-in and, if the COPY fails, discards the copy messages up to our Sync, so a
     /// failure stays with this request. Returns the rows copied.
     pub async fn copy_in(&self, stmt: &Statement, data: &[u8]) -> Result<u64, Error> {
-        let rx = self.enqueue(stmt, &[], Some(data), false)?;
+        let rx = self.enqueue(stmt, &[], ParamFormat::Text, Some(data), false)?;
         Ok(await_reply(rx).await?.count)
     }
 
@@ -268,6 +279,7 @@ impl Client {
         &self,
         stmt: &Statement,
         params: &[Option<&[u8]>],
+        format: ParamFormat,
         copy: Option<&[u8]>,
         collect_rows: bool,
     ) -> Result<oneshot::Receiver<Result<Response, Error>>, Error> {
@@ -276,7 +288,7 @@ impl Client {
         let mut send = shared.send.borrow_mut();
         let mark = send.len();
         let parse = !shared.prepared.borrow().contains(stmt.name);
-        if let Err(e) = encode_request(&mut send, stmt, params, copy, parse) {
+        if let Err(e) = encode_request(&mut send, stmt, params, format, copy, parse) {
             // Leave no half-written request behind for the writer.
             send.truncate(mark);
             return Err(e);
@@ -357,11 +369,19 @@ async fn await_reply(rx: oneshot::Receiver<Result<Response, Error>>) -> Result<R
     rx.await.unwrap_or_else(|_| Err(Error::closed()))
 }
 
+/// How a request's parameters are sent (one format code covers them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParamFormat {
+    Text = 0,
+    Binary = 1,
+}
+
 /// The bytes of one request. Pure: appends to `buf`, which the caller rolls back on error.
 pub(crate) fn encode_request(
     buf: &mut BytesMut,
     stmt: &Statement,
     params: &[Option<&[u8]>],
+    format: ParamFormat,
     copy: Option<&[u8]>,
     parse: bool,
 ) -> Result<(), Error> {
@@ -369,11 +389,11 @@ pub(crate) fn encode_request(
         frontend::parse(stmt.name, stmt.sql, stmt.param_types.iter().copied(), buf)
             .map_err(|e| Error::protocol_io("encode Parse (NUL in SQL?)", e))?;
     }
-    // One format code (0 = text) applies to every parameter and every result column.
+    // One format code applies to every parameter; results are always text (0).
     frontend::bind(
         "",
         stmt.name,
-        Some(0),
+        Some(format as i16),
         params.iter(),
         |p, buf| match p {
             Some(bytes) => {
@@ -408,7 +428,15 @@ mod tests {
     #[test]
     fn request_bytes_are_parse_bind_execute_sync() {
         let mut buf = BytesMut::new();
-        encode_request(&mut buf, &S, &[Some(b"42"), None], None, true).unwrap();
+        encode_request(
+            &mut buf,
+            &S,
+            &[Some(b"42"), None],
+            ParamFormat::Text,
+            None,
+            true,
+        )
+        .unwrap();
         let tags: Vec<u8> = walk(&buf);
         assert_eq!(tags, b"PBES");
         buf.clear();
@@ -416,6 +444,7 @@ mod tests {
             &mut buf,
             &S,
             &[],
+            ParamFormat::Text,
             Some(&vec![7u8; COPY_CHUNK_BYTES + 1]),
             false,
         )

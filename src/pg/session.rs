@@ -131,6 +131,15 @@ impl Session {
         self.client()?.execute(stmt, params).await
     }
 
+    /// `execute` with every parameter in binary format (see `Client::execute_binary`).
+    pub async fn execute_binary(
+        &self,
+        stmt: &Statement,
+        params: &[Option<&[u8]>],
+    ) -> Result<u64, Error> {
+        self.client()?.execute_binary(stmt, params).await
+    }
+
     pub async fn copy_in(&self, stmt: &Statement, data: &[u8]) -> Result<u64, Error> {
         self.client()?.copy_in(stmt, data).await
     }

@@ -88,9 +88,15 @@ impl ClientDirectory {
         if let Some(rx) = waiter {
             // The leader went away without answering (its connection closed mid-query):
             // treat it like a lost database connection; the client retries.
-            return rx.await.unwrap_or(Err(())).map_err(|()| pg::Error::closed());
+            return rx
+                .await
+                .unwrap_or(Err(()))
+                .map_err(|()| pg::Error::closed());
         }
-        let leader = Leader { directory: self, client_id };
+        let leader = Leader {
+            directory: self,
+            client_id,
+        };
         let generation = self.generation.get();
         let answer = self.query(client_id).await;
         if let (Some(cache), true) = (&self.cache, generation == self.generation.get()) {
@@ -109,7 +115,10 @@ impl ClientDirectory {
         let pg = self.pg.client()?;
         let record = clients::lookup(&pg, client_id).await?;
         if log::enabled(log::Level::Debug) {
-            log::debug("client cache miss", &[("client_id", &client_id), ("found", &record.is_some())]);
+            log::debug(
+                "client cache miss",
+                &[("client_id", &client_id), ("found", &record.is_some())],
+            );
         }
         Ok(record.map(Rc::new))
     }

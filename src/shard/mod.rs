@@ -11,7 +11,9 @@ pub mod stats;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
+use crate::batch::{TokenWriter, WriterConfig};
 use crate::config::{Config, IoDriver};
 use crate::endpoint::metadata::Documents;
 use crate::jwt::keys::SigningKey;
@@ -35,6 +37,8 @@ pub struct Shard {
     /// The shard's one Postgres connection: client lookups and token records, pipelined.
     /// Reconnects by itself; while it is down the token endpoint answers 503.
     pub pg: Session,
+    /// Issued tokens on their way to `tokens`: buffered, written in batches over `pg`.
+    pub writer: TokenWriter,
     /// Clients: the cache in front of `pg`, with single-flight misses.
     pub clients: directory::ClientDirectory,
     /// Metadata and JWKS documents, serialized once.
@@ -127,6 +131,17 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
         config: init.config.clone(),
         signer,
         jti: RefCell::new(JtiGenerator::new()),
+        writer: TokenWriter::start(
+            pg.clone(),
+            WriterConfig {
+                batch_size: init.config.batch_size,
+                flush_interval: init.config.flush_interval,
+                max_pending: init.config.max_pending,
+                durability: init.config.durability,
+                ..WriterConfig::default()
+            },
+            init.all_stats[init.id].writer.clone(),
+        ),
         clients: directory::ClientDirectory::new(
             &init.config,
             pg.clone(),
@@ -158,6 +173,16 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
 
     listener::accept_loop(shard.clone(), listener).await;
     drain(&shard).await;
+    let unwritten = shard
+        .writer
+        .shutdown(Instant::now() + limits::SHUTDOWN_FLUSH_MAX)
+        .await;
+    if unwritten > 0 {
+        log::error(
+            "shutdown: tokens could not be recorded before the deadline",
+            &[("shard", &shard.id), ("tokens", &unwritten)],
+        );
+    }
     shard.pg.shutdown().await;
     log::debug("shard stopped", &[("shard", &shard.id)]);
 }
@@ -184,7 +209,10 @@ async fn fire_on_wake(wake: monoio::net::UnixStream, shutdown: Shutdown) {
 /// What the shard's database session reports: connection changes (logged; a reconnect
 /// clears the client cache, since notifications sent while it was down are lost) and
 /// `edgeauth_invalidate` notifications (payload: a client_id, or `*`).
-async fn database_events(shard: Rc<Shard>, mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>) {
+async fn database_events(
+    shard: Rc<Shard>,
+    mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>,
+) {
     let mut connected_before = false;
     while let Some(event) = events.recv().await {
         match event {
@@ -200,9 +228,10 @@ async fn database_events(shard: Rc<Shard>, mut events: local_sync::mpsc::unbound
             SessionEvent::Disconnected if shard.shutdown.is_fired() => {
                 log::debug("database session closed", &[("shard", &shard.id)])
             }
-            SessionEvent::Disconnected => {
-                log::warn("database connection lost; reconnecting", &[("shard", &shard.id)])
-            }
+            SessionEvent::Disconnected => log::warn(
+                "database connection lost; reconnecting",
+                &[("shard", &shard.id)],
+            ),
             SessionEvent::Notification(n) if n.channel == INVALIDATE_CHANNEL => {
                 shard.clients.invalidate(&n.payload);
                 ShardStats::bump(&shard.stats().invalidations);
@@ -223,7 +252,10 @@ async fn purge_expired_clients(shard: Rc<Shard>) {
         }
         let purged = shard.clients.purge_expired();
         if purged > 0 {
-            log::debug("client cache purge", &[("shard", &shard.id), ("expired", &purged)]);
+            log::debug(
+                "client cache purge",
+                &[("shard", &shard.id), ("expired", &purged)],
+            );
         }
     }
 }

@@ -4,16 +4,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::batch::WriterStats;
 use crate::cache::CacheStats;
 
 #[derive(Default, Debug)]
 pub struct ShardStats {
     pub requests: AtomicU64,
-    /// Tokens signed, recorded in `tokens` and answered with 200.
+    /// Tokens signed, accepted by the batch writer (and, with durability = commit,
+    /// committed) and answered with 200.
     pub tokens_issued: AtomicU64,
     /// Token requests refused with a 4xx OAuth error.
     pub token_errors: AtomicU64,
-    /// Token requests answered 503 because the database could not be used.
+    /// Token requests answered 503: the client could not be looked up, or the batch
+    /// writer had `max_pending` tokens unwritten.
     pub token_unavailable: AtomicU64,
     /// Requests refused before routing: malformed, oversized, unknown.
     pub bad_requests: AtomicU64,
@@ -24,6 +27,8 @@ pub struct ShardStats {
     pub connections_timed_out: AtomicU64,
     /// The shard's client cache (written by the cache itself).
     pub cache: Arc<CacheStats>,
+    /// The shard's token batch writer (written by the writer itself).
+    pub writer: Arc<WriterStats>,
     /// Client-cache invalidations received (NOTIFY) and cache clears on reconnect.
     pub invalidations: AtomicU64,
 }

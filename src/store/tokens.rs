@@ -1,14 +1,7 @@
-//! The `tokens` record of every issued access token, and pruning of expired rows.
+//! Pruning of expired rows in `tokens` and `revoked_tokens`. (Tokens are written by the
+//! batch writer, `crate::batch`.)
 
 use crate::pg::{self, Client, Statement};
-
-/// One issued token, as recorded. Times are unix seconds (the JWT's `iat` and `exp`).
-pub const INSERT: Statement = Statement::new(
-    "token_insert",
-    "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
-     VALUES ($1::uuid, $2, $3, to_timestamp($4::bigint), to_timestamp($5::bigint))",
-    &[],
-);
 
 /// Rows deleted per statement while pruning: small enough that no statement holds its locks
 /// or its WAL for long on a big table, large enough to keep the round trips few.

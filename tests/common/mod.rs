@@ -120,6 +120,19 @@ impl TestDb {
     pub fn token_rows(&self) -> i64 {
         self.psql("SELECT count(*) FROM tokens").parse().unwrap()
     }
+
+    /// Tokens are written in batches after the response (durability = async): wait until
+    /// `expected` rows are there, and no more appear.
+    pub fn wait_token_rows(&self, expected: i64) -> i64 {
+        let started = Instant::now();
+        loop {
+            let rows = self.token_rows();
+            if rows >= expected || started.elapsed() > Duration::from_secs(10) {
+                return rows;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 fn replace_dbname(url: &str, db: &str) -> String {
@@ -167,6 +180,8 @@ impl Server {
             .env("EDGEAUTH_LISTEN", addr.to_string())
             .env("EDGEAUTH_DATA_DIR", &data_dir)
             .env("EDGEAUTH_SHARDS", "2")
+            // Batches go out quickly, so tests need not wait 5 s for their rows.
+            .env("EDGEAUTH_FLUSH_INTERVAL", "20ms")
             .env("EDGEAUTH_LOG_LEVEL", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
