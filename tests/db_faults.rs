@@ -86,11 +86,13 @@ fn metric(server: &Server, name: &str) -> u64 {
 }
 
 /// PostgreSQL stops in the middle of a stream of token requests and starts again.
+///
 /// - A cached client keeps getting tokens; they wait in the shard's buffer.
 /// - A client not in the cache gets 503 with Retry-After (it cannot be authenticated).
 /// - When a shard has `max_pending` tokens unwritten, it answers 503 instead of issuing
 ///   tokens it cannot record.
 /// - `/readyz` says 503 while the database is away.
+///
 /// After the restart the server recovers by itself, the buffered tokens are written, and
 /// every token that got a 200 is in `tokens`, exactly once.
 #[test]

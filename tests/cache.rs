@@ -1,0 +1,259 @@
+//! The per-shard client cache through the real binary: counters, TTL, LRU, invalidation
+//! across shards and instances, and the admin API that shows it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+fn stats(server: &Server) -> serde_json::Value {
+    let r = server.request(
+        format!(
+            "GET /admin/cache/stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+fn total(server: &Server, field: &str) -> u64 {
+    stats(server)["total"][field].as_u64().unwrap()
+}
+
+fn token(server: &Server, id: &str, secret: &str) -> u16 {
+    server
+        .token_basic(id, secret, "grant_type=client_credentials")
+        .status
+}
+
+fn one_shard(db: &TestDb, extra: &[(&str, &str)]) -> Server {
+    let mut env = vec![("EDGEAUTH_SHARDS", "1"), ("EDGEAUTH_ADMIN_TOKEN", ADMIN)];
+    env.extend_from_slice(extra);
+    Server::start_with(db, &env)
+}
+
+#[test]
+fn hits_and_misses_move_as_expected() {
+    let db = TestDb::new();
+    let secret = db.add_client("counted", "read");
+    let server = one_shard(&db, &[]);
+    assert_eq!(token(&server, "counted", &secret), 200);
+    assert_eq!(total(&server, "misses"), 1);
+    assert_eq!(total(&server, "hits"), 0);
+    for _ in 0..9 {
+        assert_eq!(token(&server, "counted", &secret), 200);
+    }
+    let s = stats(&server);
+    assert_eq!(s["total"]["hits"], 9);
+    assert_eq!(s["total"]["misses"], 1);
+    assert_eq!(s["total"]["size"], 1);
+    assert_eq!(s["total"]["hit_rate"].as_f64().unwrap(), 90.0);
+    assert_eq!(s["shards"].as_array().unwrap().len(), 1);
+    assert!(s["shards"][0]["pending"].is_u64());
+    // A wrong secret for a cached client is still refused, from the cache.
+    assert_eq!(token(&server, "counted", "wrong"), 401);
+    assert_eq!(total(&server, "misses"), 1);
+}
+
+#[test]
+fn entries_expire_after_the_ttl() {
+    let db = TestDb::new();
+    let secret = db.add_client("brief", "read");
+    let server = one_shard(&db, &[("EDGEAUTH_CACHE_TTL", "300ms")]);
+    assert_eq!(token(&server, "brief", &secret), 200);
+    assert_eq!(token(&server, "brief", &secret), 200);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(token(&server, "brief", &secret), 200);
+    let s = stats(&server);
+    assert_eq!(s["total"]["misses"], 2, "{s}");
+    assert_eq!(s["total"]["hits"], 1, "{s}");
+    assert!(s["total"]["expirations"].as_u64().unwrap() >= 1, "{s}");
+}
+
+#[test]
+fn lru_evicts_the_least_recently_used() {
+    let db = TestDb::new();
+    let a = db.add_client("a", "read");
+    let b = db.add_client("b", "read");
+    let c = db.add_client("c", "read");
+    let server = one_shard(&db, &[("EDGEAUTH_CACHE_CAPACITY", "2")]);
+    assert_eq!(token(&server, "a", &a), 200); // miss
+    assert_eq!(token(&server, "b", &b), 200); // miss
+    assert_eq!(token(&server, "a", &a), 200); // hit: a is now the most recent
+    assert_eq!(token(&server, "c", &c), 200); // miss: evicts b
+    assert_eq!(total(&server, "evictions"), 1);
+    assert_eq!(token(&server, "a", &a), 200); // hit
+    assert_eq!(total(&server, "hits"), 2);
+    assert_eq!(token(&server, "b", &b), 200); // miss: b was the one evicted
+    let s = stats(&server);
+    assert_eq!(s["total"]["misses"], 4, "{s}");
+    assert_eq!(s["total"]["size"], 2, "{s}");
+}
+
+/// Requests for a client that does not exist are remembered as absent: a flood of them is
+/// not a flood of queries.
+#[test]
+fn unknown_clients_are_cached_as_absent() {
+    let db = TestDb::new();
+    let server = one_shard(&db, &[]);
+    for _ in 0..50 {
+        assert_eq!(token(&server, "ghost", "x"), 401);
+    }
+    assert_eq!(total(&server, "misses"), 1);
+    // Adding it announces it, so it works at once.
+    let secret = db.add_client("ghost", "read");
+    let started = Instant::now();
+    while token(&server, "ghost", &secret) != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a new client is usable within a second"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Warm every shard's cache with the client, over many connections.
+fn warm(server: &Server, id: &str, secret: &str) {
+    for _ in 0..40 {
+        assert_eq!(token(server, id, secret), 200);
+    }
+}
+
+/// Every one of `attempts` requests (over fresh connections, so across shards) gets `status`
+/// within a second of `since`.
+fn all_shards_answer(server: &Server, id: &str, secret: &str, status: u16, since: Instant) {
+    loop {
+        let statuses: Vec<u16> = (0..40).map(|_| token(server, id, secret)).collect();
+        if statuses.iter().all(|s| *s == status) {
+            return;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "not every shard answers {status} within 1s: {statuses:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn rotated_secret_is_refused_on_every_shard_within_a_second() {
+    let db = TestDb::new();
+    let old = db.add_client("rotating", "read");
+    let server = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", ADMIN)]);
+    warm(&server, "rotating", &old);
+    let out = db.edgeauth(&["client", "rotate-secret", "rotating"]);
+    let rotated = Instant::now();
+    assert!(out.status.success());
+    let new: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    all_shards_answer(&server, "rotating", &old, 401, rotated);
+    all_shards_answer(
+        &server,
+        "rotating",
+        new["client_secret"].as_str().unwrap(),
+        200,
+        rotated,
+    );
+}
+
+#[test]
+fn disabled_client_is_refused_on_every_shard_within_a_second() {
+    let db = TestDb::new();
+    let secret = db.add_client("disabling", "read");
+    let server = Server::start(&db);
+    warm(&server, "disabling", &secret);
+    assert!(
+        db.edgeauth(&["client", "disable", "disabling"])
+            .status
+            .success()
+    );
+    all_shards_answer(&server, "disabling", &secret, 401, Instant::now());
+}
+
+/// An invalidation sent to one instance reaches a second instance sharing the database.
+/// The row is changed behind edgeauth's back (no NOTIFY), so only the invalidation can make
+/// the second instance see it.
+#[test]
+fn invalidation_reaches_a_second_instance() {
+    let db = TestDb::new();
+    let secret = db.add_client("shared", "read");
+    let first = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", ADMIN)]);
+    let second = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", ADMIN)]);
+    warm(&second, "shared", &secret);
+    db.psql("UPDATE clients SET disabled = true WHERE client_id = 'shared'");
+    assert_eq!(
+        token(&second, "shared", &secret),
+        200,
+        "still cached: the change was silent"
+    );
+
+    let body = "client_id=shared";
+    let auth = format!("Authorization: Bearer {ADMIN}\r\n");
+    let r = first.request(&post(
+        "/admin/cache/invalidate",
+        "application/x-www-form-urlencoded",
+        body,
+        &auth,
+    ));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["invalidated"], "shared");
+    all_shards_answer(&second, "shared", &secret, 401, Instant::now());
+
+    // all=true clears everything, as JSON too.
+    db.psql("UPDATE clients SET disabled = false WHERE client_id = 'shared'");
+    let r = first.request(&post(
+        "/admin/cache/invalidate",
+        "application/json",
+        r#"{"all":true}"#,
+        &auth,
+    ));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["invalidated"], "*");
+    all_shards_answer(&second, "shared", &secret, 200, Instant::now());
+}
+
+#[test]
+fn admin_api_needs_the_token() {
+    let db = TestDb::new();
+    let server = one_shard(&db, &[]);
+    let r = server.get("/admin/cache/stats");
+    assert_eq!(r.status, 401);
+    assert!(r.header("WWW-Authenticate").unwrap().starts_with("Bearer"));
+    let r = server.request(b"GET /admin/cache/stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer wrong-token-wrong-token\r\n\r\n");
+    assert_eq!(r.status, 401);
+    let r = server.request(&post(
+        "/admin/cache/invalidate",
+        "application/x-www-form-urlencoded",
+        "all=true",
+        "",
+    ));
+    assert_eq!(r.status, 401);
+    let auth = format!("Authorization: Bearer {ADMIN}\r\n");
+    let r = server.request(&post(
+        "/admin/cache/invalidate",
+        "application/x-www-form-urlencoded",
+        "",
+        &auth,
+    ));
+    assert_eq!(r.status, 400);
+
+    // Without a configured admin token the admin API does not exist.
+    let plain = Server::start(&db);
+    assert_eq!(plain.get("/admin/cache/stats").status, 404);
+}
+
+/// cache_capacity = 0 turns the cache off: every request looks its client up.
+#[test]
+fn cache_can_be_switched_off() {
+    let db = TestDb::new();
+    let secret = db.add_client("uncached", "read");
+    let server = one_shard(&db, &[("EDGEAUTH_CACHE_CAPACITY", "0")]);
+    for _ in 0..5 {
+        assert_eq!(token(&server, "uncached", &secret), 200);
+    }
+    assert_eq!(total(&server, "hits"), 0);
+    assert_eq!(total(&server, "size"), 0);
+}
