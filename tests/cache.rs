@@ -52,6 +52,7 @@ fn hits_and_misses_move_as_expected() {
     assert_eq!(s["total"]["misses"], 1);
     assert_eq!(s["total"]["size"], 1);
     assert_eq!(s["total"]["hit_rate"].as_f64().unwrap(), 90.0);
+    assert_eq!(s["total"]["client_queries"], 1);
     assert_eq!(s["shards"].as_array().unwrap().len(), 1);
     assert!(s["shards"][0]["pending"].is_u64());
     // A wrong secret for a cached client is still refused, from the cache.
@@ -104,6 +105,7 @@ fn unknown_clients_are_cached_as_absent() {
         assert_eq!(token(&server, "ghost", "x"), 401);
     }
     assert_eq!(total(&server, "misses"), 1);
+    assert_eq!(total(&server, "client_queries"), 1);
     // Adding it announces it, so it works at once.
     let secret = db.add_client("ghost", "read");
     let started = Instant::now();
@@ -256,4 +258,23 @@ fn cache_can_be_switched_off() {
     }
     assert_eq!(total(&server, "hits"), 0);
     assert_eq!(total(&server, "size"), 0);
+}
+
+/// Many connections asking for the same uncached client at once share one query.
+#[test]
+fn concurrent_misses_share_one_query() {
+    let db = TestDb::new();
+    let secret = db.add_client("herd", "read");
+    let server = one_shard(&db, &[]);
+    let request = token_request_basic("herd", &secret, "grant_type=client_credentials");
+    let mut conns: Vec<Conn> = (0..32).map(|_| server.connect()).collect();
+    for c in &mut conns {
+        c.send(&request).unwrap();
+    }
+    for c in &mut conns {
+        assert_eq!(c.read_response().unwrap().status, 200);
+    }
+    let s = stats(&server);
+    assert!(s["total"]["client_queries"].as_u64().unwrap() < 32, "{s}");
+    assert_eq!(s["total"]["hits"].as_u64().unwrap() + s["total"]["misses"].as_u64().unwrap(), 32);
 }

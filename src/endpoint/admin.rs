@@ -7,6 +7,7 @@ use crate::http::request::Request;
 use crate::http::response;
 use crate::pg::Statement;
 use crate::shard::Shard;
+use crate::shard::stats::ShardStats;
 use crate::store::INVALIDATE_CHANNEL;
 
 /// Why an admin request was refused before it was served.
@@ -54,10 +55,12 @@ pub fn write_refusal(refusal: Refusal, out: &mut Vec<u8>, keep_alive: bool) {
 pub fn stats(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
     let mut total = crate::cache::CacheSnapshot::default();
     let mut total_pending = 0;
+    let mut total_queries = 0;
     let mut shards = Vec::with_capacity(shard.all_stats.len());
     for (id, stats) in shard.all_stats.iter().enumerate() {
         let cache = stats.cache.snapshot();
         let pending = crate::batch::WriterStats::read(&stats.writer.pending);
+        let client_queries = ShardStats::read(&stats.client_queries);
         shards.push(serde_json::json!({
             "shard": id,
             "hits": cache.hits,
@@ -66,10 +69,12 @@ pub fn stats(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
             "evictions": cache.evictions,
             "expirations": cache.expirations,
             "size": cache.size,
+            "client_queries": client_queries,
             "pending": pending,
         }));
         total += cache;
         total_pending += pending;
+        total_queries += client_queries;
     }
     let doc = serde_json::json!({
         "total": {
@@ -79,6 +84,7 @@ pub fn stats(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
             "evictions": total.evictions,
             "expirations": total.expirations,
             "size": total.size,
+            "client_queries": total_queries,
             "pending": total_pending,
         },
         "shards": shards,

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::limits;
 use crate::log;
 use crate::pg::{self, Session};
+use crate::shard::stats::ShardStats;
 use crate::store::clients::{self, ClientRecord};
 
 type Answer = Result<Option<Rc<ClientRecord>>, pg::Error>;
@@ -39,10 +40,19 @@ pub struct ClientDirectory {
     in_flight: RefCell<HashMap<String, Vec<oneshot::Sender<Shared>>>>,
     generation: Cell<u64>,
     pg: Session,
+    /// Every shard's counters; this directory writes `client_queries` of its own.
+    all_stats: Arc<[ShardStats]>,
+    shard_id: usize,
 }
 
 impl ClientDirectory {
-    pub fn new(config: &Config, pg: Session, stats: Arc<CacheStats>) -> ClientDirectory {
+    pub fn new(
+        config: &Config,
+        pg: Session,
+        all_stats: Arc<[ShardStats]>,
+        shard_id: usize,
+    ) -> ClientDirectory {
+        let stats: Arc<CacheStats> = all_stats[shard_id].cache.clone();
         let cache = (config.cache_capacity > 0).then(|| {
             RefCell::new(ClientCache::new(
                 CacheConfig {
@@ -59,6 +69,8 @@ impl ClientDirectory {
             in_flight: RefCell::new(HashMap::new()),
             generation: Cell::new(0),
             pg,
+            all_stats,
+            shard_id,
         }
     }
 
@@ -113,6 +125,7 @@ impl ClientDirectory {
 
     async fn query(&self, client_id: &str) -> Answer {
         let pg = self.pg.client()?;
+        ShardStats::bump(&self.all_stats[self.shard_id].client_queries);
         let record = clients::lookup(&pg, client_id).await?;
         if log::enabled(log::Level::Debug) {
             log::debug(

@@ -145,7 +145,8 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
         clients: directory::ClientDirectory::new(
             &init.config,
             pg.clone(),
-            init.all_stats[init.id].cache.clone(),
+            init.all_stats.clone(),
+            init.id,
         ),
         pg,
         documents: init.documents.clone(),

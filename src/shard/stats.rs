@@ -29,6 +29,9 @@ pub struct ShardStats {
     pub cache: Arc<CacheStats>,
     /// The shard's token batch writer (written by the writer itself).
     pub writer: Arc<WriterStats>,
+    /// Client look-ups sent to Postgres (cache misses, less those that joined a look-up
+    /// already in flight).
+    pub client_queries: AtomicU64,
     /// Client-cache invalidations received (NOTIFY) and cache clears on reconnect.
     pub invalidations: AtomicU64,
 }
