@@ -276,5 +276,37 @@ fn concurrent_misses_share_one_query() {
     }
     let s = stats(&server);
     assert!(s["total"]["client_queries"].as_u64().unwrap() < 32, "{s}");
-    assert_eq!(s["total"]["hits"].as_u64().unwrap() + s["total"]["misses"].as_u64().unwrap(), 32);
+    assert_eq!(
+        s["total"]["hits"].as_u64().unwrap() + s["total"]["misses"].as_u64().unwrap(),
+        32
+    );
+}
+
+/// Notifications sent while a shard's connection is down are lost, so a shard clears its
+/// cache when it reconnects: a change made meanwhile is seen at once.
+#[test]
+fn reconnect_clears_the_cache() {
+    let db = TestDb::new();
+    let secret = db.add_client("reconnecting", "read");
+    let server = one_shard(&db, &[]);
+    warm(&server, "reconnecting", &secret);
+    // Change the row silently, then cut the server's connection.
+    db.psql("UPDATE clients SET disabled = true WHERE client_id = 'reconnecting'");
+    assert_eq!(token(&server, "reconnecting", &secret), 200, "still cached");
+    db.psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = 'edgeauth' AND datname = current_database()",
+    );
+    let started = Instant::now();
+    loop {
+        let status = token(&server, "reconnecting", &secret);
+        if status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "cache not cleared on reconnect: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
