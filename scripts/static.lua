@@ -1,25 +1,7 @@
--- wrk script: GET /healthz, the static ceiling of the same server, reported like token.lua.
-local depth = tonumber(os.getenv("EDGEAUTH_BENCH_PIPELINE") or "1")
+-- wrk script: GET /healthz, the static ceiling of the same server.
+dofile("scripts/wrk-common.lua")
+
 wrk.method = "GET"
 wrk.path = "/healthz"
 
-if depth > 1 then
-  init = function(args)
-    local r = {}
-    for i = 1, depth do
-      r[i] = wrk.format()
-    end
-    req = table.concat(r)
-  end
-  request = function()
-    return req
-  end
-end
-
-done = function(summary, latency, requests)
-  io.write(string.format(
-    "RESULT requests=%d duration_us=%d non2xx=%d socket_errors=%d p50_us=%d p99_us=%d p999_us=%d\n",
-    summary.requests, summary.duration, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
-end
+pipeline(tonumber(os.getenv("EDGEAUTH_BENCH_PIPELINE") or "1"))

@@ -69,14 +69,6 @@ impl Drop for OwnCluster {
     }
 }
 
-fn jti_of(r: &Response) -> String {
-    let token = r.json()["access_token"].as_str().unwrap().to_owned();
-    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
-        .unwrap()
-        .claims;
-    claims["jti"].as_str().unwrap().to_owned()
-}
-
 fn metric(server: &Server, name: &str) -> u64 {
     let text = String::from_utf8(server.get("/metrics").body).unwrap();
     text.lines()

@@ -38,15 +38,7 @@ fn sigterm_mid_load_loses_no_issued_token() {
                     if r.status != 200 {
                         continue;
                     }
-                    let token = r.json()["access_token"].as_str().unwrap().to_owned();
-                    let claims =
-                        jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
-                            .unwrap()
-                            .claims;
-                    issued
-                        .lock()
-                        .unwrap()
-                        .insert(claims["jti"].as_str().unwrap().to_owned());
+                    issued.lock().unwrap().insert(jti_of(&r));
                     if r.header("Connection")
                         .is_some_and(|v| v.eq_ignore_ascii_case("close"))
                     {
@@ -130,14 +122,7 @@ fn kill_9_with_commit_durability_loses_no_acknowledged_token() {
                 }
                 let Ok(r) = conn.read_response() else { return };
                 assert_eq!(r.status, 200);
-                let token = r.json()["access_token"].as_str().unwrap().to_owned();
-                let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
-                    .unwrap()
-                    .claims;
-                issued
-                    .lock()
-                    .unwrap()
-                    .insert(claims["jti"].as_str().unwrap().to_owned());
+                issued.lock().unwrap().insert(jti_of(&r));
             }
         }));
     }

@@ -133,11 +133,7 @@ fn jti_unique_and_all_recorded_across_shards() {
                 "grant_type=client_credentials",
             ));
             assert_eq!(r.status, 200);
-            let token = r.json()["access_token"].as_str().unwrap().to_owned();
-            let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
-                .unwrap()
-                .claims;
-            assert!(jtis.insert(claims["jti"].as_str().unwrap().to_owned()));
+            assert!(jtis.insert(jti_of(&r)));
         }
     }
     assert_eq!(db.wait_token_rows(200), 200);

@@ -431,3 +431,12 @@ pub fn verify(
     validation.set_required_spec_claims(&["exp", "iat", "iss", "sub", "aud"]);
     jsonwebtoken::decode(token, &key, &validation).expect("token verifies")
 }
+
+/// The `jti` of a token response (read without verifying: the test only needs the id).
+pub fn jti_of(r: &Response) -> String {
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
+        .unwrap()
+        .claims;
+    claims["jti"].as_str().unwrap().to_owned()
+}
