@@ -41,6 +41,12 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import authlib, jwt, 
 fi
 export EDGEAUTH_TEST_PYTHON=$PWD/$venv/bin/python
 
+# systemd-analyze for tests/deploy.rs (`systemd-analyze verify deploy/edgeauth.service`).
+if ! command -v systemd-analyze >/dev/null; then
+  echo "test.sh: installing Debian's systemd (for systemd-analyze)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+fi
+
 if [ "${EDGEAUTH_SKIP_LINT:-0}" != 1 ]; then
   echo "test.sh: cargo fmt --check"
   cargo fmt --check
