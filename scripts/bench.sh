@@ -8,12 +8,19 @@
 #   DURABILITY=commit FLUSH_INTERVAL=2ms scripts/bench.sh     group commit
 #   CLIENTS=100000 scripts/bench.sh        that many clients, picked at random per request
 #                                          (client_secret_post), through a 5000-entry cache
+#   AB=0 scripts/bench.sh                  skip the ab run (on by default)
+#   AB_REQUESTS=20000 scripts/bench.sh     requests in the ab run (default 100000)
 #
 # Layout on a 2-core machine: the server (1 shard) pinned to core 0, wrk pinned to core 1,
 # PostgreSQL wherever the kernel puts it. Figures are printed as a table and appended to
 # bench-results/results.md. At the end the server is stopped with SIGTERM and the rows in
 # `tokens` are checked against the tokens the server says it issued (wrk does not count the
 # responses in flight when it stops, so its 200s can be slightly fewer).
+#
+# After wrk, ab drives the token endpoint as many users run it: keep-alive, a JSON body
+# (scripts/token-request.json with the bench client's secret filled in), CONNECTIONS
+# concurrent requests. Its requests/s, failures and non-2xx count are printed after the
+# table and appended to bench-results/ab.md; its 200s are part of the rows == issued check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,12 +35,18 @@ CACHE_CAPACITY=${CACHE_CAPACITY:-5000}
 DURABILITY=${DURABILITY:-async}
 FLUSH_INTERVAL=${FLUSH_INTERVAL:-5s}
 CLIENTS=${CLIENTS:-1}
+AB=${AB:-1}
+AB_REQUESTS=${AB_REQUESTS:-100000}
 export CONNECTIONS PIPELINE CACHE_CAPACITY DURABILITY FLUSH_INTERVAL CLIENTS
 
 command -v wrk >/dev/null || {
   echo "bench.sh: installing wrk (Debian)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 }
+if [ "$AB" = 1 ] && ! command -v ab >/dev/null; then
+  echo "bench.sh: installing ab (Debian apache2-utils)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2-utils >/dev/null
+fi
 scripts/pg.sh install
 
 echo "bench.sh: building release" >&2
@@ -107,6 +120,19 @@ echo "bench.sh: static ceiling (/healthz) ${DURATION}s" >&2
 ceiling=$(run_wrk scripts/static.lua "$DURATION")
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
 
+ab_issued=0
+: >"$work/ab.txt"
+if [ "$AB" = 1 ]; then
+  # The committed body has a placeholder; the secret goes into a private copy.
+  sed "s|REPLACED_BY_BENCH_SH|$secret|" scripts/token-request.json >"$work/token-request.json"
+  echo "bench.sh: ab -k -n $AB_REQUESTS -c $CONNECTIONS, JSON body" >&2
+  ab_before=$(issued_total)
+  taskset -c "$WRK_CPU" ab -q -k -n "$AB_REQUESTS" -c "$CONNECTIONS" -p "$work/token-request.json" \
+    -T application/json "http://127.0.0.1:$port/oauth/token" >"$work/ab.txt" 2>&1 ||
+    { echo "bench.sh: ab failed" >&2; cat "$work/ab.txt" >&2; exit 1; }
+  ab_issued=$(( $(issued_total) - ab_before ))
+fi
+
 # The server's own count of every token issued (warm-up included), the cache's figures,
 # then a graceful stop.
 issued=$(issued_total)
@@ -119,7 +145,8 @@ rows=$("$psql_bin" -X -tA -d "$EDGEAUTH_DATABASE_URL" -c "SELECT count(*) FROM t
 t_req=$(field requests "$token"); t_us=$(field duration_us "$token"); t_bad=$(field non2xx "$token")
 c_req=$(field requests "$ceiling"); c_us=$(field duration_us "$ceiling")
 t_ok=$((t_req - t_bad))
-python3 - "$token" "$ceiling" "$t_ok" "$issued_run" "$issued" "$rows" "$rss_kb" "$cache_stats" <<'PY'
+python3 - "$token" "$ceiling" "$t_ok" "$issued_run" "$issued" "$rows" "$rss_kb" "$cache_stats" \
+  "$work/ab.txt" "$ab_issued" <<'PY'
 import sys, datetime, os, subprocess
 def parse(line):
     return {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
@@ -156,12 +183,58 @@ with open(path, "a") as f:
     if new:
         f.write(header + "\n")
     f.write(row + "\n")
+ab_text, ab_issued = open(sys.argv[9]).read(), int(sys.argv[10])
+ab_mismatch = False
+if ab_text:
+    import re
+    def ab_num(label, default=None):
+        m = re.search(r"^" + re.escape(label) + r":\s+([0-9.]+)", ab_text, re.M)
+        if m is None:
+            if default is None:
+                print("bench.sh: cannot read " + repr(label) + " from ab's output:\n" + ab_text, file=sys.stderr)
+                sys.exit(1)
+            return default
+        return float(m.group(1))
+    complete, failed = int(ab_num("Complete requests")), int(ab_num("Failed requests"))
+    non2xx, keepalive = int(ab_num("Non-2xx responses", 0)), int(ab_num("Keep-Alive requests", 0))
+    m = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), Exceptions: (\d+)\)", ab_text)
+    connect, receive, length, exceptions = (int(x) for x in m.groups()) if m else (0, 0, 0, 0)
+    pct = dict(re.findall(r"^\s+(50|99|100)%\s+(\d+)", ab_text, re.M))
+    # ab counts a 200 whose length differs from the first response's as "failed (Length)";
+    # it is still a token. Requests that never got an answer are not.
+    ab_ok = complete - non2xx - connect - receive - exceptions
+    rps = ab_num("Requests per second")
+    ab_header = ("| date | commit | io | cache | durability | conns | ab requests | ab req/s | failed | "
+                 "non-2xx | keep-alive | p50 / p99 / max ms | ab 200s / issued |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ab_row = ("| {date} | {commit} | {driver} | {cache} | {durability} | {conns} | {n} | {rps:,.0f} | "
+              "{failed} (length {length}) | {non2xx} | {keepalive} | {p50} / {p99} / {pmax} | {ok} / {issued} |").format(
+        date=datetime.date.today(), commit=commit, driver=env.get("EDGEAUTH_IO_DRIVER"),
+        cache=env["CACHE_CAPACITY"], durability=env["DURABILITY"] + " " + env["FLUSH_INTERVAL"],
+        conns=env.get("CONNECTIONS", "64"), n=complete, rps=rps, failed=failed, length=length,
+        non2xx=non2xx, keepalive=keepalive, p50=pct.get("50", "?"), p99=pct.get("99", "?"),
+        pmax=pct.get("100", "?"), ok=ab_ok, issued=ab_issued)
+    print(f"ab: {rps:,.0f} requests/s, {complete} complete, {failed} failed "
+          f"(connect {connect}, receive {receive}, length {length}, exceptions {exceptions}), "
+          f"{non2xx} non-2xx, {keepalive} keep-alive, p50/p99 {pct.get('50', '?')}/{pct.get('99', '?')} ms, "
+          f"{ab_ok} 200s / {ab_issued} issued")
+    ab_path = "bench-results/ab.md"
+    ab_new = not os.path.exists(ab_path)
+    with open(ab_path, "a") as f:
+        if ab_new:
+            f.write(ab_header + "\n")
+        f.write(ab_row + "\n")
+    if ab_ok > ab_issued:
+        print(f"MISMATCH: ab saw {ab_ok} tokens but the server issued {ab_issued}", file=sys.stderr)
+        ab_mismatch = True
 if rows != issued:
     print(f"MISMATCH: {rows} rows in tokens, server issued {issued}", file=sys.stderr)
     sys.exit(1)
 if ok > issued_run:
     print(f"MISMATCH: wrk saw {ok} tokens but the server issued {issued_run}", file=sys.stderr)
     sys.exit(1)
-print(f"check: rows in tokens == tokens issued ({rows}, warm-up included); "
+if ab_mismatch:
+    sys.exit(1)
+print(f"check: rows in tokens == tokens issued ({rows}, warm-up and ab included); "
       f"in the measured run wrk counted {ok} 200s of {issued_run} issued (it drops in-flight responses at stop)")
 PY
