@@ -38,10 +38,11 @@ fn service_settings(unit: &str) -> Vec<(String, String)> {
     for line in unit.lines().map(str::trim) {
         if line.starts_with('[') {
             in_service = line == "[Service]";
-        } else if in_service && !line.starts_with('#') {
-            if let Some((k, v)) = line.split_once('=') {
-                out.push((k.trim().to_owned(), v.trim().to_owned()));
-            }
+        } else if in_service
+            && !line.starts_with('#')
+            && let Some((k, v)) = line.split_once('=')
+        {
+            out.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
     out
