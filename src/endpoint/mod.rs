@@ -1,6 +1,7 @@
 //! Routing: one match from (method, path) to the endpoint that answers.
 
 pub mod admin;
+pub mod client_authn;
 pub mod health;
 pub mod metadata;
 pub mod oauth_error;
