@@ -155,7 +155,10 @@ mod tests {
             parse_notification("0190a5c4-1234-7abc-8def-0123456789ab 1700000000").unwrap();
         assert_eq!(jti[0], 0x01);
         assert_eq!(exp, 1_700_000_000);
-        assert_eq!(parse_notification("0190a5c4-1234-7abc-8def-0123456789ab"), None);
+        assert_eq!(
+            parse_notification("0190a5c4-1234-7abc-8def-0123456789ab"),
+            None
+        );
         assert_eq!(parse_notification("nope 1"), None);
         assert_eq!(
             parse_notification("0190a5c4-1234-7abc-8def-0123456789ab -1"),

@@ -29,7 +29,12 @@ const LIVE: Statement = Statement::new(
 
 /// Record that the token `jti` of `client_id`, valid until `exp_s`, is revoked. Returns
 /// once the row has committed (the statement runs in its own implicit transaction).
-pub async fn revoke(client: &Client, jti: &Jti, client_id: &str, exp_s: u64) -> Result<(), pg::Error> {
+pub async fn revoke(
+    client: &Client,
+    jti: &Jti,
+    client_id: &str,
+    exp_s: u64,
+) -> Result<(), pg::Error> {
     let mut jti_text = [0u8; 36];
     let jti_text = uuid::Uuid::from_bytes(*jti)
         .hyphenated()
