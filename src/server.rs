@@ -25,6 +25,9 @@ use crate::store::schema;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
+/// Every configured key's PEM bytes, in configuration order (the first signs).
+pub type KeyPems = Arc<[Vec<u8>]>;
+
 /// What a shard thread is given; everything in it is `Send`.
 pub struct ShardInit {
     pub id: usize,
@@ -32,7 +35,7 @@ pub struct ShardInit {
     pub pg: PgConfig,
     /// PEM of every configured key, in configuration order: the first signs, all verify.
     /// Keys are not `Send`, so each shard parses its own copies from these bytes.
-    pub key_pems: Arc<[Vec<u8>]>,
+    pub key_pems: KeyPems,
     pub documents: Arc<Documents>,
     pub all_stats: Arc<[ShardStats]>,
     pub wake: StdUnixStream,
@@ -143,7 +146,7 @@ fn wake_all(wakers: &mut [StdUnixStream]) {
 /// Load the configured keys; with none configured, use `<data_dir>/signing-key.pem`,
 /// creating an ES256 key there on first start. Returns every key's PEM (for the shards,
 /// which sign with the first and verify with all) and every key (for the JWKS).
-fn load_signing_keys(config: &Config) -> Result<(Arc<[Vec<u8>]>, Vec<SigningKey>)> {
+fn load_signing_keys(config: &Config) -> Result<(KeyPems, Vec<SigningKey>)> {
     let paths: Vec<PathBuf> = config.signing_key_paths();
     if config.signing_keys.is_empty() {
         let path = config.default_signing_key_path();
