@@ -27,6 +27,10 @@ pub struct RevocationCache {
     /// A revocation was refused for lack of room: every token counts as revoked until a
     /// reload that fits clears this.
     saturated: bool,
+    /// While a reload's query is in flight: the revocations inserted meanwhile, which the
+    /// query's snapshot may predate, re-applied after it so that the reload cannot drop
+    /// them. Bounded by what arrives during one query.
+    during_reload: Option<Vec<(Jti, u64)>>,
 }
 
 impl RevocationCache {
@@ -36,6 +40,7 @@ impl RevocationCache {
             revoked: HashMap::new(),
             capacity,
             saturated: false,
+            during_reload: None,
         }
     }
 
@@ -58,17 +63,32 @@ impl RevocationCache {
             }
         }
         self.revoked.insert(jti, exp_s);
+        if let Some(during) = &mut self.during_reload {
+            during.push((jti, exp_s));
+        }
         debug_assert!(self.revoked.len() <= self.capacity);
     }
 
-    /// Replace the contents with what the database holds. `rows` comes from a query limited
-    /// to `capacity + 1` rows, so one more than fits means the cache is saturated.
+    /// Call before sending the reload's query: inserts from now on survive `reload`.
+    pub fn begin_reload(&mut self) {
+        self.during_reload = Some(Vec::new());
+    }
+
+    /// Replace the contents with what the database holds, plus whatever was inserted since
+    /// `begin_reload`. `rows` comes from a query limited to `capacity + 1` rows, so one more
+    /// than fits means the cache is saturated.
     pub fn reload(&mut self, rows: impl IntoIterator<Item = (Jti, u64)>, now_s: u64) {
+        let during = self.during_reload.take().unwrap_or_default();
         self.revoked.clear();
         self.saturated = false;
-        for (jti, exp_s) in rows {
+        for (jti, exp_s) in rows.into_iter().chain(during) {
             self.insert(jti, exp_s, now_s);
         }
+    }
+
+    /// The reload's query failed: keep what we have, stop recording.
+    pub fn abandon_reload(&mut self) {
+        self.during_reload = None;
     }
 
     /// Drop entries whose tokens have expired; returns how many went.
@@ -147,6 +167,25 @@ mod tests {
         assert!(!cache.is_revoked(&[2; 16], NOW + 5));
         cache.reload((0..3u8).map(|i| ([i; 16], NOW + 100)), NOW + 5);
         assert!(cache.is_saturated());
+    }
+
+    #[test]
+    fn revocations_arriving_during_a_reload_survive_it() {
+        let mut cache = RevocationCache::new(8);
+        cache.insert([1; 16], NOW + 100, NOW);
+        cache.begin_reload();
+        cache.insert([2; 16], NOW + 100, NOW); // committed after the query's snapshot
+        cache.reload([([1; 16], NOW + 100)], NOW);
+        assert!(cache.is_revoked(&[1; 16], NOW));
+        assert!(cache.is_revoked(&[2; 16], NOW));
+        cache.begin_reload();
+        cache.abandon_reload();
+        cache.insert([3; 16], NOW + 100, NOW);
+        cache.reload([], NOW);
+        assert!(
+            !cache.is_revoked(&[3; 16], NOW),
+            "not recorded once abandoned"
+        );
     }
 
     #[test]

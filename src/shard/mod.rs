@@ -306,6 +306,9 @@ async fn purge_expired_clients(shard: Rc<Shard>) {
 /// cache keeps what it had; the next reconnect (or a saturated cache's purge tick) retries.
 async fn load_revocations(shard: &Shard) {
     let capacity = shard.revocations.borrow().capacity();
+    // Revocations the endpoint or a notification adds while the query runs may postdate
+    // its snapshot; the cache keeps them through the reload.
+    shard.revocations.borrow_mut().begin_reload();
     let rows = match shard.pg.client() {
         Ok(pg) => revocations::live(&pg, capacity + 1).await,
         Err(e) => Err(e),
@@ -325,10 +328,13 @@ async fn load_revocations(shard: &Shard) {
                 &[("shard", &shard.id), ("revoked", &cache.len())],
             );
         }
-        Err(e) => log::warn(
-            "could not load revocations",
-            &[("shard", &shard.id), ("error", &e)],
-        ),
+        Err(e) => {
+            shard.revocations.borrow_mut().abandon_reload();
+            log::warn(
+                "could not load revocations",
+                &[("shard", &shard.id), ("error", &e)],
+            )
+        }
     }
 }
 
