@@ -7,13 +7,15 @@
 //! * `shutdown`: the per-shard shutdown latch and the drain protocol.
 //! * `http`: HTTP/1.1 request parsing (httparse), responses, bodies; `http::connection` the
 //!   per-connection loop (keep-alive, pipelining, idle timeout).
-//! * `endpoint`: routing and the endpoints; `endpoint::token` is where a token is issued.
-//! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and its stats.
+//! * `endpoint`: routing and the endpoints; `endpoint::token` is where a token is issued,
+//!   `endpoint::introspect` and `endpoint::revoke` where one is checked and revoked.
+//! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and its stats,
+//!   and the per-shard revocation cache (revoked jti until their exp).
 //! * `auth`: client authentication (Basic vs post) and client secrets (generate, hash, compare).
 //! * `jwt`: signing keys (load, generate, kid), RFC 9068 access tokens, the JWKS document.
 //! * `pg`: our own Postgres client on monoio: start-up/auth, pipelined extended query, LISTEN.
 //! * `batch`: the per-shard token batch writer: unnest batches, retries, back-pressure, group commit.
-//! * `store`: the schema, its migrations, and the SQL for clients and tokens.
+//! * `store`: the schema, its migrations, and the SQL for clients, tokens and revocations.
 //! * `config`, `cli`: settings from flags, environment and TOML, validated once.
 //! * `admin_cmd`: the subcommands besides `serve` (migrate, client, keys, prune).
 //! * `limits`: every bound, named, with units. `log`: JSON log lines on stderr.

@@ -48,3 +48,8 @@ pub const NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// After SIGTERM, how long a shard keeps trying to write its buffered tokens.
 pub const SHUTDOWN_FLUSH_MAX: Duration = Duration::from_secs(30);
+
+/// Revoked tokens one shard remembers (see `cache::RevocationCache`): about 40 bytes each
+/// in the hash table, so about 10 MiB per shard when full. Beyond it the shard fails
+/// closed (every token inactive) rather than forget a revocation.
+pub const REVOKED_PER_SHARD_MAX: usize = 256 * 1024;

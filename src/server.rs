@@ -25,13 +25,17 @@ use crate::store::schema;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
+/// Every configured key's PEM bytes, in configuration order (the first signs).
+pub type KeyPems = Arc<[Vec<u8>]>;
+
 /// What a shard thread is given; everything in it is `Send`.
 pub struct ShardInit {
     pub id: usize,
     pub config: Arc<Config>,
     pub pg: PgConfig,
-    /// PEM of the signing key (each shard builds its own signer from it).
-    pub signing_pem: Arc<Vec<u8>>,
+    /// PEM of every configured key, in configuration order: the first signs, all verify.
+    /// Keys are not `Send`, so each shard parses its own copies from these bytes.
+    pub key_pems: KeyPems,
     pub documents: Arc<Documents>,
     pub all_stats: Arc<[ShardStats]>,
     pub wake: StdUnixStream,
@@ -48,7 +52,7 @@ pub fn serve(config: Config) -> Result<()> {
     // Take SIGTERM/SIGINT away from their default (kill) before anything can be lost.
     let mut signals = Signals::new([SIGTERM, SIGINT])?;
     let pg = database_config(&config)?.with_application_name("edgeauth");
-    let (signing_pem, keys) = load_signing_keys(&config)?;
+    let (key_pems, keys) = load_signing_keys(&config)?;
     let documents = Arc::new(Documents::build(&config, &keys));
     ensure_listen_address_free(&config)?;
     let database_reachable = check_database(&pg)?;
@@ -66,7 +70,7 @@ pub fn serve(config: Config) -> Result<()> {
             id,
             config: config.clone(),
             pg: pg.clone(),
-            signing_pem: signing_pem.clone(),
+            key_pems: key_pems.clone(),
             documents: documents.clone(),
             all_stats: all_stats.clone(),
             wake: wake_rx,
@@ -140,9 +144,9 @@ fn wake_all(wakers: &mut [StdUnixStream]) {
 }
 
 /// Load the configured keys; with none configured, use `<data_dir>/signing-key.pem`,
-/// creating an ES256 key there on first start. Returns the signer's PEM (for the shards)
-/// and every key (for the JWKS).
-fn load_signing_keys(config: &Config) -> Result<(Arc<Vec<u8>>, Vec<SigningKey>)> {
+/// creating an ES256 key there on first start. Returns every key's PEM (for the shards,
+/// which sign with the first and verify with all) and every key (for the JWKS).
+fn load_signing_keys(config: &Config) -> Result<(KeyPems, Vec<SigningKey>)> {
     let paths: Vec<PathBuf> = config.signing_key_paths();
     if config.signing_keys.is_empty() {
         let path = config.default_signing_key_path();
@@ -156,13 +160,17 @@ fn load_signing_keys(config: &Config) -> Result<(Arc<Vec<u8>>, Vec<SigningKey>)>
         }
     }
     let mut loaded = Vec::with_capacity(paths.len());
+    let mut pems = Vec::with_capacity(paths.len());
     for path in &paths {
-        let key = SigningKey::from_pem_file(path)
+        // Read once and parse those bytes, so the shards get exactly the keys checked here.
+        let pem =
+            std::fs::read(path).map_err(|e| format!("signing key {}: {e}", path.display()))?;
+        let key = SigningKey::from_pem(&pem)
             .map_err(|e| format!("signing key {}: {e}", path.display()))?;
         loaded.push(key);
+        pems.push(pem);
     }
-    let signing_pem = std::fs::read(&paths[0])?;
-    Ok((Arc::new(signing_pem), loaded))
+    Ok((pems.into(), loaded))
 }
 
 /// monoio sets SO_REUSEPORT on every listener, so a second server on the same port would

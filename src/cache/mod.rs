@@ -5,13 +5,17 @@
 //! * `lru`: the bounded LRU underneath (hash table of slab indices, index-linked list).
 //! * `stats`: `CacheStats`, the shard's counters (single writer, relaxed atomics), and
 //!   `CacheSnapshot`, their plain copy, summed across shards.
+//! * `revocation`: `RevocationCache`, the shard's set of revoked jti, each kept until its
+//!   token's `exp`.
 //!
 //! Each shard owns one `ClientCache` outright (`&mut self`, no lock) and shares only its
 //! `Arc<CacheStats>` with readers.
 
 mod client_cache;
 mod lru;
+mod revocation;
 mod stats;
 
 pub use client_cache::{CacheConfig, ClientCache, Lookup};
+pub use revocation::{Jti, RevocationCache, parse_notification as parse_revocation};
 pub use stats::{CacheSnapshot, CacheStats};

@@ -25,6 +25,10 @@ impl Documents {
             "issuer": issuer,
             "token_endpoint": format!("{issuer}/oauth/token"),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "grant_types_supported": ["client_credentials"],
             // No authorization endpoint: nothing is issued through a browser.
             "response_types_supported": [],

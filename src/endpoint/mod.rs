@@ -1,9 +1,12 @@
 //! Routing: one match from (method, path) to the endpoint that answers.
 
 pub mod admin;
+pub mod client_authn;
 pub mod health;
+pub mod introspect;
 pub mod metadata;
 pub mod oauth_error;
+pub mod revoke;
 pub mod token;
 
 use crate::http::request::{Method, Request};
@@ -14,6 +17,8 @@ use crate::shard::stats::ShardStats;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     Token,
+    Introspect,
+    Revoke,
     Metadata,
     Jwks,
     Healthz,
@@ -30,6 +35,8 @@ pub fn route(method: Method, path: &str) -> Route {
     let get = matches!(method, Method::Get | Method::Head);
     let (route, allow) = match path {
         "/oauth/token" => (Route::Token, "POST"),
+        "/oauth/introspect" => (Route::Introspect, "POST"),
+        "/oauth/revoke" => (Route::Revoke, "POST"),
         "/.well-known/oauth-authorization-server" => (Route::Metadata, "GET, HEAD"),
         "/.well-known/jwks.json" => (Route::Jwks, "GET, HEAD"),
         "/healthz" => (Route::Healthz, "GET, HEAD"),
@@ -64,6 +71,8 @@ pub async fn handle(
     let route = route(req.method, req.path);
     match route {
         Route::Token => token::handle(shard, req, keep_alive, out, scratch).await,
+        Route::Introspect => introspect::handle(shard, req, keep_alive, out, scratch).await,
+        Route::Revoke => revoke::handle(shard, req, keep_alive, out, scratch).await,
         Route::Metadata => {
             let body = &shard.documents.metadata;
             response::write_json(
@@ -126,6 +135,12 @@ mod tests {
         assert_eq!(route(Method::Post, "/oauth/token"), Route::Token);
         assert_eq!(
             route(Method::Get, "/oauth/token"),
+            Route::MethodNotAllowed("POST")
+        );
+        assert_eq!(route(Method::Post, "/oauth/introspect"), Route::Introspect);
+        assert_eq!(route(Method::Post, "/oauth/revoke"), Route::Revoke);
+        assert_eq!(
+            route(Method::Get, "/oauth/revoke"),
             Route::MethodNotAllowed("POST")
         );
         assert_eq!(route(Method::Head, "/healthz"), Route::Healthz);

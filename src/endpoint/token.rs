@@ -5,19 +5,16 @@
 //! caller learns nothing about a client's grants or scopes.
 
 use std::borrow::Cow;
-use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::auth::client_auth::{self, ClientAuthError, ClientCredentials};
-use crate::auth::secret;
 use crate::batch::{Backpressure, TokenRow};
+use crate::endpoint::client_authn::{self, body_error};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
-use crate::http::body::{self, BodyError};
+use crate::http::body;
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::token::AccessClaims;
 use crate::log;
-use crate::pg;
 use crate::shard::Shard;
 use crate::shard::stats::ShardStats;
 use crate::store::clients::{self, ClientRecord};
@@ -51,24 +48,13 @@ pub async fn handle(
 /// Authenticate, check grant and scope, sign, record; on success the JSON body is in `body`.
 async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(), OAuthError> {
     let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
-    let credentials =
-        client_auth::client_credentials(req.authorization, &params).map_err(auth_error)?;
-    let (client_id, presented_secret, basic) = match credentials {
-        ClientCredentials::Basic { id, secret } => (id, secret, true),
-        ClientCredentials::Post { id, secret } => (id, secret, false),
-        ClientCredentials::None => {
-            return Err(OAuthError::InvalidClient {
-                basic: true,
-                description: "client authentication is required",
-            });
-        }
-    };
+    let presented = client_authn::presented(req, &params)?;
     let grant_type = params
         .grant_type
         .as_deref()
         .ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
 
-    let client = authenticate(shard, &client_id, presented_secret.as_bytes(), basic).await?;
+    let client = client_authn::authenticate(shard, &presented).await?;
     if grant_type != GRANT_CLIENT_CREDENTIALS {
         return Err(OAuthError::UnsupportedGrantType(
             "only client_credentials is supported",
@@ -122,32 +108,6 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
     record(shard, &row).await
 }
 
-/// Look the client up and check its secret in constant time. Unknown, wrong secret and
-/// disabled all answer the same `invalid_client`, so the answer does not tell which.
-async fn authenticate(
-    shard: &Shard,
-    client_id: &str,
-    presented_secret: &[u8],
-    basic: bool,
-) -> Result<Rc<ClientRecord>, OAuthError> {
-    let refused = OAuthError::InvalidClient {
-        basic,
-        description: "client authentication failed",
-    };
-    if clients::validate_client_id(client_id).is_err() {
-        return Err(refused);
-    }
-    let record = shard
-        .clients
-        .lookup(client_id)
-        .await
-        .map_err(db_unavailable)?;
-    match record {
-        Some(c) if !c.disabled && secret::verify_secret(presented_secret, &c.secret_hash) => Ok(c),
-        _ => Err(refused),
-    }
-}
-
 /// RFC 6749 §3.3: the requested scope must be a subset of the client's; absent means all of
 /// them. Borrowed in the common cases, so no allocation.
 fn granted_scope<'a>(
@@ -197,35 +157,4 @@ async fn record(shard: &Shard, row: &TokenRow<'_>) -> Result<(), OAuthError> {
         })?;
     }
     Ok(())
-}
-
-fn db_unavailable(e: pg::Error) -> OAuthError {
-    if !e.is_closed() {
-        log::warn("database error on the token path", &[("error", &e)]);
-    }
-    OAuthError::TemporarilyUnavailable("the token store is unavailable, retry shortly")
-}
-
-fn body_error(e: BodyError) -> OAuthError {
-    match e {
-        BodyError::UnsupportedContentType => OAuthError::InvalidRequest(
-            "the body must be application/x-www-form-urlencoded or application/json",
-        ),
-        BodyError::DuplicateParameter(_) => {
-            OAuthError::InvalidRequest("a parameter was given more than once")
-        }
-        BodyError::Malformed(_) => OAuthError::InvalidRequest("the request body is malformed"),
-    }
-}
-
-fn auth_error(e: ClientAuthError) -> OAuthError {
-    match e {
-        ClientAuthError::BothMethods => OAuthError::InvalidRequest(
-            "use one client authentication method, not HTTP Basic and the body at once",
-        ),
-        _ => OAuthError::InvalidClient {
-            basic: true,
-            description: "malformed client credentials",
-        },
-    }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::batch::{TokenWriter, WriterConfig};
+use crate::cache::{RevocationCache, parse_revocation};
 use crate::config::{Config, IoDriver};
 use crate::endpoint::metadata::Documents;
 use crate::jwt::keys::SigningKey;
@@ -22,7 +23,7 @@ use crate::limits;
 use crate::log;
 use crate::pg::{Session, SessionEvent};
 use crate::shutdown::Shutdown;
-use crate::store::INVALIDATE_CHANNEL;
+use crate::store::{INVALIDATE_CHANNEL, REVOKE_CHANNEL, revocations};
 use stats::ShardStats;
 
 pub struct Shard {
@@ -32,6 +33,14 @@ pub struct Shard {
     /// This shard's signer, built from the key at start-up, so a token costs one signature
     /// and no key parsing.
     pub signer: TokenSigner,
+    /// Every configured key, in configuration order (the signer's first), parsed on this
+    /// shard: introspection and revocation verify tokens signed by any of them, so tokens
+    /// signed before a rotation stay verifiable while their key is still configured.
+    pub verify_keys: Vec<SigningKey>,
+    /// Revoked jti until their tokens expire; introspection consults only this. Filled on
+    /// every (re)connect and by `edgeauth_revoke` notifications (`database_events`),
+    /// purged by `purge_expired_revocations`.
+    pub revocations: RefCell<RevocationCache>,
     /// Token ids; a per-shard CSPRNG so that no token costs a syscall.
     pub jti: RefCell<JtiGenerator>,
     /// The shard's one Postgres connection: client lookups and token records, pipelined.
@@ -107,9 +116,14 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
             return;
         }
     };
-    let signer = match SigningKey::from_pem(&init.signing_pem) {
-        Ok(key) => TokenSigner::new(key),
-        Err(e) => {
+    let keys: Result<Vec<SigningKey>, _> = init
+        .key_pems
+        .iter()
+        .map(|pem| SigningKey::from_pem(pem))
+        .collect();
+    let (signer, verify_keys) = match (keys, SigningKey::from_pem(&init.key_pems[0])) {
+        (Ok(keys), Ok(signing)) => (TokenSigner::new(signing), keys),
+        (Err(e), _) | (_, Err(e)) => {
             let _ = init
                 .ready
                 .send(Err(format!("shard {}: signing key: {e}", init.id)));
@@ -125,11 +139,13 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
             return;
         }
     };
-    let pg = Session::start(init.pg.clone(), &[INVALIDATE_CHANNEL]);
+    let pg = Session::start(init.pg.clone(), &[INVALIDATE_CHANNEL, REVOKE_CHANNEL]);
     let shard = Rc::new(Shard {
         id: init.id,
         config: init.config.clone(),
         signer,
+        verify_keys,
+        revocations: RefCell::new(RevocationCache::new(limits::REVOKED_PER_SHARD_MAX)),
         jti: RefCell::new(JtiGenerator::new()),
         writer: TokenWriter::start(
             pg.clone(),
@@ -162,6 +178,11 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
             &[("shard", &shard.id), ("error", &e)],
         );
     }
+    // Before the first request: a restarted server must not forget a revocation even
+    // briefly. (`database_events` loads again on the Connected event; the repeat is cheap.)
+    if shard.pg.is_connected() {
+        load_revocations(&shard).await;
+    }
     monoio::spawn(fire_on_wake(wake, shard.shutdown.clone()));
     if let Some(events) = shard.pg.events() {
         monoio::spawn(database_events(shard.clone(), events));
@@ -169,6 +190,7 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
     if shard.config.cache_capacity > 0 {
         monoio::spawn(purge_expired_clients(shard.clone()));
     }
+    monoio::spawn(purge_expired_revocations(shard.clone()));
     let _ = init.ready.send(Ok(driver));
     drop(init.ready);
 
@@ -208,8 +230,12 @@ async fn fire_on_wake(wake: monoio::net::UnixStream, shutdown: Shutdown) {
 }
 
 /// What the shard's database session reports: connection changes (logged; a reconnect
-/// clears the client cache, since notifications sent while it was down are lost) and
-/// `edgeauth_invalidate` notifications (payload: a client_id, or `*`).
+/// clears the client cache and reloads the revocation cache, since notifications sent
+/// while it was down are lost), `edgeauth_invalidate` notifications (payload: a client_id,
+/// or `*`) and `edgeauth_revoke` notifications (payload: `<jti> <exp-unix-seconds>`).
+///
+/// The session LISTENs before it reports Connected, so a revocation committed after the
+/// reload's snapshot arrives as a notification: none falls between the two.
 async fn database_events(
     shard: Rc<Shard>,
     mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>,
@@ -224,6 +250,7 @@ async fn database_events(
                     ShardStats::bump(&shard.stats().invalidations);
                 }
                 connected_before = true;
+                load_revocations(&shard).await;
             }
             // Our own close at shutdown is no fault.
             SessionEvent::Disconnected if shard.shutdown.is_fired() => {
@@ -236,6 +263,20 @@ async fn database_events(
             SessionEvent::Notification(n) if n.channel == INVALIDATE_CHANNEL => {
                 shard.clients.invalidate(&n.payload);
                 ShardStats::bump(&shard.stats().invalidations);
+            }
+            SessionEvent::Notification(n) if n.channel == REVOKE_CHANNEL => {
+                match parse_revocation(&n.payload) {
+                    Some((jti, exp_s)) => {
+                        shard
+                            .revocations
+                            .borrow_mut()
+                            .insert(jti, exp_s, unix_now_s())
+                    }
+                    None => log::warn(
+                        "ignoring a malformed revocation notification",
+                        &[("shard", &shard.id), ("payload", &n.payload)],
+                    ),
+                }
             }
             SessionEvent::Notification(_) => {}
         }
@@ -259,6 +300,74 @@ async fn purge_expired_clients(shard: Rc<Shard>) {
             );
         }
     }
+}
+
+/// Replace the revocation cache with the live rows of `revoked_tokens`. On failure the
+/// cache keeps what it had; the next reconnect (or a saturated cache's purge tick) retries.
+async fn load_revocations(shard: &Shard) {
+    let capacity = shard.revocations.borrow().capacity();
+    // Revocations the endpoint or a notification adds while the query runs may postdate
+    // its snapshot; the cache keeps them through the reload.
+    shard.revocations.borrow_mut().begin_reload();
+    let rows = match shard.pg.client() {
+        Ok(pg) => revocations::live(&pg, capacity + 1).await,
+        Err(e) => Err(e),
+    };
+    match rows {
+        Ok(rows) => {
+            let mut cache = shard.revocations.borrow_mut();
+            cache.reload(rows, unix_now_s());
+            if cache.is_saturated() {
+                log::error(
+                    "revocation cache is full: every token introspects as inactive",
+                    &[("shard", &shard.id), ("capacity", &capacity)],
+                );
+            }
+            log::debug(
+                "revocation cache loaded",
+                &[("shard", &shard.id), ("revoked", &cache.len())],
+            );
+        }
+        Err(e) => {
+            shard.revocations.borrow_mut().abandon_reload();
+            log::warn(
+                "could not load revocations",
+                &[("shard", &shard.id), ("error", &e)],
+            )
+        }
+    }
+}
+
+/// How often a shard drops revocations whose tokens have expired.
+const REVOCATION_PURGE_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Drop expired revocations once a minute, so the cache holds only live tokens' ids; a
+/// saturated cache tries to reload, which succeeds once enough of them have expired.
+async fn purge_expired_revocations(shard: Rc<Shard>) {
+    loop {
+        monoio::select! {
+            _ = monoio::time::sleep(REVOCATION_PURGE_PERIOD) => {}
+            _ = shard.shutdown.wait() => return,
+        }
+        let purged = shard.revocations.borrow_mut().purge_expired(unix_now_s());
+        if purged > 0 {
+            log::debug(
+                "revocation cache purge",
+                &[("shard", &shard.id), ("expired", &purged)],
+            );
+        }
+        if shard.revocations.borrow().is_saturated() {
+            load_revocations(&shard).await;
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, the unit of `exp`.
+pub fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Let connections finish what they have, for at most SHUTDOWN_DRAIN_MAX.

@@ -1,0 +1,207 @@
+//! The per-shard revocation cache: every revoked jti this shard knows of, kept until its
+//! token's `exp`, so that introspection decides "revoked?" with one hash lookup and no
+//! database round trip.
+//!
+//! It is filled from `revoked_tokens` when the shard's database session connects (at
+//! start-up and after every reconnect, since notifications sent while it was down are
+//! lost) and kept current by `NOTIFY edgeauth_revoke` (see `shard::database_events`).
+//!
+//! # Bound
+//!
+//! At most `limits::REVOKED_PER_SHARD_MAX` entries. Forgetting a revocation to make room
+//! would bring a revoked token back to life, so a full cache does not evict: after purging
+//! expired entries it becomes *saturated* and then reports every token as revoked (fails
+//! closed) until a reload from the database fits again. The shard retries that reload on
+//! every purge tick. Live revocations are bounded by revocation rate × token lifetime, so
+//! reaching the bound means abuse or a misconfiguration, and refusing is the safe answer.
+
+use hashbrown::HashMap;
+
+/// A token id: the 16 bytes of its UUID.
+pub type Jti = [u8; 16];
+
+pub struct RevocationCache {
+    /// jti → the token's `exp`, in Unix seconds; an entry is useless after that.
+    revoked: HashMap<Jti, u64>,
+    capacity: usize,
+    /// A revocation was refused for lack of room: every token counts as revoked until a
+    /// reload that fits clears this.
+    saturated: bool,
+    /// While a reload's query is in flight: the revocations inserted meanwhile, which the
+    /// query's snapshot may predate, re-applied after it so that the reload cannot drop
+    /// them. Bounded by what arrives during one query.
+    during_reload: Option<Vec<(Jti, u64)>>,
+}
+
+impl RevocationCache {
+    pub fn new(capacity: usize) -> RevocationCache {
+        assert!(capacity > 0);
+        RevocationCache {
+            revoked: HashMap::new(),
+            capacity,
+            saturated: false,
+            during_reload: None,
+        }
+    }
+
+    /// Whether a token with this jti must be treated as revoked at `now_s`.
+    pub fn is_revoked(&self, jti: &Jti, now_s: u64) -> bool {
+        self.saturated || self.revoked.get(jti).is_some_and(|&exp| exp > now_s)
+    }
+
+    /// Record one revocation. One whose token has already expired is not kept: the token
+    /// is inactive anyway.
+    pub fn insert(&mut self, jti: Jti, exp_s: u64, now_s: u64) {
+        if exp_s <= now_s {
+            return;
+        }
+        if self.revoked.len() >= self.capacity && !self.revoked.contains_key(&jti) {
+            self.purge_expired(now_s);
+            if self.revoked.len() >= self.capacity {
+                self.saturated = true;
+                return;
+            }
+        }
+        self.revoked.insert(jti, exp_s);
+        if let Some(during) = &mut self.during_reload {
+            during.push((jti, exp_s));
+        }
+        debug_assert!(self.revoked.len() <= self.capacity);
+    }
+
+    /// Call before sending the reload's query: inserts from now on survive `reload`.
+    pub fn begin_reload(&mut self) {
+        self.during_reload = Some(Vec::new());
+    }
+
+    /// Replace the contents with what the database holds, plus whatever was inserted since
+    /// `begin_reload`. `rows` comes from a query limited to `capacity + 1` rows, so one more
+    /// than fits means the cache is saturated.
+    pub fn reload(&mut self, rows: impl IntoIterator<Item = (Jti, u64)>, now_s: u64) {
+        let during = self.during_reload.take().unwrap_or_default();
+        self.revoked.clear();
+        self.saturated = false;
+        for (jti, exp_s) in rows.into_iter().chain(during) {
+            self.insert(jti, exp_s, now_s);
+        }
+    }
+
+    /// The reload's query failed: keep what we have, stop recording.
+    pub fn abandon_reload(&mut self) {
+        self.during_reload = None;
+    }
+
+    /// Drop entries whose tokens have expired; returns how many went.
+    pub fn purge_expired(&mut self, now_s: u64) -> usize {
+        let before = self.revoked.len();
+        self.revoked.retain(|_, &mut exp| exp > now_s);
+        before - self.revoked.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.revoked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.revoked.is_empty()
+    }
+
+    pub fn is_saturated(&self) -> bool {
+        self.saturated
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// Parse a NOTIFY payload, `<jti> <exp-unix-seconds>`.
+pub fn parse_notification(payload: &str) -> Option<(Jti, u64)> {
+    let (jti, exp) = payload.split_once(' ')?;
+    let jti = uuid::Uuid::try_parse(jti).ok()?;
+    Some((*jti.as_bytes(), exp.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn revoked_until_exp() {
+        let mut cache = RevocationCache::new(4);
+        cache.insert([1; 16], NOW + 10, NOW);
+        assert!(cache.is_revoked(&[1; 16], NOW));
+        assert!(!cache.is_revoked(&[2; 16], NOW));
+        assert!(!cache.is_revoked(&[1; 16], NOW + 10));
+        assert_eq!(cache.purge_expired(NOW + 10), 1);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn expired_revocations_are_not_kept() {
+        let mut cache = RevocationCache::new(4);
+        cache.insert([1; 16], NOW, NOW);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn full_cache_purges_then_fails_closed_until_a_reload_fits() {
+        let mut cache = RevocationCache::new(2);
+        cache.insert([1; 16], NOW + 1, NOW);
+        cache.insert([2; 16], NOW + 100, NOW);
+        // The first has expired by now: room is made without saturating.
+        cache.insert([3; 16], NOW + 100, NOW + 5);
+        assert!(!cache.is_saturated());
+        assert_eq!(cache.len(), 2);
+        // Re-inserting a known jti needs no room.
+        cache.insert([3; 16], NOW + 100, NOW + 5);
+        assert!(!cache.is_saturated());
+        cache.insert([4; 16], NOW + 100, NOW + 5);
+        assert!(cache.is_saturated());
+        assert!(cache.is_revoked(&[9; 16], NOW + 5), "fails closed");
+        cache.reload([([4; 16], NOW + 100)], NOW + 5);
+        assert!(!cache.is_saturated());
+        assert!(cache.is_revoked(&[4; 16], NOW + 5));
+        assert!(!cache.is_revoked(&[2; 16], NOW + 5));
+        cache.reload((0..3u8).map(|i| ([i; 16], NOW + 100)), NOW + 5);
+        assert!(cache.is_saturated());
+    }
+
+    #[test]
+    fn revocations_arriving_during_a_reload_survive_it() {
+        let mut cache = RevocationCache::new(8);
+        cache.insert([1; 16], NOW + 100, NOW);
+        cache.begin_reload();
+        cache.insert([2; 16], NOW + 100, NOW); // committed after the query's snapshot
+        cache.reload([([1; 16], NOW + 100)], NOW);
+        assert!(cache.is_revoked(&[1; 16], NOW));
+        assert!(cache.is_revoked(&[2; 16], NOW));
+        cache.begin_reload();
+        cache.abandon_reload();
+        cache.insert([3; 16], NOW + 100, NOW);
+        cache.reload([], NOW);
+        assert!(
+            !cache.is_revoked(&[3; 16], NOW),
+            "not recorded once abandoned"
+        );
+    }
+
+    #[test]
+    fn notification_payloads() {
+        let (jti, exp) =
+            parse_notification("0190a5c4-1234-7abc-8def-0123456789ab 1700000000").unwrap();
+        assert_eq!(jti[0], 0x01);
+        assert_eq!(exp, 1_700_000_000);
+        assert_eq!(
+            parse_notification("0190a5c4-1234-7abc-8def-0123456789ab"),
+            None
+        );
+        assert_eq!(parse_notification("nope 1"), None);
+        assert_eq!(
+            parse_notification("0190a5c4-1234-7abc-8def-0123456789ab -1"),
+            None
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Client authentication shared by the token, introspection and revocation endpoints (SPEC
+//! §2: "exactly as the token endpoint does"), so the three cannot drift apart.
+//!
+//! It comes in two steps because the token endpoint checks that the request is complete
+//! (`grant_type`) between them: a malformed request is reported before any look-up.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use crate::auth::client_auth::{self, ClientAuthError, ClientCredentials};
+use crate::auth::secret;
+use crate::endpoint::oauth_error::OAuthError;
+use crate::http::TokenParams;
+use crate::http::body::BodyError;
+use crate::http::request::Request;
+use crate::log;
+use crate::pg;
+use crate::shard::Shard;
+use crate::store::clients::{self, ClientRecord};
+
+/// The credentials a request presents, not yet checked.
+pub struct Presented<'a> {
+    pub client_id: Cow<'a, str>,
+    pub secret: Cow<'a, str>,
+    /// The client used HTTP Basic, so a refusal carries `WWW-Authenticate: Basic`.
+    pub basic: bool,
+}
+
+/// Step one: which credentials does the request carry? None at all is `invalid_client`
+/// with the Basic challenge (RFC 6749 §5.2); both methods at once is `invalid_request`.
+pub fn presented<'a>(
+    req: &Request<'a>,
+    params: &TokenParams<'a>,
+) -> Result<Presented<'a>, OAuthError> {
+    let credentials =
+        client_auth::client_credentials(req.authorization, params).map_err(auth_error)?;
+    match credentials {
+        ClientCredentials::Basic { id, secret } => Ok(Presented {
+            client_id: id,
+            secret,
+            basic: true,
+        }),
+        ClientCredentials::Post { id, secret } => Ok(Presented {
+            client_id: id,
+            secret,
+            basic: false,
+        }),
+        ClientCredentials::None => Err(OAuthError::InvalidClient {
+            basic: true,
+            description: "client authentication is required",
+        }),
+    }
+}
+
+/// Step two: look the client up (through the shard's cache) and check its secret in
+/// constant time. Unknown, wrong secret and disabled all answer the same `invalid_client`,
+/// so the answer does not tell which; a database that cannot say is 503.
+pub async fn authenticate(
+    shard: &Shard,
+    presented: &Presented<'_>,
+) -> Result<Rc<ClientRecord>, OAuthError> {
+    let refused = OAuthError::InvalidClient {
+        basic: presented.basic,
+        description: "client authentication failed",
+    };
+    if clients::validate_client_id(&presented.client_id).is_err() {
+        return Err(refused);
+    }
+    let record = shard
+        .clients
+        .lookup(&presented.client_id)
+        .await
+        .map_err(db_unavailable)?;
+    match record {
+        Some(c)
+            if !c.disabled
+                && secret::verify_secret(presented.secret.as_bytes(), &c.secret_hash) =>
+        {
+            Ok(c)
+        }
+        _ => Err(refused),
+    }
+}
+
+pub fn db_unavailable(e: pg::Error) -> OAuthError {
+    if !e.is_closed() {
+        log::warn("database error on the request path", &[("error", &e)]);
+    }
+    OAuthError::TemporarilyUnavailable("the token store is unavailable, retry shortly")
+}
+
+pub fn body_error(e: BodyError) -> OAuthError {
+    match e {
+        BodyError::UnsupportedContentType => OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded or application/json",
+        ),
+        BodyError::DuplicateParameter(_) => {
+            OAuthError::InvalidRequest("a parameter was given more than once")
+        }
+        BodyError::Malformed(_) => OAuthError::InvalidRequest("the request body is malformed"),
+    }
+}
+
+fn auth_error(e: ClientAuthError) -> OAuthError {
+    match e {
+        ClientAuthError::BothMethods => OAuthError::InvalidRequest(
+            "use one client authentication method, not HTTP Basic and the body at once",
+        ),
+        _ => OAuthError::InvalidClient {
+            basic: true,
+            description: "malformed client credentials",
+        },
+    }
+}

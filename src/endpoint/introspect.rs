@@ -1,0 +1,104 @@
+//! `POST /oauth/introspect` (RFC 7662): is this token active, and what does it say?
+//!
+//! Validation is local: the signature against every configured key, `exp` against the
+//! clock, and the jti against the shard's revocation cache. No database round trip, so
+//! introspection keeps answering while the database is away (for clients already cached).
+//!
+//! Any authenticated client may introspect any token: that is how resource servers use
+//! introspection (RFC 7662 §2.1). Anything not active — expired, revoked, bad signature,
+//! signed by a key not configured here, garbage — is exactly `{"active":false}` (§2.2:
+//! "SHOULD NOT include any additional information").
+
+use serde::Serialize;
+
+use crate::endpoint::client_authn::{self, body_error};
+use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
+use crate::http::body;
+use crate::http::request::Request;
+use crate::http::response;
+use crate::jwt::verify::{VerifiedClaims, verify_token};
+use crate::shard::{Shard, unix_now_s};
+
+const INACTIVE: &[u8] = b"{\"active\":false}";
+
+/// Answer one introspection request into `out`; `scratch` is the connection's body buffer.
+pub async fn handle(
+    shard: &Shard,
+    req: &Request<'_>,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    match introspect(shard, req).await {
+        Ok(Some(claims)) => {
+            scratch.clear();
+            serde_json::to_writer(&mut *scratch, &Active::from(&claims))
+                .expect("serializing strings and integers into a Vec cannot fail");
+            response::write_json(out, 200, scratch, keep_alive, NO_STORE_HEADERS);
+        }
+        Ok(None) => response::write_json(out, 200, INACTIVE, keep_alive, NO_STORE_HEADERS),
+        Err(e) => e.write(out, scratch, keep_alive),
+    }
+}
+
+/// The claims of an active token, `None` for an inactive one.
+async fn introspect(
+    shard: &Shard,
+    req: &Request<'_>,
+) -> Result<Option<VerifiedClaims>, OAuthError> {
+    let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
+    let presented = client_authn::presented(req, &params)?;
+    let token = params
+        .token
+        .as_deref()
+        .ok_or(OAuthError::InvalidRequest("token is required"))?;
+    client_authn::authenticate(shard, &presented).await?;
+    Ok(active_claims(shard, token.as_bytes(), unix_now_s()))
+}
+
+/// Pure decision, no I/O: verified, not expired at `now_s`, not revoked.
+pub fn active_claims(shard: &Shard, token: &[u8], now_s: u64) -> Option<VerifiedClaims> {
+    let claims = verify_token(&shard.verify_keys, token).ok()?;
+    if claims.exp <= now_s {
+        return None;
+    }
+    // Our jti are UUIDs; a verified token whose jti is not one was not issued by us.
+    let jti = uuid::Uuid::try_parse(&claims.jti).ok()?;
+    if shard.revocations.borrow().is_revoked(jti.as_bytes(), now_s) {
+        return None;
+    }
+    Some(claims)
+}
+
+/// RFC 7662 §2.2 response for an active token; `token_type` is what the token endpoint
+/// answered with.
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    scope: &'a str,
+    client_id: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iss: &'a str,
+    exp: u64,
+    iat: u64,
+    jti: &'a str,
+    token_type: &'static str,
+}
+
+impl<'a> From<&'a VerifiedClaims> for Active<'a> {
+    fn from(c: &'a VerifiedClaims) -> Active<'a> {
+        Active {
+            active: true,
+            scope: &c.scope,
+            client_id: &c.client_id,
+            sub: &c.sub,
+            aud: &c.aud,
+            iss: &c.iss,
+            exp: c.exp,
+            iat: c.iat,
+            jti: &c.jti,
+            token_type: "Bearer",
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `POST /oauth/revoke` (RFC 7009): record the token's jti in `revoked_tokens` and announce
+//! it on `edgeauth_revoke`, so every shard of every instance refuses it within moments.
+//!
+//! Answers, and why:
+//! * 200 with an empty body once the revocation has committed, and also for a token that
+//!   does not verify here (garbage, another issuer's, a retired key's) or is already
+//!   revoked: RFC 7009 §2.2 — "invalid tokens do not cause an error response", since the
+//!   client could do nothing about it anyway. Expired tokens are revoked all the same (the
+//!   row costs nothing and `prune` removes it).
+//! * A verified token issued to ANOTHER client: 400 `unauthorized_client`, and nothing is
+//!   revoked. RFC 7009 §2.1 says the server "verifies whether the token was issued to the
+//!   client making the revocation request. If this validation fails, the request is
+//!   refused and the client is informed of the error"; answering 200 would tell the caller
+//!   a revocation happened when it did not. The refusal reveals nothing the caller could
+//!   not learn by introspecting the token it holds. (Keycloak answers the same way.)
+//! * Database unavailable: 503 `temporarily_unavailable` with `Retry-After`; the client
+//!   must retry, because a revocation that was not recorded must not look successful.
+
+use crate::endpoint::client_authn::{self, body_error};
+use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
+use crate::http::body;
+use crate::http::request::Request;
+use crate::http::response;
+use crate::jwt::verify::verify_token;
+use crate::shard::Shard;
+use crate::store::revocations;
+
+/// Answer one revocation request into `out`; `scratch` is the connection's body buffer.
+pub async fn handle(
+    shard: &Shard,
+    req: &Request<'_>,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    match revoke(shard, req).await {
+        Ok(()) => response::write_json(out, 200, b"", keep_alive, NO_STORE_HEADERS),
+        Err(e) => e.write(out, scratch, keep_alive),
+    }
+}
+
+async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<(), OAuthError> {
+    let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
+    let presented = client_authn::presented(req, &params)?;
+    let token = params
+        .token
+        .as_deref()
+        .ok_or(OAuthError::InvalidRequest("token is required"))?;
+    let caller = client_authn::authenticate(shard, &presented).await?;
+
+    let Ok(claims) = verify_token(&shard.verify_keys, token.as_bytes()) else {
+        return Ok(()); // Not ours: nothing to revoke (§2.2).
+    };
+    let Ok(jti) = uuid::Uuid::try_parse(&claims.jti) else {
+        return Ok(()); // Signed by us but not with our jti shape: never issued here.
+    };
+    if claims.client_id != caller.client_id {
+        return Err(OAuthError::UnauthorizedClient(
+            "the token was not issued to this client",
+        ));
+    }
+    let pg = shard.pg.client().map_err(client_authn::db_unavailable)?;
+    revocations::revoke(&pg, jti.as_bytes(), &claims.client_id, claims.exp)
+        .await
+        .map_err(client_authn::db_unavailable)?;
+    // This shard need not wait for its own notification to come back.
+    shard
+        .revocations
+        .borrow_mut()
+        .insert(*jti.as_bytes(), claims.exp, crate::shard::unix_now_s());
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! Introspection (RFC 7662) and revocation (RFC 7009) through the real binary and a real
+//! PostgreSQL: claims of an active token, revocation reaching every shard, a second
+//! instance and a restarted server, and the tokens that must never be active.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A signing key file shared by every instance of a test, as a fleet would share it.
+struct SharedKey(PathBuf);
+
+impl SharedKey {
+    fn generate() -> SharedKey {
+        let path = std::env::temp_dir()
+            .join(unique_name("edgeauth-key"))
+            .with_extension("pem");
+        let out = std::process::Command::new(BIN)
+            .args(["keys", "generate", "--alg", "ES256", "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SharedKey(path)
+    }
+
+    fn env(&self) -> (&'static str, &str) {
+        ("EDGEAUTH_SIGNING_KEYS", self.0.to_str().unwrap())
+    }
+}
+
+impl Drop for SharedKey {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn access_token(server: &Server, id: &str, secret: &str) -> String {
+    let r = server.token_basic(id, secret, "grant_type=client_credentials");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+fn call(path: &str, id: &str, secret: &str, form: &str) -> Vec<u8> {
+    let auth = format!("Authorization: Basic {}\r\n", basic_auth(id, secret));
+    post(path, "application/x-www-form-urlencoded", form, &auth)
+}
+
+/// POST /oauth/introspect with Basic credentials on a fresh connection.
+fn introspect(server: &Server, id: &str, secret: &str, token: &str) -> Response {
+    server.request(&call(
+        "/oauth/introspect",
+        id,
+        secret,
+        &format!("token={token}"),
+    ))
+}
+
+fn revoke(server: &Server, id: &str, secret: &str, token: &str) -> Response {
+    server.request(&call(
+        "/oauth/revoke",
+        id,
+        secret,
+        &format!("token={token}"),
+    ))
+}
+
+fn is_active(server: &Server, id: &str, secret: &str, token: &str) -> bool {
+    let r = introspect(server, id, secret, token);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    let v = r.json();
+    if v["active"] == false {
+        assert_eq!(r.body, b"{\"active\":false}", "inactive says nothing more");
+    }
+    v["active"].as_bool().unwrap()
+}
+
+fn assert_inactive(server: &Server, id: &str, secret: &str, token: &str) {
+    let r = introspect(server, id, secret, token);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        "{\"active\":false}",
+        "token {token:?}"
+    );
+}
+
+/// Poll until `f` holds, for at most `limit`.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A fresh token is active, with the claims it was issued with; the metadata names both
+/// endpoints.
+#[test]
+fn fresh_token_is_active_with_its_claims() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read write");
+    let rs = db.add_client("resource-server", "");
+    let server = Server::start(&db);
+    let token = access_token(&server, "svc", &secret);
+    let expected = verify(&server, &token, &format!("http://{}", server.addr)).claims;
+
+    // A resource server (another client) introspects it.
+    let r = introspect(&server, "resource-server", &rs, &token);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    let v = r.json();
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["token_type"], "Bearer");
+    for claim in [
+        "scope",
+        "client_id",
+        "sub",
+        "aud",
+        "iss",
+        "exp",
+        "iat",
+        "jti",
+    ] {
+        assert_eq!(v[claim], expected[claim], "{claim}");
+    }
+    assert_eq!(v["client_id"], "svc");
+    assert_eq!(v["scope"], "read write");
+
+    // client_secret_post works too, and token_type_hint is accepted and ignored.
+    let form =
+        format!("client_id=svc&client_secret={secret}&token={token}&token_type_hint=access_token");
+    let r = server.request(&post(
+        "/oauth/introspect",
+        "application/x-www-form-urlencoded",
+        &form,
+        "",
+    ));
+    assert_eq!(r.json()["active"], true);
+
+    let meta = server.get("/.well-known/oauth-authorization-server").json();
+    let issuer = format!("http://{}", server.addr);
+    assert_eq!(
+        meta["introspection_endpoint"],
+        format!("{issuer}/oauth/introspect")
+    );
+    assert_eq!(
+        meta["revocation_endpoint"],
+        format!("{issuer}/oauth/revoke")
+    );
+    for field in [
+        "introspection_endpoint_auth_methods_supported",
+        "revocation_endpoint_auth_methods_supported",
+    ] {
+        assert_eq!(
+            meta[field],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
+        );
+    }
+}
+
+/// Both endpoints authenticate the caller like the token endpoint, and need `token`.
+#[test]
+fn callers_must_authenticate_and_name_a_token() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let server = Server::start(&db);
+    let token = access_token(&server, "svc", &secret);
+    for path in ["/oauth/introspect", "/oauth/revoke"] {
+        let body = format!("token={token}");
+        let r = server.request(&post(path, "application/x-www-form-urlencoded", &body, ""));
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.json()["error"], "invalid_client");
+        assert!(r.header("WWW-Authenticate").unwrap().starts_with("Basic"));
+
+        let r = server.request(&call(path, "svc", "wrong", &body));
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.json()["error"], "invalid_client");
+
+        let r = server.request(&call(path, "svc", &secret, "token_type_hint=access_token"));
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(r.json()["error"], "invalid_request");
+    }
+    assert!(
+        is_active(&server, "svc", &secret, &token),
+        "nothing was revoked"
+    );
+}
+
+/// After revocation the token is inactive on every shard (many fresh connections, which
+/// the kernel spreads across both), on a second instance sharing the database, and on a
+/// restarted server.
+#[test]
+fn revocation_reaches_every_shard_instance_and_restart() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let key = SharedKey::generate();
+    let mut a = Server::start_with(&db, &[key.env()]);
+    let b = Server::start_with(&db, &[key.env()]);
+    let token = access_token(&a, "svc", &secret);
+    let other = access_token(&a, "svc", &secret);
+    for server in [&a, &b] {
+        for _ in 0..10 {
+            assert!(is_active(server, "svc", &secret, &token));
+        }
+    }
+
+    let r = revoke(&a, "svc", &secret, &token);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.is_empty());
+    let revoked_at = Instant::now();
+    for server in [&a, &b] {
+        assert!(
+            within(Duration::from_secs(1), || {
+                (0..20).all(|_| !is_active(server, "svc", &secret, &token))
+            }),
+            "inactive on every shard of {} within a second",
+            server.addr
+        );
+    }
+    assert!(revoked_at.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        db.psql("SELECT client_id, expires_at > now() FROM revoked_tokens"),
+        "svc|t"
+    );
+    // Only that token: its sibling stays active; revoking again is still 200.
+    assert!(is_active(&b, "svc", &secret, &other));
+    assert_eq!(revoke(&b, "svc", &secret, &token).status, 200);
+    assert_eq!(db.psql("SELECT count(*) FROM revoked_tokens"), "1");
+
+    assert_eq!(a.stop(), Some(0));
+    let restarted = Server::start_with(&db, &[key.env()]);
+    for _ in 0..20 {
+        assert_inactive(&restarted, "svc", &secret, &token);
+    }
+    assert!(is_active(&restarted, "svc", &secret, &other));
+}
+
+/// RFC 7009 §2.1: a client may revoke only its own tokens. Another client's token is
+/// refused (400 unauthorized_client) and stays active.
+#[test]
+fn a_client_cannot_revoke_another_clients_token() {
+    let db = TestDb::new();
+    let owner = db.add_client("owner", "read");
+    let intruder = db.add_client("intruder", "read");
+    let server = Server::start(&db);
+    let token = access_token(&server, "owner", &owner);
+
+    let r = revoke(&server, "intruder", &intruder, &token);
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"], "unauthorized_client");
+    assert_eq!(db.psql("SELECT count(*) FROM revoked_tokens"), "0");
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..10 {
+        assert!(is_active(&server, "intruder", &intruder, &token));
+    }
+    // The owner can.
+    assert_eq!(revoke(&server, "owner", &owner, &token).status, 200);
+    assert!(within(Duration::from_secs(1), || {
+        (0..10).all(|_| !is_active(&server, "intruder", &intruder, &token))
+    }));
+}
+
+/// Garbage, expired and foreign-signed tokens are exactly `{"active":false}`; revoking
+/// them is a 200 that records nothing (RFC 7009 §2.2).
+#[test]
+fn garbage_expired_and_foreign_tokens_are_inactive() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let brief = db.add_client_with("brief", &["--scopes", "read", "--token-ttl", "1s"]);
+    let server = Server::start(&db);
+    let token = access_token(&server, "svc", &secret);
+    let expiring = access_token(&server, "brief", &brief);
+
+    // Foreign: the same claims signed by a key the server does not know, once under a
+    // kid of its own and once under the server's kid.
+    let foreign = SharedKey::generate();
+    let pem = std::fs::read(&foreign.0).unwrap();
+    let encoding = jsonwebtoken::EncodingKey::from_ec_pem(&pem).expect("ES256 PEM");
+    let claims = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(&token)
+        .unwrap()
+        .claims;
+    let server_kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    let forge = |kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("at+jwt".to_owned());
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, &claims, &encoding).unwrap()
+    };
+    let mut tampered = token.clone().into_bytes();
+    let at = tampered.len() - 5;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+
+    for bad in [
+        "garbage".to_owned(),
+        "a.b.c".to_owned(),
+        forge("not-our-key"),
+        forge(&server_kid),
+        tampered,
+    ] {
+        assert_inactive(&server, "svc", &secret, &bad);
+        assert_eq!(revoke(&server, "svc", &secret, &bad).status, 200);
+    }
+    assert_eq!(db.psql("SELECT count(*) FROM revoked_tokens"), "0");
+
+    assert!(is_active(&server, "svc", &secret, &expiring));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_inactive(&server, "svc", &secret, &expiring);
+    // The owner may still revoke an expired token; it stays inactive.
+    assert_eq!(revoke(&server, "brief", &brief, &expiring).status, 200);
+    assert_inactive(&server, "svc", &secret, &expiring);
+    assert!(is_active(&server, "svc", &secret, &token));
+}
+
+/// A revocation that cannot be recorded is a 503 with Retry-After, never a silent 200;
+/// once the database can record it again, the retry succeeds. (The table is renamed away
+/// rather than the cluster stopped: the test cluster is shared.)
+#[test]
+fn revocation_that_cannot_be_recorded_is_503() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let server = Server::start_with(&db, &[("EDGEAUTH_SHARDS", "1")]);
+    let token = access_token(&server, "svc", &secret);
+
+    db.psql("ALTER TABLE revoked_tokens RENAME TO revoked_tokens_away");
+    let r = revoke(&server, "svc", &secret, &token);
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    assert!(is_active(&server, "svc", &secret, &token));
+
+    db.psql("ALTER TABLE revoked_tokens_away RENAME TO revoked_tokens");
+    assert!(within(Duration::from_secs(5), || {
+        revoke(&server, "svc", &secret, &token).status == 200
+    }));
+    assert_eq!(db.psql("SELECT count(*) FROM revoked_tokens"), "1");
+    assert!(!is_active(&server, "svc", &secret, &token));
+}
