@@ -29,7 +29,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::resolve(&cli.settings)?;
     log::set_level(config.log_level);
     match cli.command {
-        Command::Serve => server::serve(config),
+        Command::Serve => server::serve(config, cli.settings),
         Command::Migrate => admin_cmd::migrate(&config),
         Command::Client(cmd) => admin_cmd::client(&config, cmd),
         Command::Keys(cmd) => admin_cmd::keys(cmd),

@@ -1,5 +1,10 @@
 //! `edgeauth serve`: prepare what every shard shares, start one pinned thread per shard,
 //! own the signals, and wait for the shards to finish.
+//!
+//! SIGHUP reloads the signing keys: the signal thread re-reads `signing_keys` (the config
+//! file's, unless a flag or the environment sets them) and every key file, checks them all,
+//! and only then hands each shard the new set through its reload channel plus a wake-up
+//! byte. Nothing else in the configuration is reloaded.
 
 use std::error::Error;
 use std::io::Write;
@@ -10,17 +15,18 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::admin_cmd::{block_on, database_config};
+use crate::cli::Settings;
 use crate::config::{Config, IoDriver};
 use crate::endpoint::metadata::Documents;
 use crate::jwt::keys::{self, Alg, SigningKey};
 use crate::limits;
 use crate::log;
 use crate::pg::{Client, ErrorKind, PgConfig};
-use crate::shard::{self, stats::ShardStats};
+use crate::shard::{self, KeyReload, WAKE_RELOAD, WAKE_SHUTDOWN, kid_list, stats::ShardStats};
 use crate::store::schema;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -39,6 +45,8 @@ pub struct ShardInit {
     pub documents: Arc<Documents>,
     pub all_stats: Arc<[ShardStats]>,
     pub wake: StdUnixStream,
+    /// New key sets after a SIGHUP; the shard looks only when woken with `WAKE_RELOAD`.
+    pub reloads: mpsc::Receiver<KeyReload>,
     pub core: Option<core_affinity::CoreId>,
     pub driver: IoDriver,
     /// The start-up check reached the database: the shard waits for its own session before it
@@ -48,9 +56,12 @@ pub struct ShardInit {
     pub ready: mpsc::Sender<std::result::Result<&'static str, String>>,
 }
 
-pub fn serve(config: Config) -> Result<()> {
-    // Take SIGTERM/SIGINT away from their default (kill) before anything can be lost.
-    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+/// `settings` are what the command line and environment gave: a SIGHUP resolves them again
+/// to re-read the config file's `signing_keys`.
+pub fn serve(config: Config, settings: Settings) -> Result<()> {
+    // Take SIGTERM/SIGINT (and SIGHUP, whose default also kills) away from their default
+    // before anything can be lost.
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let pg = database_config(&config)?.with_application_name("edgeauth");
     let (key_pems, keys) = load_signing_keys(&config)?;
     let documents = Arc::new(Documents::build(&config, &keys));
@@ -62,10 +73,13 @@ pub fn serve(config: Config) -> Result<()> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut wakers = Vec::with_capacity(config.shards);
+    let mut reload_senders = Vec::with_capacity(config.shards);
     let mut threads = Vec::with_capacity(config.shards);
     for id in 0..config.shards {
         let (wake_tx, wake_rx) = StdUnixStream::pair()?;
         wakers.push(wake_tx);
+        let (reload_tx, reload_rx) = mpsc::channel();
+        reload_senders.push(reload_tx);
         let init = ShardInit {
             id,
             config: config.clone(),
@@ -74,6 +88,7 @@ pub fn serve(config: Config) -> Result<()> {
             documents: documents.clone(),
             all_stats: all_stats.clone(),
             wake: wake_rx,
+            reloads: reload_rx,
             core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
             driver: config.io_driver,
             database_reachable,
@@ -109,6 +124,13 @@ pub fn serve(config: Config) -> Result<()> {
         .spawn(move || {
             let mut received = 0;
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    // During shutdown a reload is pointless: the shards are draining.
+                    if received == 0 {
+                        reload(&config, &settings, &reload_senders, &mut wakers);
+                    }
+                    continue;
+                }
                 received += 1;
                 if received == 1 {
                     log::info(
@@ -139,8 +161,57 @@ pub fn serve(config: Config) -> Result<()> {
 
 fn wake_all(wakers: &mut [StdUnixStream]) {
     for w in wakers {
-        let _ = w.write_all(b"x");
+        let _ = w.write_all(&[WAKE_SHUTDOWN]);
     }
+}
+
+/// SIGHUP: load and check every key first, then hand the set to every shard. Any failure
+/// leaves every shard with the keys it has: a half-applied reload would have shards
+/// signing with keys other shards cannot verify.
+fn reload(
+    config: &Config,
+    settings: &Settings,
+    senders: &[mpsc::Sender<KeyReload>],
+    wakers: &mut [StdUnixStream],
+) {
+    let (key_pems, keys) = match load_reloaded_keys(config, settings) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            log::error(
+                "SIGHUP: signing keys not reloaded; keeping the current keys",
+                &[("error", &e)],
+            );
+            return;
+        }
+    };
+    let documents = Arc::new(Documents::build(config, &keys));
+    for (sender, waker) in senders.iter().zip(wakers.iter_mut()) {
+        // A shard that has already gone (shutdown) no longer needs keys.
+        let sent = sender.send(KeyReload {
+            key_pems: key_pems.clone(),
+            documents: documents.clone(),
+        });
+        if sent.is_ok() {
+            let _ = waker.write_all(&[WAKE_RELOAD]);
+        }
+    }
+    log::info(
+        "SIGHUP: signing keys reloaded",
+        &[
+            ("signing_alg", &keys[0].alg()),
+            ("signing_kid", &keys[0].kid()),
+            ("kids", &kid_list(&keys)),
+        ],
+    );
+}
+
+/// The key files `settings` name now (the config file is read again), loaded with the
+/// start-up rules. Only `signing_keys` is taken from the fresh configuration.
+fn load_reloaded_keys(config: &Config, settings: &Settings) -> Result<(KeyPems, Vec<SigningKey>)> {
+    let fresh = Config::resolve(settings).map_err(|e| format!("configuration: {e}"))?;
+    let mut config = config.clone();
+    config.signing_keys = fresh.signing_keys;
+    load_signing_keys(&config)
 }
 
 /// Load the configured keys; with none configured, use `<data_dir>/signing-key.pem`,

@@ -58,7 +58,7 @@ async fn introspect(
 
 /// Pure decision, no I/O: verified, not expired at `now_s`, not revoked.
 pub fn active_claims(shard: &Shard, token: &[u8], now_s: u64) -> Option<VerifiedClaims> {
-    let claims = verify_token(&shard.verify_keys, token).ok()?;
+    let claims = verify_token(&shard.keys().verify_keys, token).ok()?;
     if claims.exp <= now_s {
         return None;
     }

@@ -74,7 +74,8 @@ pub async fn handle(
         Route::Introspect => introspect::handle(shard, req, keep_alive, out, scratch).await,
         Route::Revoke => revoke::handle(shard, req, keep_alive, out, scratch).await,
         Route::Metadata => {
-            let body = &shard.documents.metadata;
+            let keys = shard.keys();
+            let body = &keys.documents.metadata;
             response::write_json(
                 out,
                 200,
@@ -84,7 +85,8 @@ pub async fn handle(
             );
         }
         Route::Jwks => {
-            let body = &shard.documents.jwks;
+            let keys = shard.keys();
+            let body = &keys.documents.jwks;
             response::write_json(
                 out,
                 200,

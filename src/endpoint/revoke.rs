@@ -48,7 +48,7 @@ async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<(), OAuthError> {
         .ok_or(OAuthError::InvalidRequest("token is required"))?;
     let caller = client_authn::authenticate(shard, &presented).await?;
 
-    let Ok(claims) = verify_token(&shard.verify_keys, token.as_bytes()) else {
+    let Ok(claims) = verify_token(&shard.keys().verify_keys, token.as_bytes()) else {
         return Ok(()); // Not ours: nothing to revoke (§2.2).
     };
     let Ok(jti) = uuid::Uuid::try_parse(&claims.jti) else {

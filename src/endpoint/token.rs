@@ -88,7 +88,7 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
 
     body.clear();
     body.extend_from_slice(b"{\"access_token\":\"");
-    shard.signer.sign_into(&claims, body).map_err(|e| {
+    shard.keys().signer.sign_into(&claims, body).map_err(|e| {
         log::error("signing failed", &[("error", &e)]);
         OAuthError::TemporarilyUnavailable("the token could not be signed")
     })?;

@@ -30,13 +30,11 @@ pub struct Shard {
     pub id: usize,
     /// Read-only after start-up; shared by every shard.
     pub config: Arc<Config>,
-    /// This shard's signer, built from the key at start-up, so a token costs one signature
-    /// and no key parsing.
-    pub signer: TokenSigner,
-    /// Every configured key, in configuration order (the signer's first), parsed on this
-    /// shard: introspection and revocation verify tokens signed by any of them, so tokens
-    /// signed before a rotation stay verifiable while their key is still configured.
-    pub verify_keys: Vec<SigningKey>,
+    /// The signer, the verification keys and the documents that publish them, swapped
+    /// together on a SIGHUP reload (`apply_reload`). A request clones the `Rc` (no lock, no
+    /// atomic) and keeps the set it started with, so a reload never splits one request
+    /// between two key sets and never collides with a borrow held across an `await`.
+    keys: RefCell<Rc<ShardKeys>>,
     /// Revoked jti until their tokens expire; introspection consults only this. Filled on
     /// every (re)connect and by `edgeauth_revoke` notifications (`database_events`),
     /// purged by `purge_expired_revocations`.
@@ -50,8 +48,6 @@ pub struct Shard {
     pub writer: TokenWriter,
     /// Clients: the cache in front of `pg`, with single-flight misses.
     pub clients: directory::ClientDirectory,
-    /// Metadata and JWKS documents, serialized once.
-    pub documents: Arc<Documents>,
     /// Every shard's counters (this shard writes only `all_stats[id]`), for `/metrics`.
     pub all_stats: Arc<[ShardStats]>,
     pub shutdown: Shutdown,
@@ -59,9 +55,86 @@ pub struct Shard {
     pub connections: Cell<usize>,
 }
 
+/// Everything that changes when the signing keys are reloaded.
+pub struct ShardKeys {
+    /// This shard's signer, built from the first key, so a token costs one signature and no
+    /// key parsing.
+    pub signer: TokenSigner,
+    /// Every configured key, in configuration order (the signer's first), parsed on this
+    /// shard: introspection and revocation verify tokens signed by any of them, so tokens
+    /// signed before a rotation stay verifiable while their key is still configured.
+    pub verify_keys: Vec<SigningKey>,
+    /// Metadata and JWKS documents, serialized once per key set.
+    pub documents: Arc<Documents>,
+}
+
+impl ShardKeys {
+    /// Parse `key_pems` on this thread (keys are not `Send`); the first signs.
+    pub fn parse(key_pems: &[Vec<u8>], documents: Arc<Documents>) -> Result<ShardKeys, String> {
+        let first = key_pems.first().ok_or("no signing key")?;
+        let verify_keys = key_pems
+            .iter()
+            .map(|pem| SigningKey::from_pem(pem))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let signer = TokenSigner::new(SigningKey::from_pem(first).map_err(|e| e.to_string())?);
+        Ok(ShardKeys {
+            signer,
+            verify_keys,
+            documents,
+        })
+    }
+}
+
+/// `kid1,kid2,...` in configuration order, for logs.
+pub fn kid_list(keys: &[SigningKey]) -> String {
+    keys.iter().map(|k| k.kid()).collect::<Vec<_>>().join(",")
+}
+
+/// A new key set from the signal thread, already validated there.
+pub struct KeyReload {
+    pub key_pems: crate::server::KeyPems,
+    pub documents: Arc<Documents>,
+}
+
 impl Shard {
     pub fn stats(&self) -> &ShardStats {
         &self.all_stats[self.id]
+    }
+
+    /// The current key set. The clone keeps it alive for the caller even if a reload
+    /// replaces it meanwhile.
+    pub fn keys(&self) -> Rc<ShardKeys> {
+        self.keys.borrow().clone()
+    }
+
+    /// Swap in the newest reload waiting on `reloads`, if any. Runs only when the signal
+    /// thread has woken the shard, never on the request path.
+    fn apply_reload(&self, reloads: &std::sync::mpsc::Receiver<KeyReload>) {
+        // Several SIGHUPs in a row: only the last one's keys matter.
+        let Some(reload) = reloads.try_iter().last() else {
+            return;
+        };
+        match ShardKeys::parse(&reload.key_pems, reload.documents) {
+            Ok(keys) => {
+                let kids = kid_list(&keys.verify_keys);
+                log::debug(
+                    "signing keys reloaded",
+                    &[
+                        ("shard", &self.id),
+                        ("signing_kid", &keys.signer.key().kid()),
+                        ("kids", &kids),
+                    ],
+                );
+                *self.keys.borrow_mut() = Rc::new(keys);
+            }
+            // The signal thread parsed the same bytes, so this is not expected; keeping the
+            // old keys is the safe answer either way.
+            Err(e) => log::error(
+                "signing key reload failed on a shard; keeping the current keys",
+                &[("shard", &self.id), ("error", &e)],
+            ),
+        }
     }
 }
 
@@ -116,14 +189,9 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
             return;
         }
     };
-    let keys: Result<Vec<SigningKey>, _> = init
-        .key_pems
-        .iter()
-        .map(|pem| SigningKey::from_pem(pem))
-        .collect();
-    let (signer, verify_keys) = match (keys, SigningKey::from_pem(&init.key_pems[0])) {
-        (Ok(keys), Ok(signing)) => (TokenSigner::new(signing), keys),
-        (Err(e), _) | (_, Err(e)) => {
+    let keys = match ShardKeys::parse(&init.key_pems, init.documents.clone()) {
+        Ok(keys) => keys,
+        Err(e) => {
             let _ = init
                 .ready
                 .send(Err(format!("shard {}: signing key: {e}", init.id)));
@@ -143,8 +211,7 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
     let shard = Rc::new(Shard {
         id: init.id,
         config: init.config.clone(),
-        signer,
-        verify_keys,
+        keys: RefCell::new(Rc::new(keys)),
         revocations: RefCell::new(RevocationCache::new(limits::REVOKED_PER_SHARD_MAX)),
         jti: RefCell::new(JtiGenerator::new()),
         writer: TokenWriter::start(
@@ -165,7 +232,6 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
             init.id,
         ),
         pg,
-        documents: init.documents.clone(),
         all_stats: init.all_stats.clone(),
         shutdown: Shutdown::new(),
         connections: Cell::new(0),
@@ -183,7 +249,7 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
     if shard.pg.is_connected() {
         load_revocations(&shard).await;
     }
-    monoio::spawn(fire_on_wake(wake, shard.shutdown.clone()));
+    monoio::spawn(on_wake(shard.clone(), wake, init.reloads));
     if let Some(events) = shard.pg.events() {
         monoio::spawn(database_events(shard.clone(), events));
     }
@@ -221,12 +287,37 @@ fn bind(init: &crate::server::ShardInit) -> std::io::Result<monoio::net::TcpList
 /// waits in the kernel instead of being refused. The kernel caps it at net.core.somaxconn.
 const LISTEN_BACKLOG: i32 = 4096;
 
-/// The signal thread writes a byte (or goes away): either way, shut down.
-async fn fire_on_wake(wake: monoio::net::UnixStream, shutdown: Shutdown) {
+/// Wake-up byte: shut down (also implied when the signal thread's end goes away).
+pub const WAKE_SHUTDOWN: u8 = b'x';
+/// Wake-up byte: a new key set waits on the shard's reload channel.
+pub const WAKE_RELOAD: u8 = b'r';
+
+/// Serve the signal thread's wake-ups: [`WAKE_RELOAD`] swaps in the keys waiting on
+/// `reloads`; [`WAKE_SHUTDOWN`], EOF or an error fires the shutdown latch. The socket keeps
+/// the signal thread off the shard's runtime; the channel carries what a byte cannot.
+async fn on_wake(
+    shard: Rc<Shard>,
+    wake: monoio::net::UnixStream,
+    reloads: std::sync::mpsc::Receiver<KeyReload>,
+) {
     use monoio::io::AsyncReadRent;
     let mut wake = wake;
-    let _ = wake.read(vec![0u8; 1]).await;
-    shutdown.fire();
+    let mut buf = vec![0u8; 16];
+    loop {
+        let (res, b) = wake.read(buf).await;
+        buf = b;
+        let n = match res {
+            Ok(n) if n > 0 => n,
+            _ => break,
+        };
+        if buf[..n].contains(&WAKE_RELOAD) {
+            shard.apply_reload(&reloads);
+        }
+        if buf[..n].contains(&WAKE_SHUTDOWN) {
+            break;
+        }
+    }
+    shard.shutdown.fire();
 }
 
 /// What the shard's database session reports: connection changes (logged; a reconnect
