@@ -2,8 +2,9 @@
 //!
 //! # Protocol
 //!
-//! 1. One thread owns SIGTERM and SIGINT (`server::serve`). On the first signal it writes a
-//!    byte to every shard's wake-up socket; on a second one it exits the process at once.
+//! 1. One thread owns SIGTERM and SIGINT (`server::serve`). On the first signal it writes
+//!    `WAKE_SHUTDOWN` to every shard's wake-up socket; on a second one it exits the process
+//!    at once. (The same socket carries `WAKE_RELOAD` for SIGHUP's key reload.)
 //! 2. In each shard, the task reading that socket fires the shard's [`Shutdown`] latch.
 //! 3. The accept loop stops accepting. Each connection finishes the requests it already has
 //!    (answering them with `Connection: close`), writes the responses, and closes; an idle

@@ -1,5 +1,6 @@
 //! `/.well-known/oauth-authorization-server` (RFC 8414) and `/.well-known/jwks.json`
-//! (RFC 7517): documents that change only with the configuration, serialized once.
+//! (RFC 7517): documents that change only with the configuration or a SIGHUP key reload,
+//! serialized once per key set.
 
 use crate::config::Config;
 use crate::jwt::jwks::jwks_json;
