@@ -206,9 +206,16 @@ fn reload(
 }
 
 /// The key files `settings` name now (the config file is read again), loaded with the
-/// start-up rules. Only `signing_keys` is taken from the fresh configuration.
+/// start-up rules, except that a configured list may not become empty. Only `signing_keys`
+/// is taken from the fresh configuration.
 fn load_reloaded_keys(config: &Config, settings: &Settings) -> Result<(KeyPems, Vec<SigningKey>)> {
     let fresh = Config::resolve(settings).map_err(|e| format!("configuration: {e}"))?;
+    // An empty list means "the generated default key" at start-up; on a running server that
+    // configured keys it is far more likely a half-written or mis-edited file, and switching
+    // to a different key would make every live token fail verification.
+    if fresh.signing_keys.is_empty() && !config.signing_keys.is_empty() {
+        return Err("signing_keys is now empty; a running server does not fall back to the generated default key".into());
+    }
     let mut config = config.clone();
     config.signing_keys = fresh.signing_keys;
     load_signing_keys(&config)
