@@ -279,10 +279,9 @@ fn a_client_cannot_revoke_another_clients_token() {
 fn garbage_expired_and_foreign_tokens_are_inactive() {
     let db = TestDb::new();
     let secret = db.add_client("svc", "read");
-    let brief = db.add_client_with("brief", &["--scopes", "read", "--token-ttl", "1s"]);
+    let brief = db.add_client_with("brief", &["--scopes", "read", "--token-ttl", "3s"]);
     let server = Server::start(&db);
     let token = access_token(&server, "svc", &secret);
-    let expiring = access_token(&server, "brief", &brief);
 
     // Foreign: the same claims signed by a key the server does not know, once under a
     // kid of its own and once under the server's kid.
@@ -316,8 +315,11 @@ fn garbage_expired_and_foreign_tokens_are_inactive() {
     }
     assert_eq!(db.psql("SELECT count(*) FROM revoked_tokens"), "0");
 
+    // Issued just before the check: with whole-second `exp`, a 3 s token is active for at
+    // least 2 s, however busy the machine.
+    let expiring = access_token(&server, "brief", &brief);
     assert!(is_active(&server, "svc", &secret, &expiring));
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(4));
     assert_inactive(&server, "svc", &secret, &expiring);
     // The owner may still revoke an expired token; it stays inactive.
     assert_eq!(revoke(&server, "brief", &brief, &expiring).status, 200);
