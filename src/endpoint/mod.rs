@@ -5,6 +5,7 @@ pub mod client_authn;
 pub mod health;
 pub mod introspect;
 pub mod metadata;
+pub mod metrics;
 pub mod oauth_error;
 pub mod revoke;
 pub mod token;
@@ -12,6 +13,7 @@ pub mod token;
 use crate::http::request::{Method, Request};
 use crate::http::response;
 use crate::shard::Shard;
+use crate::shard::metrics as shard_metrics;
 use crate::shard::stats::ShardStats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +72,14 @@ pub async fn handle(
     let start = out.len();
     let route = route(req.method, req.path);
     match route {
-        Route::Token => token::handle(shard, req, keep_alive, out, scratch).await,
+        Route::Token => {
+            // The request was parsed just before this call; a vDSO clock read, no syscall.
+            let begun = std::time::Instant::now();
+            token::handle(shard, req, keep_alive, out, scratch).await;
+            if shard_metrics::status_of(&out[start..]) == 200 {
+                shard.stats().token_latency.observe(begun.elapsed());
+            }
+        }
         Route::Introspect => introspect::handle(shard, req, keep_alive, out, scratch).await,
         Route::Revoke => revoke::handle(shard, req, keep_alive, out, scratch).await,
         Route::Metadata => {
@@ -95,7 +104,7 @@ pub async fn handle(
         }
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(shard, out, keep_alive),
-        Route::Metrics => health::metrics(shard, out, keep_alive),
+        Route::Metrics => metrics::handle(shard, out, keep_alive),
         Route::AdminStats | Route::AdminInvalidate => match admin::authorize(shard, req) {
             Err(refusal) => {
                 ShardStats::bump(&shard.stats().bad_requests);
@@ -114,6 +123,11 @@ pub async fn handle(
             response::write_json(out, 404, b"{\"error\":\"not_found\"}", keep_alive, &[]);
         }
     }
+    let status = shard_metrics::status_of(&out[start..]);
+    shard
+        .stats()
+        .http
+        .record(shard_metrics::endpoint_index(route), status);
     if req.method == Method::Head {
         strip_body(out, start);
     }
