@@ -71,15 +71,10 @@ pub async fn handle(
     ShardStats::bump(&shard.stats().requests);
     let start = out.len();
     let route = route(req.method, req.path);
+    // The request was parsed just before this call; a vDSO clock read, no syscall.
+    let begun = (route == Route::Token).then(std::time::Instant::now);
     match route {
-        Route::Token => {
-            // The request was parsed just before this call; a vDSO clock read, no syscall.
-            let begun = std::time::Instant::now();
-            token::handle(shard, req, keep_alive, out, scratch).await;
-            if shard_metrics::status_of(&out[start..]) == 200 {
-                shard.stats().token_latency.observe(begun.elapsed());
-            }
-        }
+        Route::Token => token::handle(shard, req, keep_alive, out, scratch).await,
         Route::Introspect => introspect::handle(shard, req, keep_alive, out, scratch).await,
         Route::Revoke => revoke::handle(shard, req, keep_alive, out, scratch).await,
         Route::Metadata => {
@@ -123,11 +118,17 @@ pub async fn handle(
             response::write_json(out, 404, b"{\"error\":\"not_found\"}", keep_alive, &[]);
         }
     }
+    // Read back from the status line just written, so it cannot disagree with the answer.
     let status = shard_metrics::status_of(&out[start..]);
-    shard
-        .stats()
+    let stats = shard.stats();
+    stats
         .http
         .record(shard_metrics::endpoint_index(route), status);
+    if let Some(begun) = begun
+        && status == 200
+    {
+        stats.token_latency.observe(begun.elapsed());
+    }
     if req.method == Method::Head {
         strip_body(out, start);
     }
