@@ -3,7 +3,9 @@
 //! # Layout
 //!
 //! * `server`: `edgeauth serve` — shared set-up, one pinned thread per shard, signals.
-//! * `shard`: a shard's state and accept loop; `shard::stats` its lock-free counters.
+//! * `shard`: a shard's state and accept loop; `shard::stats` its lock-free counters,
+//!   `shard::metrics` the fixed-size request matrix and token latency histogram behind
+//!   `/metrics` (rendered by `endpoint::metrics`).
 //! * `shutdown`: the per-shard shutdown latch and the drain protocol.
 //! * `http`: HTTP/1.1 request parsing (httparse), responses, bodies; `http::connection` the
 //!   per-connection loop (keep-alive, pipelining, idle timeout).

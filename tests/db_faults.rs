@@ -170,6 +170,18 @@ fn database_restart_mid_stream() {
         }
     }
     assert_eq!(server.get("/readyz").status, 200);
+    // The shard mirrors the session's reconnect count when it handles `Connected`, an
+    // instant after the session is usable.
+    while metric(&server, "edgeauth_pg_reconnects_total") < 1 {
+        assert!(
+            recovery.elapsed() < Duration::from_secs(20),
+            "reconnect not counted: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(metric(&server, "edgeauth_pg_reconnects_total"), 1);
+    assert_eq!(metric(&server, "edgeauth_pg_connected"), 1);
     let r = server.token_basic("cold", &cold_secret, "grant_type=client_credentials");
     assert_eq!(r.status, 200);
     issued.insert(jti_of(&r));

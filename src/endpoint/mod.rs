@@ -5,6 +5,7 @@ pub mod client_authn;
 pub mod health;
 pub mod introspect;
 pub mod metadata;
+pub mod metrics;
 pub mod oauth_error;
 pub mod revoke;
 pub mod token;
@@ -12,6 +13,7 @@ pub mod token;
 use crate::http::request::{Method, Request};
 use crate::http::response;
 use crate::shard::Shard;
+use crate::shard::metrics as shard_metrics;
 use crate::shard::stats::ShardStats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +71,8 @@ pub async fn handle(
     ShardStats::bump(&shard.stats().requests);
     let start = out.len();
     let route = route(req.method, req.path);
+    // The request was parsed just before this call; a vDSO clock read, no syscall.
+    let begun = (route == Route::Token).then(std::time::Instant::now);
     match route {
         Route::Token => token::handle(shard, req, keep_alive, out, scratch).await,
         Route::Introspect => introspect::handle(shard, req, keep_alive, out, scratch).await,
@@ -97,7 +101,7 @@ pub async fn handle(
         }
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(shard, out, keep_alive),
-        Route::Metrics => health::metrics(shard, out, keep_alive),
+        Route::Metrics => metrics::handle(shard, out, keep_alive),
         Route::AdminStats | Route::AdminInvalidate => match admin::authorize(shard, req) {
             Err(refusal) => {
                 ShardStats::bump(&shard.stats().bad_requests);
@@ -115,6 +119,17 @@ pub async fn handle(
             ShardStats::bump(&shard.stats().bad_requests);
             response::write_json(out, 404, b"{\"error\":\"not_found\"}", keep_alive, &[]);
         }
+    }
+    // Read back from the status line just written, so it cannot disagree with the answer.
+    let status = shard_metrics::status_of(&out[start..]);
+    let stats = shard.stats();
+    stats
+        .http
+        .record(shard_metrics::endpoint_index(route), status);
+    if let Some(begun) = begun
+        && status == 200
+    {
+        stats.token_latency.observe(begun.elapsed());
     }
     if req.method == Method::Head {
         strip_body(out, start);

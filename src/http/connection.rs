@@ -16,6 +16,7 @@ use crate::endpoint;
 use crate::http::{BODY_BYTES_MAX, HEADER_BYTES_MAX, request, response};
 use crate::limits;
 use crate::shard::Shard;
+use crate::shard::metrics;
 use crate::shard::stats::ShardStats;
 
 /// Why a connection ends; only for counting.
@@ -71,7 +72,9 @@ async fn run(
                 Ok(None) => break,
                 Err(e) => {
                     // The byte stream can no longer be trusted: answer and close.
-                    ShardStats::bump(&shard.stats().bad_requests);
+                    let stats = shard.stats();
+                    ShardStats::bump(&stats.bad_requests);
+                    stats.http.record(metrics::ENDPOINT_OTHER, e.status());
                     response::write_error(write_buf, &e);
                     close = true;
                     break;

@@ -6,6 +6,7 @@
 
 pub mod directory;
 pub mod listener;
+pub mod metrics;
 pub mod stats;
 
 use std::cell::{Cell, RefCell};
@@ -336,6 +337,9 @@ async fn database_events(
         match event {
             SessionEvent::Connected => {
                 log::info("database connected", &[("shard", &shard.id)]);
+                let stats = shard.stats();
+                ShardStats::set(&stats.pg_reconnects, shard.pg.reconnects());
+                ShardStats::set(&stats.pg_connected, 1);
                 if connected_before {
                     shard.clients.invalidate("*");
                     ShardStats::bump(&shard.stats().invalidations);
@@ -345,12 +349,16 @@ async fn database_events(
             }
             // Our own close at shutdown is no fault.
             SessionEvent::Disconnected if shard.shutdown.is_fired() => {
+                ShardStats::set(&shard.stats().pg_connected, 0);
                 log::debug("database session closed", &[("shard", &shard.id)])
             }
-            SessionEvent::Disconnected => log::warn(
-                "database connection lost; reconnecting",
-                &[("shard", &shard.id)],
-            ),
+            SessionEvent::Disconnected => {
+                ShardStats::set(&shard.stats().pg_connected, 0);
+                log::warn(
+                    "database connection lost; reconnecting",
+                    &[("shard", &shard.id)],
+                )
+            }
             SessionEvent::Notification(n) if n.channel == INVALIDATE_CHANNEL => {
                 shard.clients.invalidate(&n.payload);
                 ShardStats::bump(&shard.stats().invalidations);

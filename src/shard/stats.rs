@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::batch::WriterStats;
 use crate::cache::CacheStats;
+use crate::shard::metrics::{LatencyHistogram, RequestCounters};
 
 #[derive(Default, Debug)]
 pub struct ShardStats {
@@ -34,6 +35,16 @@ pub struct ShardStats {
     pub client_queries: AtomicU64,
     /// Client-cache invalidations received (NOTIFY) and cache clears on reconnect.
     pub invalidations: AtomicU64,
+    /// Requests answered, by endpoint and status (`edgeauth_http_requests_total`).
+    pub http: RequestCounters,
+    /// From a parsed token request to its 200 response in the write buffer
+    /// (`edgeauth_token_duration_seconds`).
+    pub token_latency: LatencyHistogram,
+    /// A mirror of `Session::reconnects`: the session lives in the shard thread's `Rc`
+    /// world, so the shard copies its figure here whenever it reports `Connected`.
+    pub pg_reconnects: AtomicU64,
+    /// 1 while the shard's database session is up, 0 while it is reconnecting.
+    pub pg_connected: AtomicU64,
 }
 
 impl ShardStats {
@@ -46,6 +57,12 @@ impl ShardStats {
     #[inline]
     pub fn drop_one(counter: &AtomicU64) {
         counter.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Overwrite a gauge or a mirrored figure; called only by the owning shard.
+    #[inline]
+    pub fn set(counter: &AtomicU64, value: u64) {
+        counter.store(value, Ordering::Relaxed);
     }
 
     pub fn read(counter: &AtomicU64) -> u64 {
