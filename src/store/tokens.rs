@@ -19,7 +19,8 @@
 use crate::pg::{self, Client, Statement};
 
 /// Rows deleted per statement while pruning: small enough that no statement holds its locks
-/// or its WAL for long on a big table (about 16 ms each, measured), large enough to keep the
+/// or its WAL for long on a big table (16 ms on 2 million rows; 43 ms on average over 10
+/// million with a token load beside it, `scripts/bench-prune.sh`), large enough to keep the
 /// round trips few. The server's periodic job sends its chunks over shard 0's pipelined
 /// session, so this also bounds how long that shard's other queries wait behind one.
 pub const PRUNE_CHUNK_ROWS: u64 = 10_000;
