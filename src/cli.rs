@@ -135,4 +135,7 @@ pub struct Settings {
     pub idle_timeout: Option<String>,
     #[arg(long, global = true, env = "EDGEAUTH_MAX_CONNECTIONS")]
     pub max_connections: Option<String>,
+    /// How often the server deletes expired tokens and revocations; `0` or `off`: never.
+    #[arg(long, global = true, env = "EDGEAUTH_PRUNE_INTERVAL")]
+    pub prune_interval: Option<String>,
 }

@@ -12,6 +12,13 @@ use crate::cli::Settings;
 use crate::limits;
 use crate::log::Level;
 
+/// Expired rows are pruned this often by default: often enough that the tables stay near
+/// their live size (a round is cheap when little has expired), rarely enough to be noise.
+pub const PRUNE_INTERVAL_DEFAULT: Duration = Duration::from_secs(600);
+
+/// Shorter intervals would keep shard 0's session busy pruning; tests use 200ms.
+pub const PRUNE_INTERVAL_MIN: Duration = Duration::from_millis(100);
+
 /// Which monoio driver the shards run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoDriver {
@@ -50,6 +57,10 @@ pub struct Config {
     /// Tokens per shard buffered or in flight before the token endpoint answers 503.
     pub max_pending: usize,
     pub durability: Durability,
+    /// How often shard 0 prunes expired rows of `tokens` and `revoked_tokens`; `None`: the
+    /// server never does (operators who run `edgeauth prune` from cron, or another instance
+    /// that prunes the shared database).
+    pub prune_interval: Option<Duration>,
 }
 
 /// The settings a TOML file may hold (the same names as the flags, with underscores).
@@ -73,6 +84,7 @@ const FILE_KEYS: &[&str] = &[
     "flush_interval",
     "max_pending",
     "durability",
+    "prune_interval",
 ];
 
 impl Config {
@@ -190,6 +202,20 @@ impl Config {
             Some("commit") => Durability::Commit,
             Some(other) => return Err(format!("durability {other:?}: use async or commit")),
         };
+        let prune_interval = match s.prune_interval.as_deref().map(str::trim) {
+            None => Some(PRUNE_INTERVAL_DEFAULT),
+            Some("0") | Some("off") => None,
+            Some(v) => match parse_duration(v).map_err(|e| format!("prune_interval: {e}"))? {
+                d if d.is_zero() => None,
+                d if d < PRUNE_INTERVAL_MIN => {
+                    return Err(format!(
+                        "prune_interval: must be at least {}ms, or 0/off to disable",
+                        PRUNE_INTERVAL_MIN.as_millis()
+                    ));
+                }
+                d => Some(d),
+            },
+        };
         Ok(Config {
             database_url: s.database_url.clone(),
             listen,
@@ -210,6 +236,7 @@ impl Config {
             flush_interval,
             max_pending,
             durability,
+            prune_interval,
         })
     }
 
@@ -273,6 +300,7 @@ fn fill_from_file(s: &mut Settings, path: &Path) -> Result<(), String> {
             "flush_interval" => &mut s.flush_interval,
             "max_pending" => &mut s.max_pending,
             "durability" => &mut s.durability,
+            "prune_interval" => &mut s.prune_interval,
             "max_connections" => &mut s.max_connections,
             "data_dir" => {
                 if s.data_dir.is_none() {
@@ -346,6 +374,25 @@ mod tests {
             vec![PathBuf::from("./edgeauth-data/signing-key.pem")]
         );
         assert!(c.shards >= 1);
+        assert_eq!(c.prune_interval, Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn prune_interval() {
+        let with = |v: &str| {
+            Config::resolve(&Settings {
+                prune_interval: Some(v.into()),
+                ..Settings::default()
+            })
+            .map(|c| c.prune_interval)
+        };
+        assert_eq!(with("200ms"), Ok(Some(Duration::from_millis(200))));
+        assert_eq!(with("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(with("0"), Ok(None));
+        assert_eq!(with("off"), Ok(None));
+        assert_eq!(with("0s"), Ok(None));
+        assert!(with("10ms").is_err(), "below the minimum");
+        assert!(with("sometimes").is_err());
     }
 
     #[test]
@@ -355,7 +402,7 @@ mod tests {
         let file = dir.join("edgeauth.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9000\"\nshards = 3\ntoken_ttl = \"5m\"\nsigning_keys = [\"a.pem\", \"b.pem\"]\n",
+            "listen = \"127.0.0.1:9000\"\nshards = 3\ntoken_ttl = \"5m\"\nprune_interval = \"off\"\nsigning_keys = [\"a.pem\", \"b.pem\"]\n",
         )
         .unwrap();
         let settings = Settings {
@@ -367,6 +414,7 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.shards, 2, "the flag wins over the file");
         assert_eq!(c.token_ttl, Duration::from_secs(300));
+        assert_eq!(c.prune_interval, None);
         assert_eq!(
             c.signing_keys,
             vec![PathBuf::from("a.pem"), PathBuf::from("b.pem")]

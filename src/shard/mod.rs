@@ -24,6 +24,7 @@ use crate::limits;
 use crate::log;
 use crate::pg::{Session, SessionEvent};
 use crate::shutdown::Shutdown;
+use crate::store::tokens::{self, PRUNE_CHUNK_ROWS, PruneTable};
 use crate::store::{INVALIDATE_CHANNEL, REVOKE_CHANNEL, revocations};
 use stats::ShardStats;
 
@@ -258,6 +259,13 @@ async fn run(init: crate::server::ShardInit, driver: &'static str) {
         monoio::spawn(purge_expired_clients(shard.clone()));
     }
     monoio::spawn(purge_expired_revocations(shard.clone()));
+    // One pruner per instance is enough (its chunks are database work, not shard work);
+    // instances sharing a database split each round's rows through SKIP LOCKED.
+    if shard.id == 0
+        && let Some(period) = shard.config.prune_interval
+    {
+        monoio::spawn(prune_expired_rows(shard.clone(), period));
+    }
     let _ = init.ready.send(Ok(driver));
     drop(init.ready);
 
@@ -457,6 +465,71 @@ async fn purge_expired_revocations(shard: Rc<Shard>) {
         }
         if shard.revocations.borrow().is_saturated() {
             load_revocations(&shard).await;
+        }
+    }
+}
+
+/// Pause between two prune chunks, so that a round over millions of expired rows leaves
+/// shard 0's session (client lookups, batch writes) and the database room for other work
+/// instead of running DELETEs back to back.
+const PRUNE_CHUNK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Every `period`, delete expired rows of `tokens` and `revoked_tokens`, the same chunks as
+/// `edgeauth prune`, over this shard's own session. It runs beside the request path, never
+/// on it: each chunk is one pipelined statement whose answer this task awaits while the
+/// shard serves. A round is skipped while the database is down (the next one catches up)
+/// and abandoned on the first error; shutdown interrupts it between chunks.
+async fn prune_expired_rows(shard: Rc<Shard>, period: std::time::Duration) {
+    loop {
+        monoio::select! {
+            _ = monoio::time::sleep(period) => {}
+            _ = shard.shutdown.wait() => return,
+        }
+        if !shard.pg.is_connected() {
+            log::debug("prune skipped: database not connected", &[]);
+            continue;
+        }
+        let started = Instant::now();
+        let mut deleted = [0u64; 2];
+        let mut failed = false;
+        'round: for (count, table) in deleted.iter_mut().zip(PruneTable::ALL) {
+            loop {
+                let chunk = match shard.pg.client() {
+                    Ok(pg) => tokens::prune_chunk(&pg, table).await,
+                    Err(e) => Err(e),
+                };
+                let n = match chunk {
+                    Ok(n) => n,
+                    Err(e) => {
+                        log::warn(
+                            "prune round abandoned",
+                            &[("table", &format!("{table:?}")), ("error", &e)],
+                        );
+                        failed = true;
+                        break 'round;
+                    }
+                };
+                *count += n;
+                if n < PRUNE_CHUNK_ROWS {
+                    break;
+                }
+                monoio::select! {
+                    _ = monoio::time::sleep(PRUNE_CHUNK_PAUSE) => {}
+                    _ = shard.shutdown.wait() => break 'round,
+                }
+            }
+        }
+        let [tokens, revocations] = deleted;
+        if tokens + revocations > 0 {
+            log::info(
+                "pruned expired rows",
+                &[
+                    ("tokens", &tokens),
+                    ("revocations", &revocations),
+                    ("duration_ms", &started.elapsed().as_millis()),
+                    ("complete", &!failed),
+                ],
+            );
         }
     }
 }

@@ -1,0 +1,192 @@
+//! Pruning through the real binary and a real PostgreSQL: `edgeauth prune` deletes exactly
+//! the expired rows of `tokens` and `revoked_tokens` (across chunk boundaries), the server
+//! prunes by itself every `prune_interval` without touching live or freshly issued tokens,
+//! and with pruning off it deletes nothing.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// More than one 10,000-row chunk, and not a multiple of it.
+const EXPIRED_TOKENS: i64 = 12_345;
+const LIVE_TOKENS: i64 = 300;
+const EXPIRED_REVOCATIONS: i64 = 50;
+const LIVE_REVOCATIONS: i64 = 20;
+
+/// Rows written with psql, as an operator's database would hold them: expired ones under
+/// client `old`, live ones under `live`; some expired only a second ago, some live for only
+/// a minute more, so that the boundary is `now()`, not a coarse margin.
+fn insert_mix(db: &TestDb) {
+    db.psql(&format!(
+        "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+           SELECT gen_random_uuid(), 'old', 'read', now() - interval '2 days',
+                  now() - interval '1 second' - (i % 86400) * interval '1 second'
+             FROM generate_series(1, {EXPIRED_TOKENS}) i;
+         INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+           SELECT gen_random_uuid(), 'live', 'read', now(),
+                  now() + interval '1 minute' + i * interval '1 second'
+             FROM generate_series(1, {LIVE_TOKENS}) i;
+         INSERT INTO revoked_tokens (jti, client_id, expires_at)
+           SELECT gen_random_uuid(), 'old', now() - i * interval '1 second'
+             FROM generate_series(1, {EXPIRED_REVOCATIONS}) i;
+         INSERT INTO revoked_tokens (jti, client_id, expires_at)
+           SELECT gen_random_uuid(), 'live', now() + interval '1 minute' + i * interval '1 second'
+             FROM generate_series(1, {LIVE_REVOCATIONS}) i;"
+    ));
+}
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    db.psql(sql).parse().unwrap()
+}
+
+fn prune(db: &TestDb) -> serde_json::Value {
+    let out = db.edgeauth(&["prune"]);
+    assert!(
+        out.status.success(),
+        "prune: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("prune prints JSON")
+}
+
+#[test]
+fn prune_command_removes_exactly_the_expired_rows() {
+    let db = TestDb::new();
+    insert_mix(&db);
+    let live_jti_before = db.psql(
+        "SELECT string_agg(jti::text, ',' ORDER BY jti) FROM tokens WHERE client_id = 'live'",
+    );
+
+    let counts = prune(&db);
+    assert_eq!(counts["tokens_deleted"], EXPIRED_TOKENS, "{counts}");
+    assert_eq!(
+        counts["revocations_deleted"], EXPIRED_REVOCATIONS,
+        "{counts}"
+    );
+
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM tokens WHERE client_id = 'old'"),
+        0
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM tokens"), LIVE_TOKENS);
+    assert_eq!(
+        db.psql(
+            "SELECT string_agg(jti::text, ',' ORDER BY jti) FROM tokens WHERE client_id = 'live'"
+        ),
+        live_jti_before,
+        "the live tokens are exactly the ones that were there"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM revoked_tokens WHERE client_id = 'old'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM revoked_tokens"),
+        LIVE_REVOCATIONS
+    );
+
+    // Nothing left to do: a second run deletes nothing.
+    let again = prune(&db);
+    assert_eq!(again["tokens_deleted"], 0, "{again}");
+    assert_eq!(again["revocations_deleted"], 0, "{again}");
+}
+
+/// Issue one token and return its jti once its row is in `tokens`.
+fn issue(server: &Server, db: &TestDb, secret: &str) -> String {
+    let r = server.token_basic("svc", secret, "grant_type=client_credentials");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let jti = jti_of(&r);
+    let started = Instant::now();
+    while count(
+        db,
+        &format!("SELECT count(*) FROM tokens WHERE jti = '{jti}'"),
+    ) == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "token row never written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    jti
+}
+
+#[test]
+fn server_prunes_periodically() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let server = Server::start_with(&db, &[("EDGEAUTH_PRUNE_INTERVAL", "200ms")]);
+    let before = issue(&server, &db, &secret);
+    insert_mix(&db);
+
+    let started = Instant::now();
+    loop {
+        let expired = count(
+            &db,
+            "SELECT (SELECT count(*) FROM tokens WHERE client_id = 'old')
+                  + (SELECT count(*) FROM revoked_tokens WHERE client_id = 'old')",
+        );
+        if expired == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{expired} expired rows still there: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Issued while the pruner runs (and after): it stays, as do the live rows.
+    let after = issue(&server, &db, &secret);
+    std::thread::sleep(Duration::from_millis(600));
+    for jti in [&before, &after] {
+        assert_eq!(
+            count(
+                &db,
+                &format!("SELECT count(*) FROM tokens WHERE jti = '{jti}'")
+            ),
+            1,
+            "fresh token {jti} was pruned"
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM tokens WHERE client_id = 'live'"),
+        LIVE_TOKENS
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM revoked_tokens"),
+        LIVE_REVOCATIONS
+    );
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| l.contains("pruned expired rows")),
+        "one info line per round that deleted something: {log}"
+    );
+}
+
+#[test]
+fn server_with_pruning_off_deletes_nothing() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let server = Server::start_with(&db, &[("EDGEAUTH_PRUNE_INTERVAL", "off")]);
+    insert_mix(&db);
+    issue(&server, &db, &secret);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM tokens WHERE client_id = 'old'"),
+        EXPIRED_TOKENS
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM revoked_tokens WHERE client_id = 'old'"
+        ),
+        EXPIRED_REVOCATIONS
+    );
+    assert!(!server.log().contains("pruned expired rows"));
+}
