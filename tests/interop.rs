@@ -1,6 +1,7 @@
 //! A standard OAuth client library (Python Authlib + PyJWT) against the real server: it
 //! discovers the endpoints from the metadata document, gets tokens with both client
-//! authentication methods, verifies them with the JWKS, and reads our errors.
+//! authentication methods, verifies them with the JWKS, introspects and revokes them, and
+//! reads our errors.
 //! scripts/test.sh prepares the Python environment (`EDGEAUTH_TEST_PYTHON`).
 
 mod common;
@@ -36,5 +37,7 @@ fn authlib_discovers_fetches_and_verifies() {
     );
     assert!(stdout.contains("ok client_secret_basic"), "{stdout}");
     assert!(stdout.contains("ok client_secret_post"), "{stdout}");
+    assert!(stdout.contains("ok introspect"), "{stdout}");
+    assert!(stdout.contains("ok revoke"), "{stdout}");
     assert!(stdout.contains("interop: all checks passed"), "{stdout}");
 }

@@ -56,6 +56,22 @@ def expect_error(code, **kwargs):
     raise AssertionError(f"expected {code}")
 
 
+# Introspection (RFC 7662) and revocation (RFC 7009) through the library, at the endpoints
+# the metadata names.
+session = OAuth2Session(client_id, secret, token_endpoint_auth_method="client_secret_basic",
+                        revocation_endpoint_auth_method="client_secret_basic", scope="read")
+token = session.fetch_token(token_endpoint, grant_type="client_credentials")
+info = session.introspect_token(meta["introspection_endpoint"], token=token["access_token"]).json()
+assert info["active"] is True and info["client_id"] == client_id and info["scope"] == "read", info
+assert info["jti"] == verify(token["access_token"], "read")["jti"], info
+print("ok introspect: active with the token's claims")
+r = session.revoke_token(meta["revocation_endpoint"], token=token["access_token"],
+                         token_type_hint="access_token")
+assert r.status_code == 200, (r.status_code, r.text)
+info = session.introspect_token(meta["introspection_endpoint"], token=token["access_token"]).json()
+assert info == {"active": False}, info
+print("ok revoke: the token is inactive afterwards")
+
 expect_error("invalid_client", secret="not-the-secret")
 expect_error("invalid_client", secret="not-the-secret", method="client_secret_post")
 expect_error("invalid_scope", scope="admin")
