@@ -9,6 +9,8 @@
 #   CLIENTS=100000 scripts/bench.sh        that many clients, picked at random per request
 #                                          (client_secret_post), through a 5000-entry cache
 #   AB=0 scripts/bench.sh                  skip the ab run (on by default)
+#   INTROSPECT=0 scripts/bench.sh          skip the introspection run (on by default; one
+#                                          active token, same server, same run)
 #   AB_REQUESTS=20000 scripts/bench.sh     requests in the ab run (default 100000)
 #
 # Layout on a 2-core machine: the server (1 shard) pinned to core 0, wrk pinned to core 1,
@@ -36,6 +38,7 @@ DURABILITY=${DURABILITY:-async}
 FLUSH_INTERVAL=${FLUSH_INTERVAL:-5s}
 CLIENTS=${CLIENTS:-1}
 AB=${AB:-1}
+INTROSPECT=${INTROSPECT:-1}
 AB_REQUESTS=${AB_REQUESTS:-100000}
 export CONNECTIONS PIPELINE CACHE_CAPACITY DURABILITY FLUSH_INTERVAL CLIENTS
 
@@ -119,6 +122,32 @@ issued_run=$(( $(issued_total) - issued_before ))
 echo "bench.sh: static ceiling (/healthz) ${DURATION}s" >&2
 ceiling=$(run_wrk scripts/static.lua "$DURATION")
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
+
+if [ "$INTROSPECT" = 1 ] && [ "$CLIENTS" -eq 1 ]; then
+  export EDGEAUTH_BENCH_TOKEN
+  EDGEAUTH_BENCH_TOKEN=$(curl -fs -H "Authorization: Basic $EDGEAUTH_BENCH_AUTH" \
+    -d grant_type=client_credentials "http://127.0.0.1:$port/oauth/token" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  echo "bench.sh: introspection ${DURATION}s" >&2
+  introspect=$(run_wrk scripts/introspect.lua "$DURATION")
+  i_req=$(field requests "$introspect"); i_us=$(field duration_us "$introspect")
+  i_bad=$(field non2xx "$introspect"); i_p99=$(field p99_us "$introspect")
+  t_req0=$(field requests "$token"); t_us0=$(field duration_us "$token")
+  c_req0=$(field requests "$ceiling"); c_us0=$(field duration_us "$ceiling")
+  line=$(awk -v ir="$i_req" -v iu="$i_us" -v tr="$t_req0" -v tu="$t_us0" -v cr="$c_req0" -v cu="$c_us0" \
+    -v bad="$i_bad" -v p99="$i_p99" -v d="$(date +%F)" -v c="$(git rev-parse --short HEAD)" -v io="$IO_DRIVER" \
+    'BEGIN { ips = ir / (iu / 1e6); tps = tr / (tu / 1e6); cps = cr / (cu / 1e6);
+             printf "| %s | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %d |", d, c, io, ips, tps, cps, ips / tps, ips / cps, p99 / 1000, bad }')
+  [ -f bench-results/introspect.md ] || {
+    mkdir -p bench-results
+    printf '%s
+%s
+' "| date | commit | io | introspections/s | tokens/s | ceiling req/s | introspect/token | introspect/ceiling | introspect p99 ms | non-2xx |" \
+      "|---|---|---|---|---|---|---|---|---|---|" >bench-results/introspect.md
+  }
+  echo "$line" >>bench-results/introspect.md
+  echo "introspection (same run): $line" >&2
+fi
 
 ab_issued=0
 : >"$work/ab.txt"
