@@ -6,6 +6,7 @@
 //!   key on every call).
 //! * `provider_signer`: jsonwebtoken's aws-lc signer built once via
 //!   `CryptoProvider::signer_factory`, signing a prebuilt signing input (no claims work).
+//! * `verify_token`: what introspection costs: verifying one of our tokens (keys parsed once).
 //! * `secret/*`: client-secret hash and verify; `jti/next`: one UUIDv7.
 //!
 //! Run briefly on a shared box:
@@ -15,6 +16,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeauth::auth::secret::{generate_secret, hash_secret, verify_secret};
+use edgeauth::jwt::verify::verify_token;
 use edgeauth::jwt::{AccessClaims, Alg, JtiGenerator, SigningKey, TokenSigner, generate_pem};
 use jsonwebtoken::{EncodingKey, Header, crypto::aws_lc::DEFAULT_PROVIDER};
 use serde::Serialize;
@@ -105,6 +107,16 @@ fn bench_signing(c: &mut Criterion) {
         let signing_input = out[..signing_input_len].to_vec();
         group.bench_function("provider_signer", |b| {
             b.iter(|| prebuilt.try_sign(black_box(&signing_input)).expect("sign"))
+        });
+
+        // Introspection's cost: verifying a token we issued (signature, typ, kid), keys
+        // parsed once, in the same run as signing.
+        out.clear();
+        signer.sign_into(&claims, &mut out).expect("sign");
+        let token = out.clone();
+        let keys = [SigningKey::from_pem(pem.as_bytes()).expect("load key")];
+        group.bench_function("verify_token", |b| {
+            b.iter(|| verify_token(&keys, black_box(&token)).expect("verifies"))
         });
         group.finish();
     }
