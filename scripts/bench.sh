@@ -56,9 +56,10 @@ echo "bench.sh: building release" >&2
 cargo build --release --quiet
 bin=$PWD/target/release/edgeauth
 
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 work=$(mktemp -d /tmp/edgeauth-bench.XXXXXX)
-pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 server=""
 cleanup() {
   [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
@@ -67,11 +68,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-scripts/pg.sh start "$work/pg" "$pg_port"
-admin_url=$(scripts/pg.sh url "$work/pg" "$pg_port")
-psql_bin="$(scripts/pg.sh bindir)/psql"
-"$psql_bin" -X -q -d "$admin_url" -c "CREATE DATABASE bench"
-export EDGEAUTH_DATABASE_URL="${admin_url/dbname=postgres/dbname=bench}"
+start_bench_database "$work"
 export EDGEAUTH_DATA_DIR=$work/data
 export EDGEAUTH_LISTEN=127.0.0.1:$port
 export EDGEAUTH_SHARDS=1
