@@ -6,6 +6,7 @@
 #   DURATION=20 CONNECTIONS=64 scripts/bench.sh
 #   CACHE_CAPACITY=0 scripts/bench.sh      client cache off (every token looks its client up)
 #   DURABILITY=commit FLUSH_INTERVAL=2ms scripts/bench.sh     group commit
+#   ALG=HS256 scripts/bench.sh             signing algorithm (ES256, EdDSA, HS256, RS256)
 #   CLIENTS=100000 scripts/bench.sh        that many clients, picked at random per request
 #                                          (client_secret_post), through a 5000-entry cache
 #   AB=0 scripts/bench.sh                  skip the ab run (on by default)
@@ -37,10 +38,11 @@ CACHE_CAPACITY=${CACHE_CAPACITY:-5000}
 DURABILITY=${DURABILITY:-async}
 FLUSH_INTERVAL=${FLUSH_INTERVAL:-5s}
 CLIENTS=${CLIENTS:-1}
+ALG=${ALG:-ES256}
 AB=${AB:-1}
 INTROSPECT=${INTROSPECT:-1}
 AB_REQUESTS=${AB_REQUESTS:-100000}
-export CONNECTIONS PIPELINE CACHE_CAPACITY DURABILITY FLUSH_INTERVAL CLIENTS
+export CONNECTIONS PIPELINE CACHE_CAPACITY DURABILITY FLUSH_INTERVAL CLIENTS ALG
 
 command -v wrk >/dev/null || {
   echo "bench.sh: installing wrk (Debian)" >&2
@@ -74,6 +76,9 @@ export EDGEAUTH_LISTEN=127.0.0.1:$port
 export EDGEAUTH_SHARDS=1
 export EDGEAUTH_IO_DRIVER=$IO_DRIVER
 export EDGEAUTH_LOG_LEVEL=warn
+mkdir -p "$work/data"
+"$bin" keys generate --alg "$ALG" --out "$work/data/bench-key.pem" >/dev/null
+export EDGEAUTH_SIGNING_KEYS=$work/data/bench-key.pem
 export EDGEAUTH_CACHE_CAPACITY=$CACHE_CAPACITY
 export EDGEAUTH_DURABILITY=$DURABILITY
 export EDGEAUTH_FLUSH_INTERVAL=$FLUSH_INTERVAL
@@ -190,7 +195,7 @@ row = ("| {date} | {commit} | {driver} | {cache} | {durability} | {clients} | {c
        "{ok} / {issued_run} | {issued} / {rows} |").format(
     date=datetime.date.today(), commit=commit, driver=env.get("EDGEAUTH_IO_DRIVER"),
     cache=env["CACHE_CAPACITY"], durability=env["DURABILITY"] + " " + env["FLUSH_INTERVAL"],
-    clients=env["CLIENTS"], hit_rate=cache["hit_rate"], misses=cache["client_queries"],
+    clients=env["CLIENTS"] + ("" if env.get("ALG", "ES256") == "ES256" else " (" + env["ALG"] + ")"), hit_rate=cache["hit_rate"], misses=cache["client_queries"],
     conns=env.get("CONNECTIONS", "64"), pipe=env.get("PIPELINE", "1"), tps=tps, cps=cps,
     ratio=tps / cps, p50=t["p50_us"] / 1000, p99=t["p99_us"] / 1000, p999=t["p999_us"] / 1000,
     rss=rss / 1024, ok=ok, issued_run=issued_run, issued=issued, rows=rows)
