@@ -20,36 +20,6 @@ type Pick = fn(&ShardStats) -> &AtomicU64;
 /// The families that are one plain number per shard: (name, type, help, where it lives).
 const SIMPLE: &[(&str, &str, &str, Pick)] = &[
     (
-        "edgeauth_requests_total",
-        "counter",
-        "HTTP requests answered (all endpoints)",
-        |s| &s.requests,
-    ),
-    (
-        "edgeauth_tokens_issued_total",
-        "counter",
-        "Access tokens issued",
-        |s| &s.tokens_issued,
-    ),
-    (
-        "edgeauth_token_errors_total",
-        "counter",
-        "Token requests refused with an OAuth error",
-        |s| &s.token_errors,
-    ),
-    (
-        "edgeauth_token_unavailable_total",
-        "counter",
-        "Token requests answered 503",
-        |s| &s.token_unavailable,
-    ),
-    (
-        "edgeauth_bad_requests_total",
-        "counter",
-        "Malformed, oversized, unroutable or unauthorized requests",
-        |s| &s.bad_requests,
-    ),
-    (
         "edgeauth_connections_open",
         "gauge",
         "Open client connections",
@@ -201,6 +171,49 @@ const SIMPLE: &[(&str, &str, &str, Pick)] = &[
     ),
 ];
 
+type Derive = fn(&RequestCounters) -> u64;
+
+/// Summary families read off the endpoint × status table (`RequestCounters::sum`), so the
+/// request path counts each answer once.
+const DERIVED: &[(&str, &str, Derive)] = &[
+    (
+        "edgeauth_requests_total",
+        "HTTP requests answered (all endpoints)",
+        |t| t.sum(|_| true, |_| true),
+    ),
+    (
+        "edgeauth_tokens_issued_total",
+        "Access tokens issued",
+        |t| t.sum(|e| e == "token", |s| s == Some(200)),
+    ),
+    (
+        "edgeauth_token_errors_total",
+        "Token requests refused with an OAuth error",
+        |t| {
+            t.sum(
+                |e| e == "token",
+                |s| s.is_some_and(|s| (400..500).contains(&s)),
+            )
+        },
+    ),
+    (
+        "edgeauth_token_unavailable_total",
+        "Token requests answered 503",
+        |t| t.sum(|e| e == "token", |s| s == Some(503)),
+    ),
+    (
+        "edgeauth_bad_requests_total",
+        "Malformed, oversized, unroutable or unauthorized requests",
+        |t| {
+            t.sum(|e| e == "other", |_| true)
+                + t.sum(
+                    |e| e.starts_with("admin_"),
+                    |s| matches!(s, Some(401 | 404)),
+                )
+        },
+    ),
+];
+
 pub fn handle(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
     let text = render(&shard.all_stats);
     response::write_head(out, 200, CONTENT_TYPE, text.len(), keep_alive, &[]);
@@ -211,6 +224,13 @@ pub fn handle(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
 pub fn render(shards: &[ShardStats]) -> String {
     let mut text = Exposition(String::with_capacity(8192));
     let ids: Vec<String> = (0..shards.len()).map(|id| id.to_string()).collect();
+
+    for &(name, help, derive) in DERIVED {
+        text.family(name, "counter", help);
+        for (id, stats) in ids.iter().zip(shards) {
+            text.sample(name, &[("shard", id)], derive(&stats.http));
+        }
+    }
 
     for &(name, kind, help, pick) in SIMPLE {
         text.family(name, kind, help);

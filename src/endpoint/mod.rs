@@ -14,7 +14,6 @@ use crate::http::request::{Method, Request};
 use crate::http::response;
 use crate::shard::Shard;
 use crate::shard::metrics as shard_metrics;
-use crate::shard::stats::ShardStats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -68,7 +67,6 @@ pub async fn handle(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
-    ShardStats::bump(&shard.stats().requests);
     let start = out.len();
     let route = route(req.method, req.path);
     // The request was parsed just before this call; a vDSO clock read, no syscall.
@@ -77,47 +75,31 @@ pub async fn handle(
         Route::Token => token::handle(shard, req, keep_alive, out, scratch).await,
         Route::Introspect => introspect::handle(shard, req, keep_alive, out, scratch).await,
         Route::Revoke => revoke::handle(shard, req, keep_alive, out, scratch).await,
-        Route::Metadata => {
+        Route::Metadata | Route::Jwks => {
             let keys = shard.keys();
-            let body = &keys.documents.metadata;
-            response::write_json(
-                out,
-                200,
-                body,
-                keep_alive,
-                &[("Cache-Control", "max-age=300")],
-            );
-        }
-        Route::Jwks => {
-            let keys = shard.keys();
-            let body = &keys.documents.jwks;
-            response::write_json(
-                out,
-                200,
-                body,
-                keep_alive,
-                &[("Cache-Control", "max-age=300")],
-            );
+            let documents = &keys.documents;
+            let body = if route == Route::Metadata {
+                &documents.metadata
+            } else {
+                &documents.jwks
+            };
+            let cache = [("Cache-Control", "max-age=300")];
+            response::write_json(out, 200, body, keep_alive, &cache);
         }
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(shard, out, keep_alive),
         Route::Metrics => metrics::handle(shard, out, keep_alive),
         Route::AdminStats | Route::AdminInvalidate => match admin::authorize(shard, req) {
-            Err(refusal) => {
-                ShardStats::bump(&shard.stats().bad_requests);
-                admin::write_refusal(refusal, out, keep_alive);
-            }
+            Err(refusal) => admin::write_refusal(refusal, out, keep_alive),
             Ok(()) if route == Route::AdminStats => admin::stats(shard, out, keep_alive),
             Ok(()) => admin::invalidate(shard, req, out, keep_alive).await,
         },
         Route::MethodNotAllowed(allow) => {
-            ShardStats::bump(&shard.stats().bad_requests);
             let body = b"{\"error\":\"method_not_allowed\"}";
             response::write_json(out, 405, body, keep_alive, &[("Allow", allow)]);
         }
         Route::NotFound => {
-            ShardStats::bump(&shard.stats().bad_requests);
-            response::write_json(out, 404, b"{\"error\":\"not_found\"}", keep_alive, &[]);
+            response::write_json(out, 404, b"{\"error\":\"not_found\"}", keep_alive, &[])
         }
     }
     // Read back from the status line just written, so it cannot disagree with the answer.

@@ -16,7 +16,6 @@ use crate::http::response;
 use crate::jwt::token::AccessClaims;
 use crate::log;
 use crate::shard::Shard;
-use crate::shard::stats::ShardStats;
 use crate::store::clients::{self, ClientRecord};
 
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -29,19 +28,10 @@ pub async fn handle(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
+    // Outcomes are counted by `endpoint::handle`, from the status written here.
     match issue(shard, req, scratch).await {
-        Ok(()) => {
-            ShardStats::bump(&shard.stats().tokens_issued);
-            response::write_json(out, 200, scratch, keep_alive, NO_STORE_HEADERS);
-        }
-        Err(e) => {
-            let counter = match e {
-                OAuthError::TemporarilyUnavailable(_) => &shard.stats().token_unavailable,
-                _ => &shard.stats().token_errors,
-            };
-            ShardStats::bump(counter);
-            e.write(out, scratch, keep_alive);
-        }
+        Ok(()) => response::write_json(out, 200, scratch, keep_alive, NO_STORE_HEADERS),
+        Err(e) => e.write(out, scratch, keep_alive),
     }
 }
 

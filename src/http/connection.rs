@@ -72,9 +72,10 @@ async fn run(
                 Ok(None) => break,
                 Err(e) => {
                     // The byte stream can no longer be trusted: answer and close.
-                    let stats = shard.stats();
-                    ShardStats::bump(&stats.bad_requests);
-                    stats.http.record(metrics::ENDPOINT_OTHER, e.status());
+                    shard
+                        .stats()
+                        .http
+                        .record(metrics::ENDPOINT_OTHER, e.status());
                     response::write_error(write_buf, &e);
                     close = true;
                     break;

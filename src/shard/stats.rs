@@ -10,17 +10,6 @@ use crate::shard::metrics::{LatencyHistogram, RequestCounters};
 
 #[derive(Default, Debug)]
 pub struct ShardStats {
-    pub requests: AtomicU64,
-    /// Tokens signed, accepted by the batch writer (and, with durability = commit,
-    /// committed) and answered with 200.
-    pub tokens_issued: AtomicU64,
-    /// Token requests refused with a 4xx OAuth error.
-    pub token_errors: AtomicU64,
-    /// Token requests answered 503: the client could not be looked up, or the batch
-    /// writer had `max_pending` tokens unwritten.
-    pub token_unavailable: AtomicU64,
-    /// Requests refused before routing: malformed, oversized, unknown.
-    pub bad_requests: AtomicU64,
     pub connections_open: AtomicU64,
     pub connections_accepted: AtomicU64,
     /// Connections closed at accept because the shard was at `max_connections`.
