@@ -51,9 +51,11 @@ secret=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client
 stop_pg() { [ -n "$own_pg" ] && scripts/pg.sh stop "$own_pg" || true; }
 trap stop_pg EXIT
 
-"$bin" serve &
+# Its own session: Ctrl-C reaches only this script, which forwards exactly one SIGTERM (a
+# second signal would make the server exit at once, without flushing its token buffers).
+setsid "$bin" serve &
 server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server; stop_pg' INT TERM
+trap 'trap "" INT TERM; kill -TERM $server 2>/dev/null; wait $server; stop_pg' INT TERM
 
 for _ in $(seq 1 100); do
   if curl -fs "http://$listen/healthz" >/dev/null 2>&1; then break; fi
