@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo test --test fuzzish_http`
 
-use edgeauth::auth::client_auth::client_credentials;
+use edgeauth::auth::client_auth::{BasicScratch, client_credentials};
 use edgeauth::http::{BODY_BYTES_MAX, HEADER_BYTES_MAX, Request, parse, parse_params};
 
 const SEED: u64 = 0x5eed_0ea7_4a11_b0b5;
@@ -46,7 +46,9 @@ fn seeds_are_single_complete_requests() {
         if !request.body.is_empty() {
             let params = parse_params(request.content_type, request.body).expect("valid body");
             assert_eq!(params.grant_type.as_deref(), Some("client_credentials"));
-            let credentials = client_credentials(request.authorization, &params).expect("valid");
+            let mut scratch = BasicScratch::new();
+            let credentials =
+                client_credentials(request.authorization, &params, &mut scratch).expect("valid");
             assert!(credentials.secret().is_some());
         }
     }
@@ -92,7 +94,7 @@ fn check_request(buf: &[u8], request: &Request<'_>) {
     assert_eq!(parse(&buf[..request.len - 1]), Ok(None));
     // Whatever it carries, the body and credential decoders return rather than panic.
     if let Ok(params) = parse_params(request.content_type, request.body) {
-        let _ = client_credentials(request.authorization, &params);
+        let _ = client_credentials(request.authorization, &params, &mut BasicScratch::new());
     }
 }
 
@@ -167,6 +169,6 @@ fn random_bodies_and_credentials_never_panic() {
         let body = mutate(&mut rng, bodies[round % bodies.len()]);
         let _ = parse_params(Some(content_types[rng.below(content_types.len())]), &body);
         let empty = parse_params(None, b"").expect("an empty body has no parameters");
-        let _ = client_credentials(Some(&body), &empty);
+        let _ = client_credentials(Some(&body), &empty, &mut BasicScratch::new());
     }
 }

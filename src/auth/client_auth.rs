@@ -44,8 +44,8 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 // Room for a generated secret and a reasonable id, encoded three bytes per byte at worst.
 const _: () = assert!(BASIC_CREDENTIALS_BYTES_MAX >= 3 * 256);
 
-/// Decode space for a Basic credential, reused by a connection so that
-/// [`client_credentials_in`] borrows instead of allocating.
+/// Decode space for a Basic credential, so that [`client_credentials`] borrows instead of
+/// allocating.
 pub struct BasicScratch([u8; BASIC_CREDENTIALS_BYTES_MAX]);
 
 impl BasicScratch {
@@ -167,27 +167,10 @@ impl ClientAuthError {
 }
 
 /// The request's client credentials (RFC 6749 §2.3.1). Basic is base64 of form-urlencoded
-/// `id ":" secret`: decoded on the stack, split at the first `:`, each half percent-decoded;
-/// the scheme name is case-insensitive. Basic credentials come back owned (two small
-/// allocations); [`client_credentials_in`] borrows them from a reused scratch instead.
+/// `id ":" secret`: decoded into `scratch` (on the caller's stack, so nothing is allocated),
+/// split at the first `:`, each half percent-decoded, and borrowed from there; the scheme
+/// name is case-insensitive. Body credentials are borrowed from `params`.
 pub fn client_credentials<'a>(
-    authorization: Option<&'a [u8]>,
-    params: &TokenParams<'a>,
-) -> Result<ClientCredentials<'a>, ClientAuthError> {
-    let Some(authorization) = authorization else {
-        return post_credentials(params);
-    };
-    let mut scratch = BasicScratch::new();
-    let (id, secret) = basic_credentials(authorization, params, &mut scratch)?;
-    Ok(ClientCredentials::Basic {
-        id: Cow::Owned(id.to_owned()),
-        secret: Cow::Owned(secret.to_owned()),
-    })
-}
-
-/// [`client_credentials`] without allocation: Basic credentials are decoded into `scratch` and
-/// borrowed from it, body credentials borrowed from `params` (copied only if they were owned).
-pub fn client_credentials_in<'a>(
     authorization: Option<&[u8]>,
     params: &TokenParams<'a>,
     scratch: &'a mut BasicScratch,
@@ -295,6 +278,11 @@ mod tests {
             .expect("valid form")
     }
 
+    /// Decode space that outlives the test's borrow of it.
+    fn scratch() -> &'static mut BasicScratch {
+        Box::leak(Box::new(BasicScratch::new()))
+    }
+
     fn ids(credentials: &ClientCredentials<'_>) -> (Option<String>, Option<String>) {
         (
             credentials.id().map(str::to_owned),
@@ -305,7 +293,11 @@ mod tests {
     #[test]
     fn basic_credentials() {
         let header = basic("client:secret");
-        let got = client_credentials(Some(&header), &params("grant_type=client_credentials"));
+        let got = client_credentials(
+            Some(&header),
+            &params("grant_type=client_credentials"),
+            scratch(),
+        );
         assert_eq!(
             got,
             Ok(ClientCredentials::Basic {
@@ -321,7 +313,8 @@ mod tests {
         // A percent-encoded ':' belongs to the id; the first raw ':' splits; the secret may
         // contain raw ':' too; '+' is a space and %2B a plus.
         let header = basic("my%3Aclient:se:cr%2Bet+x%C3%A9");
-        let got = client_credentials(Some(&header), &TokenParams::default()).expect("valid");
+        let got =
+            client_credentials(Some(&header), &TokenParams::default(), scratch()).expect("valid");
         assert_eq!(
             ids(&got),
             (Some("my:client".into()), Some("se:cr+et xé".into()))
@@ -335,7 +328,7 @@ mod tests {
             b"BASIC   Y2xpZW50OnNlY3JldA",
             b"Basic Y2xpZW50OnNlY3JldA== ",
         ] {
-            let got = client_credentials(Some(header), &TokenParams::default());
+            let got = client_credentials(Some(header), &TokenParams::default(), scratch());
             assert_eq!(
                 got.map(|c| ids(&c)),
                 Ok((Some("client".into()), Some("secret".into())))
@@ -357,7 +350,7 @@ mod tests {
             &long,
         ];
         for header in cases {
-            let got = client_credentials(Some(header), &TokenParams::default());
+            let got = client_credentials(Some(header), &TokenParams::default(), scratch());
             assert_eq!(
                 got,
                 Err(ClientAuthError::MalformedBasic),
@@ -371,7 +364,7 @@ mod tests {
             header
         };
         assert_eq!(
-            client_credentials(Some(&not_utf8), &TokenParams::default()),
+            client_credentials(Some(&not_utf8), &TokenParams::default(), scratch()),
             Err(ClientAuthError::MalformedBasic)
         );
         let error = ClientAuthError::MalformedBasic;
@@ -390,7 +383,7 @@ mod tests {
             b"",
         ] {
             assert_eq!(
-                client_credentials(Some(header), &TokenParams::default()),
+                client_credentials(Some(header), &TokenParams::default(), scratch()),
                 Err(ClientAuthError::UnsupportedScheme)
             );
         }
@@ -399,7 +392,7 @@ mod tests {
     #[test]
     fn post_credentials() {
         let body = params("grant_type=client_credentials&client_id=svc&client_secret=s%2B1");
-        let got = client_credentials(None, &body).expect("valid");
+        let got = client_credentials(None, &body, scratch()).expect("valid");
         assert_eq!(
             got,
             ClientCredentials::Post {
@@ -415,15 +408,15 @@ mod tests {
             }
         ));
         assert_eq!(
-            client_credentials(None, &params("client_id=svc")),
+            client_credentials(None, &params("client_id=svc"), scratch()),
             Err(ClientAuthError::MissingSecret)
         );
         assert_eq!(
-            client_credentials(None, &params("client_secret=s")),
+            client_credentials(None, &params("client_secret=s"), scratch()),
             Err(ClientAuthError::MissingClientId)
         );
         assert_eq!(
-            client_credentials(None, &params("grant_type=client_credentials")),
+            client_credentials(None, &params("grant_type=client_credentials"), scratch()),
             Ok(ClientCredentials::None)
         );
     }
@@ -431,9 +424,13 @@ mod tests {
     #[test]
     fn both_methods() {
         let header = basic("svc:secret");
-        let got = client_credentials(Some(&header), &params("client_id=svc&client_secret=secret"));
+        let got = client_credentials(
+            Some(&header),
+            &params("client_id=svc&client_secret=secret"),
+            scratch(),
+        );
         assert_eq!(got, Err(ClientAuthError::BothMethods));
-        let got = client_credentials(Some(&header), &params("client_secret=secret"));
+        let got = client_credentials(Some(&header), &params("client_secret=secret"), scratch());
         assert_eq!(got, Err(ClientAuthError::BothMethods));
         assert_eq!(ClientAuthError::BothMethods.error_code(), "invalid_request");
         assert_eq!(ClientAuthError::BothMethods.status(), 400);
@@ -442,21 +439,21 @@ mod tests {
     #[test]
     fn basic_with_body_client_id() {
         let header = basic("svc:secret");
-        let same = client_credentials(Some(&header), &params("client_id=svc"));
+        let same = client_credentials(Some(&header), &params("client_id=svc"), scratch());
         assert_eq!(
             same.map(|c| ids(&c)),
             Ok((Some("svc".into()), Some("secret".into())))
         );
-        let other = client_credentials(Some(&header), &params("client_id=intruder"));
+        let other = client_credentials(Some(&header), &params("client_id=intruder"), scratch());
         assert_eq!(other, Err(ClientAuthError::ClientIdMismatch));
     }
 
     #[test]
-    fn scratch_variant_borrows() {
+    fn basic_credentials_are_borrowed_from_the_scratch() {
         let header = basic("svc:secret");
         let body = TokenParams::default();
         let mut scratch = BasicScratch::new();
-        let got = client_credentials_in(Some(&header), &body, &mut scratch).expect("valid");
+        let got = client_credentials(Some(&header), &body, &mut scratch).expect("valid");
         assert!(matches!(
             got,
             ClientCredentials::Basic {

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use crate::auth::client_auth::{self, ClientAuthError, ClientCredentials};
+use crate::auth::client_auth::{self, BasicScratch, ClientAuthError, ClientCredentials};
 use crate::auth::secret;
 use crate::endpoint::oauth_error::OAuthError;
 use crate::http::TokenParams;
@@ -28,12 +28,14 @@ pub struct Presented<'a> {
 
 /// Step one: which credentials does the request carry? None at all is `invalid_client`
 /// with the Basic challenge (RFC 6749 §5.2); both methods at once is `invalid_request`.
+/// Basic credentials are decoded into `scratch` (the caller's stack), so nothing allocates.
 pub fn presented<'a>(
-    req: &Request<'a>,
+    req: &Request<'_>,
     params: &TokenParams<'a>,
+    scratch: &'a mut BasicScratch,
 ) -> Result<Presented<'a>, OAuthError> {
     let credentials =
-        client_auth::client_credentials(req.authorization, params).map_err(auth_error)?;
+        client_auth::client_credentials(req.authorization, params, scratch).map_err(auth_error)?;
     match credentials {
         ClientCredentials::Basic { id, secret } => Ok(Presented {
             client_id: id,
@@ -52,25 +54,30 @@ pub fn presented<'a>(
     }
 }
 
-/// Step two: look the client up (through the shard's cache) and check its secret in
-/// constant time. Unknown, wrong secret and disabled all answer the same `invalid_client`,
-/// so the answer does not tell which; a database that cannot say is 503.
+/// Step two: look the client up (through the shard's cache) and [`accept`] it; a database
+/// that cannot say is 503.
 pub async fn authenticate(
     shard: &Shard,
     presented: &Presented<'_>,
 ) -> Result<Rc<ClientRecord>, OAuthError> {
-    let refused = OAuthError::InvalidClient {
-        basic: presented.basic,
-        description: "client authentication failed",
-    };
     if clients::validate_client_id(&presented.client_id).is_err() {
-        return Err(refused);
+        return Err(refusal(presented));
     }
     let record = shard
         .clients
         .lookup(&presented.client_id)
         .await
         .map_err(db_unavailable)?;
+    accept(presented, record)
+}
+
+/// The check itself, once the client's record (if any) is known: enabled, and the secret
+/// matches in constant time. Unknown, wrong secret and disabled all answer the same
+/// `invalid_client`, so the answer does not tell which.
+pub fn accept(
+    presented: &Presented<'_>,
+    record: Option<Rc<ClientRecord>>,
+) -> Result<Rc<ClientRecord>, OAuthError> {
     match record {
         Some(c)
             if !c.disabled
@@ -78,7 +85,14 @@ pub async fn authenticate(
         {
             Ok(c)
         }
-        _ => Err(refused),
+        _ => Err(refusal(presented)),
+    }
+}
+
+fn refusal(presented: &Presented<'_>) -> OAuthError {
+    OAuthError::InvalidClient {
+        basic: presented.basic,
+        description: "client authentication failed",
     }
 }
 

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+use crate::auth::client_auth::BasicScratch;
 use crate::endpoint::client_authn::{self, body_error};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::body;
@@ -47,7 +48,8 @@ async fn introspect(
     req: &Request<'_>,
 ) -> Result<Option<VerifiedClaims>, OAuthError> {
     let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
-    let presented = client_authn::presented(req, &params)?;
+    let mut basic = BasicScratch::new();
+    let presented = client_authn::presented(req, &params, &mut basic)?;
     let token = params
         .token
         .as_deref()

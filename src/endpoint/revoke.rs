@@ -16,6 +16,7 @@
 //! * Database unavailable: 503 `temporarily_unavailable` with `Retry-After`; the client
 //!   must retry, because a revocation that was not recorded must not look successful.
 
+use crate::auth::client_auth::BasicScratch;
 use crate::endpoint::client_authn::{self, body_error};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::body;
@@ -41,7 +42,8 @@ pub async fn handle(
 
 async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<(), OAuthError> {
     let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
-    let presented = client_authn::presented(req, &params)?;
+    let mut basic = BasicScratch::new();
+    let presented = client_authn::presented(req, &params, &mut basic)?;
     let token = params
         .token
         .as_deref()

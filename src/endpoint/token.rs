@@ -5,15 +5,17 @@
 //! caller learns nothing about a client's grants or scopes.
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::auth::client_auth::BasicScratch;
 use crate::batch::{Backpressure, TokenRow};
 use crate::endpoint::client_authn::{self, body_error};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::body;
 use crate::http::request::Request;
 use crate::http::response;
-use crate::jwt::token::AccessClaims;
+use crate::jwt::token::{AccessClaims, JtiGenerator, TokenSigner};
 use crate::log;
 use crate::shard::Shard;
 use crate::store::clients::{self, ClientRecord};
@@ -38,13 +40,71 @@ pub async fn handle(
 /// Authenticate, check grant and scope, sign, record; on success the JSON body is in `body`.
 async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(), OAuthError> {
     let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
-    let presented = client_authn::presented(req, &params)?;
+    let mut basic = BasicScratch::new();
+    let presented = client_authn::presented(req, &params, &mut basic)?;
     let grant_type = params
         .grant_type
         .as_deref()
         .ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
 
     let client = client_authn::authenticate(shard, &presented).await?;
+    let keys = shard.keys();
+    let minter = Minter {
+        issuer: &shard.config.issuer,
+        audience: &shard.config.audience,
+        token_ttl: shard.config.token_ttl,
+        signer: &keys.signer,
+        jti: &shard.jti,
+    };
+    body.clear();
+    let committed = mint(
+        &minter,
+        grant_type,
+        params.scope.as_deref(),
+        &client,
+        body,
+        |row| {
+            shard.writer.push(row).map_err(|Backpressure| {
+                OAuthError::TemporarilyUnavailable(
+                    "too many tokens are waiting to be recorded, retry shortly",
+                )
+            })
+        },
+    )?;
+    // With `durability = commit`, the token is handed out only once its row has committed.
+    if let Some(committed) = committed {
+        committed.await.map_err(|_| {
+            OAuthError::TemporarilyUnavailable("the token could not be recorded, retry shortly")
+        })?;
+    }
+    Ok(())
+}
+
+/// What issuing a token needs besides the client: the shard's issuer settings, its signer
+/// and its jti source.
+pub struct Minter<'a> {
+    pub issuer: &'a str,
+    /// For clients without an audience of their own.
+    pub audience: &'a str,
+    /// For clients without a token lifetime of their own.
+    pub token_ttl: Duration,
+    pub signer: &'a TokenSigner,
+    pub jti: &'a RefCell<JtiGenerator>,
+}
+
+/// Everything of issuance after authentication that needs neither network nor database:
+/// judge the grant and the scope, sign the token, append the success body to `body`, and
+/// hand the token's row to `record` (the shard's batch writer; `benches/token_path.rs`
+/// measures the whole path in memory with a plain buffer). A row `record` refuses means no
+/// token: its error is the answer.
+pub fn mint<R>(
+    minter: &Minter<'_>,
+    grant_type: &str,
+    requested_scope: Option<&str>,
+    client: &ClientRecord,
+    body: &mut Vec<u8>,
+    record: impl FnOnce(&TokenRow<'_>) -> Result<R, OAuthError>,
+) -> Result<R, OAuthError> {
     if grant_type != GRANT_CLIENT_CREDENTIALS {
         return Err(OAuthError::UnsupportedGrantType(
             "only client_credentials is supported",
@@ -55,30 +115,31 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
             "this client may not use the client_credentials grant",
         ));
     }
-    let scope = granted_scope(params.scope.as_deref(), &client)?;
+    let scope = granted_scope(requested_scope, client)?;
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let ttl_secs = client.token_ttl.unwrap_or(shard.config.token_ttl).as_secs();
+    let ttl_secs = client.token_ttl.unwrap_or(minter.token_ttl).as_secs();
     let iat = now.as_secs();
     let exp = iat + ttl_secs;
-    let jti = shard.jti.borrow_mut().next(now.as_millis() as u64);
+    let jti = minter.jti.borrow_mut().next(now.as_millis() as u64);
     let mut jti_text = [0u8; 36];
     let jti_text: &str = jti.hyphenated().encode_lower(&mut jti_text);
     let claims = AccessClaims {
-        iss: &shard.config.issuer,
+        iss: minter.issuer,
         sub: &client.client_id,
-        aud: client.audience.as_deref().unwrap_or(&shard.config.audience),
+        aud: client.audience.as_deref().unwrap_or(minter.audience),
         iat,
         exp,
         jti: jti_text,
         scope: &scope,
     };
 
-    body.clear();
+    let body_start = body.len();
     body.extend_from_slice(b"{\"access_token\":\"");
-    shard.keys().signer.sign_into(&claims, body).map_err(|e| {
+    minter.signer.sign_into(&claims, body).map_err(|e| {
+        body.truncate(body_start);
         log::error("signing failed", &[("error", &e)]);
         OAuthError::TemporarilyUnavailable("the token could not be signed")
     })?;
@@ -95,7 +156,7 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
         issued_at_unix_us: (iat * 1_000_000) as i64,
         expires_at_unix_us: (exp * 1_000_000) as i64,
     };
-    record(shard, &row).await
+    record(&row).inspect_err(|_| body.truncate(body_start))
 }
 
 /// RFC 6749 §3.3: the requested scope must be a subset of the client's; absent means all of
@@ -131,20 +192,4 @@ fn granted_scope<'a>(
         return Err(OAuthError::InvalidScope("scope is empty"));
     }
     Ok(Cow::Owned(tokens.join(" ")))
-}
-
-/// Hand the token's row to the shard's batch writer. With `durability = commit`, wait
-/// until its batch has committed. A token whose row cannot be accepted is not handed out.
-async fn record(shard: &Shard, row: &TokenRow<'_>) -> Result<(), OAuthError> {
-    let committed = shard.writer.push(row).map_err(|Backpressure| {
-        OAuthError::TemporarilyUnavailable(
-            "too many tokens are waiting to be recorded, retry shortly",
-        )
-    })?;
-    if let Some(committed) = committed {
-        committed.await.map_err(|_| {
-            OAuthError::TemporarilyUnavailable("the token could not be recorded, retry shortly")
-        })?;
-    }
-    Ok(())
 }

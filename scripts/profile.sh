@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Profile the token path under load: the release server (1 shard, core 0) driven by wrk
+# (core 1) with the token script while `perf record` samples the server. Prints the hottest
+# functions and writes a flamegraph.
+#
+#   scripts/profile.sh                   ES256, 10 s
+#   ALG=HS256 DURATION=5 scripts/profile.sh
+#   PIPELINE=16 ALG=HS256 scripts/profile.sh
+#
+# Output: bench-results/profile-<alg>[-p<pipeline>].txt (perf report, top symbols, self time)
+# and bench-results/flamegraph-<alg>[-p<pipeline>].svg (needs inferno: `cargo install
+# inferno`, done here if missing). Call stacks are unwound with DWARF (the release profile
+# keeps line tables), so C code without frame pointers (aws-lc, mimalloc) is walked too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+ALG=${ALG:-ES256}
+PIPELINE=${PIPELINE:-1}
+IO_DRIVER=${IO_DRIVER:-auto}
+SERVER_CPU=${SERVER_CPU:-0}
+WRK_CPU=${WRK_CPU:-1}
+
+command -v perf >/dev/null || {
+  echo "profile.sh: installing perf (Debian linux-perf)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
+}
+command -v wrk >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+}
+command -v inferno-flamegraph >/dev/null || {
+  echo "profile.sh: installing inferno (flamegraphs)" >&2
+  cargo install --quiet inferno
+}
+scripts/pg.sh install
+cargo build --release --quiet
+bin=$PWD/target/release/edgeauth
+
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
+work=$(mktemp -d /tmp/edgeauth-profile.XXXXXX)
+server=""
+cleanup() {
+  [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
+  scripts/pg.sh stop "$work/pg" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_bench_database "$work"
+port=$(free_port)
+export EDGEAUTH_DATA_DIR=$work/data EDGEAUTH_LISTEN=127.0.0.1:$port EDGEAUTH_SHARDS=1
+export EDGEAUTH_IO_DRIVER=$IO_DRIVER EDGEAUTH_LOG_LEVEL=warn
+mkdir -p "$work/data"
+"$bin" keys generate --alg "$ALG" --out "$work/data/key.pem" >/dev/null
+export EDGEAUTH_SIGNING_KEYS=$work/data/key.pem
+"$bin" migrate >/dev/null
+secret=$("$bin" client add bench --scopes "read write" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+export EDGEAUTH_BENCH_AUTH EDGEAUTH_BENCH_PIPELINE=$PIPELINE
+EDGEAUTH_BENCH_AUTH=$(printf 'bench:%s' "$secret" | base64 -w0)
+
+taskset -c "$SERVER_CPU" "$bin" serve 2>"$work/server.log" &
+server=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+# Warm the cache and the allocator before sampling.
+taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d2s -s scripts/token.lua "http://127.0.0.1:$port" >/dev/null
+taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" -s scripts/token.lua \
+  "http://127.0.0.1:$port" >"$work/wrk.txt" &
+wrk_pid=$!
+sleep 1
+echo "profile.sh: sampling the server for ${DURATION}s ($ALG, pipeline $PIPELINE)" >&2
+perf record -q -F 999 --call-graph dwarf,16384 -p "$server" -o "$work/perf.data" -- sleep "$DURATION" 2>/dev/null
+wait "$wrk_pid"
+kill -TERM "$server"
+wait "$server" || true
+server=""
+
+name=$ALG$([ "$PIPELINE" = 1 ] || echo "-p$PIPELINE")
+mkdir -p bench-results
+report() { # sort-key percent-limit
+  perf report -i "$work/perf.data" --no-children -g none --sort "$1" --percent-limit "$2" --stdio 2>/dev/null |
+    grep -E '^ +[0-9]'
+}
+{
+  echo "# $name: share of samples by binary (the kernel's network stack vs ours)"
+  report dso 0.5
+  echo "# $name: functions by self time"
+  report symbol 0.3
+} >"bench-results/profile-$name.txt"
+perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf 2>/dev/null |
+  inferno-flamegraph --title "edgeauth token path ($name)" >"bench-results/flamegraph-$name.svg"
+echo "== top functions by self time ($name) ==" >&2
+head -50 "bench-results/profile-$name.txt"
+grep -E 'Requests/sec' "$work/wrk.txt" >&2 || true
+echo "profile.sh: wrote bench-results/profile-$name.txt and bench-results/flamegraph-$name.svg" >&2
