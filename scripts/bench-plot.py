@@ -15,7 +15,7 @@ import sys
 from xml.sax.saxutils import escape
 
 W, H = 760, 460
-LEFT, RIGHT, TOP, BOTTOM = 90, 30, 70, 70
+LEFT, RIGHT, TOP, BOTTOM = 90, 30, 90, 70
 SERIES = [  # column, legend, colour, marker
     ("ceiling_req_per_s", "ceiling: GET /healthz, req/s", "#888888", "square"),
     ("tokens_per_s", "POST /oauth/token, tokens/s", "#1f6fb4", "circle"),
@@ -104,14 +104,16 @@ def plot(notes, rows):
                 out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="4" fill="{colour}"/>')
             else:
                 out.append(f'<rect x="{a - 4:.1f}" y="{b - 4:.1f}" width="8" height="8" fill="{colour}"/>')
-    # Legend, top left inside the plot.
-    lx, ly = LEFT + 14, TOP + 12
-    out.append(f'<rect x="{lx - 8}" y="{ly - 12}" width="250" height="{len(SERIES) * 20 + 6}" '
-               'fill="white" stroke="#cccccc"/>')
-    for i, (_, label, colour, _) in enumerate(SERIES):
-        yy = ly + i * 20
-        out.append(f'<line x1="{lx}" y1="{yy}" x2="{lx + 24}" y2="{yy}" stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<text x="{lx + 32}" y="{yy + 4}">{escape(label)}</text>')
+    # Legend in one row between the subtitle and the plot, where no line can run under it.
+    lx, ly = LEFT, 68
+    for _, label, colour, marker in SERIES:
+        out.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 28}" y2="{ly}" stroke="{colour}" stroke-width="2"/>')
+        if marker == "circle":
+            out.append(f'<circle cx="{lx + 14}" cy="{ly}" r="4" fill="{colour}"/>')
+        else:
+            out.append(f'<rect x="{lx + 10}" y="{ly - 4}" width="8" height="8" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 36}" y="{ly + 4}">{escape(label)}</text>')
+        lx += 40 + 7 * len(label)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
