@@ -82,6 +82,11 @@ PROGRESS=${PROGRESS:-1}
 RESULTS_DIR=${RESULTS_DIR:-bench-results}
 
 die() { echo "bench.sh: $*" >&2; exit 2; }
+if [ -t 2 ]; then tty=1; else tty=0; fi
+say() { # message: a line of its own, clearing the progress line (see progress_loop) first
+  if [ "$tty" = 1 ] && [ "$PROGRESS" = 1 ]; then printf '\r\033[K' >&2; fi
+  echo "bench.sh: $*" >&2
+}
 is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 # Drop repeated words, keep the order ("1 2" stays, "1 1" on a 1-core machine becomes "1").
 uniq_words() { tr -s ' \t' '\n' <<<"$1" | awk 'NF && !seen[$0]++' | xargs; }
@@ -132,6 +137,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Say where it stopped if a command fails (set -e would otherwise exit silently); -E makes
+# the trap fire inside functions and $(...) too, so the innermost failure is the one named.
+set -E
+trap 'say "failed: line $LINENO: $BASH_COMMAND (exit $?)"; [ -z "$server" ] || tail -5 "$work/server.log" >&2' ERR
 started=$(date +%s)
 
 start_bench_database "$work"
@@ -165,11 +174,6 @@ EDGEAUTH_BENCH_AUTH=$(printf 'bench:%s' "$secret" | base64 -w0)
 # $work/phase and a live rate from the server's /metrics. On a terminal it rewrites one
 # line (\r); otherwise (a log file, CI) it prints plain lines.
 
-if [ -t 2 ]; then tty=1; else tty=0; fi
-say() { # message: a line of its own, clearing the progress line first
-  if [ "$tty" = 1 ] && [ "$PROGRESS" = 1 ]; then printf '\r\033[K' >&2; fi
-  echo "bench.sh: $*" >&2
-}
 
 # phase TEXT [SECONDS COUNTER UNIT]: what runs now, its planned length, and which /metrics
 # counter (see counters) gives the live rate.
@@ -182,7 +186,10 @@ phase() {
 # shards) of tokens issued (200), token requests answered 503, /healthz and introspection
 # 200s.
 counters() {
-  curl -fs -m 2 "http://127.0.0.1:$1/metrics" | awk '
+  local text
+  text=$(curl -fs -m 2 "http://127.0.0.1:$1/metrics" || { sleep 0.2; curl -fs -m 2 "http://127.0.0.1:$1/metrics"; }) ||
+    return 1
+  awk <<<"$text" '
     /^edgeauth_tokens_issued_total/     { v["issued"] += $2 }
     /^edgeauth_token_unavailable_total/ { v["unavailable"] += $2 }
     /^edgeauth_http_requests_total\{/ && /status="200"/ {
