@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benchmark scripts: a free port, and a private PostgreSQL with a `bench`
 # database for one run.
 

@@ -8,4 +8,4 @@ wrk.body = "token=" .. os.getenv("EDGEAUTH_BENCH_TOKEN")
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("EDGEAUTH_BENCH_AUTH")
 
-pipeline(tonumber(os.getenv("EDGEAUTH_BENCH_PIPELINE") or "1"))
+pipeline(depth)

@@ -4,4 +4,4 @@ dofile("scripts/wrk-common.lua")
 wrk.method = "GET"
 wrk.path = "/healthz"
 
-pipeline(tonumber(os.getenv("EDGEAUTH_BENCH_PIPELINE") or "1"))
+pipeline(depth)
