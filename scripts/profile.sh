@@ -74,6 +74,16 @@ taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" -s scripts
   "http://127.0.0.1:$port" >"$work/wrk.txt" &
 wrk_pid=$!
 sleep 1
+requests_now() {
+  curl -fs "http://127.0.0.1:$port/metrics" | awk '/^edgeauth_tokens_issued_total/ {s += $2} END {print s + 0}'
+}
+# Kernel work per token: system calls, io_uring operations submitted, and io_uring_enter
+# waits, counted by tracepoints over a few seconds and divided by the tokens issued meanwhile.
+echo "profile.sh: counting system calls and io_uring operations for 3s" >&2
+before=$(requests_now)
+perf stat -x, -e raw_syscalls:sys_enter,io_uring:io_uring_submit_req,io_uring:io_uring_cqring_wait \
+  -p "$server" -o "$work/stat.csv" -- sleep 3 2>/dev/null
+tokens=$(( $(requests_now) - before ))
 echo "profile.sh: sampling the server for ${DURATION}s ($ALG, pipeline $PIPELINE)" >&2
 perf record -q -F 999 --call-graph dwarf,16384 -p "$server" -o "$work/perf.data" -- sleep "$DURATION" 2>/dev/null
 wait "$wrk_pid"
@@ -88,6 +98,8 @@ report() { # sort-key percent-limit
     grep -E '^ +[0-9]'
 }
 {
+  echo "# $name: per token over 3 s ($tokens tokens, io driver $IO_DRIVER)"
+  awk -F, -v n="$tokens" '$3 ~ /:/ && n > 0 { printf "    %8.3f  %s\n", $1 / n, $3 }' "$work/stat.csv"
   echo "# $name: share of samples by binary (the kernel's network stack vs ours)"
   report dso 0.5
   echo "# $name: functions by self time"

