@@ -76,13 +76,21 @@ def env(key, default="?"):
 MATRIX_COLUMNS = [
     "date", "commit", "io", "cache", "durability", "clients", "conns", "shards", "layout",
     "alg", "pipeline", "tokens/s", "wrk 200s/s", "ceiling req/s", "token/ceiling",
-    "token p50 / p99 / p99.9 ms", "RSS idle / loaded MiB", "503s",
+    "token p50 / p99 / p99.9 ms", "server CPU / µs per token", "RSS idle / loaded MiB", "503s",
     "cache hit rate / client queries", "run: wrk 200s / issued", "cell: rows / issued",
 ]
 
 
 def header(columns):
     return "| " + " | ".join(columns) + " |\n" + "|" + "---|" * len(columns)
+
+
+def server_cpu(r, prefix):
+    """Share of one core the server used during the run, and its CPU time per token."""
+    cpu_us, wall_us, issued = num(r, f"{prefix}_cpu_us"), num(r, f"{prefix}_wall_us"), num(r, f"{prefix}_issued")
+    if not wall_us or not issued:
+        return "-"
+    return f"{100 * cpu_us / wall_us:.0f}% / {cpu_us / issued:.2f}"
 
 
 def matrix_row(r):
@@ -92,7 +100,7 @@ def matrix_row(r):
         env("BENCH_DATE"), env("BENCH_COMMIT"), env("BENCH_IO"), env("BENCH_CACHE"),
         env("BENCH_DURABILITY"), env("BENCH_CLIENTS"), r["conns"], r["shards"], layout(r),
         r["alg"], r["pipeline"], f"{tps:,.0f}", f"{wrk_ok_rate(r, 't'):,.0f}", f"{cps:,.0f}",
-        f"{tps / cps:.2f}" if cps else "-", latency(r, "t"),
+        f"{tps / cps:.2f}" if cps else "-", latency(r, "t"), server_cpu(r, "t"),
         f"{num(r, 'rss_idle_kb') / 1024:.1f} / {num(r, 'rss_load_kb') / 1024:.1f}",
         r["t_unavailable"], f"{r['hit_rate']}% / {r['client_queries']}",
         f"{wrk_ok(r, 't')} / {r['t_issued']}",

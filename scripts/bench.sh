@@ -271,6 +271,11 @@ start_server() {
 }
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$server/status"; }
+# The server's CPU time so far (user + system, all threads), in clock ticks: per token it
+# is the figure that moves least on a shared machine, and below 100% of its cores the
+# server is waiting for the load generator rather than the other way round.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+clock_ticks=$(getconf CLK_TCK)
 
 # stop_server: the server's final counters and cache figures, SIGTERM, wait for it to
 # flush and exit, then count the rows. Sets stopped="issued=.. rows=.. hit_rate=..
@@ -296,16 +301,19 @@ stop_server() {
 # PREFIX_wall_us, PREFIX_issued, PREFIX_unavailable, PREFIX_healthz, PREFIX_introspect
 # (deltas), PREFIX_requests, PREFIX_duration_us, PREFIX_non2xx, PREFIX_p99_us, ...
 wrk_result() {
-  local prefix=$1 before after t0 t1 out i k b a
+  local prefix=$1 before after t0 t1 cpu0 cpu1 out i k b a
   before=$(counters "$port")
+  cpu0=$(cpu_ticks)
   t0=$(date +%s%N)
   out=$("${client_pin[@]}" wrk -t"$wrk_threads" -c"$4" -d"${3}s" --latency -s "$2" "http://127.0.0.1:$port" |
     grep '^RESULT') || { say "wrk failed ($2)"; exit 1; }
   t1=$(date +%s%N)
+  cpu1=$(cpu_ticks)
   after=$(counters "$port")
   read -r -a b <<<"$before"
   read -r -a a <<<"$after"
-  printf '%s_wall_us=%d' "$prefix" $(((t1 - t0) / 1000))
+  printf '%s_wall_us=%d %s_cpu_us=%d' "$prefix" $(((t1 - t0) / 1000)) "$prefix" \
+    $(((cpu1 - cpu0) * 1000000 / clock_ticks))
   i=0
   for k in issued unavailable healthz introspect; do
     printf ' %s_%s=%d' "$prefix" "$k" $((a[i] - b[i]))
