@@ -33,7 +33,7 @@ bin=$PWD/target/release/edgeauth
 work=$(mktemp -d /tmp/edgeauth-drivers.XXXXXX)
 server=""
 cleanup() {
-  [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
+  if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null || true; fi
   scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
   rm -rf "$work"
 }

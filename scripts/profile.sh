@@ -42,7 +42,7 @@ bin=$PWD/target/release/edgeauth
 work=$(mktemp -d /tmp/edgeauth-profile.XXXXXX)
 server=""
 cleanup() {
-  [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
+  if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null || true; fi
   scripts/pg.sh stop "$work/pg" || true
   rm -rf "$work"
 }
