@@ -133,6 +133,8 @@ export EDGEAUTH_DATA_DIR=$work/data
 export EDGEAUTH_LISTEN=127.0.0.1:$port
 export EDGEAUTH_SHARDS=1
 export EDGEAUTH_LOG_LEVEL=warn
+# scripts/bench.sh's defaults, set explicitly.
+export EDGEAUTH_IO_DRIVER=auto EDGEAUTH_CACHE_CAPACITY=5000 EDGEAUTH_DURABILITY=async EDGEAUTH_FLUSH_INTERVAL=5s
 mkdir -p "$work/data"
 "$bin" keys generate --alg ES256 --out "$work/data/bench-key.pem" >/dev/null
 export EDGEAUTH_SIGNING_KEYS=$work/data/bench-key.pem
