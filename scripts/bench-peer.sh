@@ -94,11 +94,17 @@ check_token() { # name token_url jwks_url: one token by curl, HTTP 200, JWT ES25
   [ "$code" = 200 ] || { say "$1: token request answered HTTP $code: $(head -c 300 "$work/token.json")"; exit 1; }
   node scripts/peer/check-jwt.mjs "$3" "$1" <"$work/token.json" >&2
 }
-measure() { # name token_script -> sets token_result, ceiling_result, rss_kb
+# Other people's CPU during each token run (scripts/peer/others.py: processes outside this
+# script's tree and the private PostgreSQL, % of one core; a lower bound). Others measure on
+# this machine too: a run with a high figure here is not one to quote.
+postmaster() { [ -f "$work/pg/data/postmaster.pid" ] && head -1 "$work/pg/data/postmaster.pid" || true; }
+measure() { # name token_script -> sets token_result (plus others_pct=), ceiling_result, rss_kb
   say "$1: warm-up ${WARMUP}s"
   run_wrk "$2" "$WARMUP" >/dev/null
   say "$1: token endpoint ${DURATION}s, $CONNECTIONS connections"
+  python3 scripts/peer/others.py snap "$work/cpu.json"
   token_result=$(run_wrk "$2" "$DURATION")
+  token_result="$token_result others_pct=$(python3 scripts/peer/others.py diff "$work/cpu.json" $$ "$(postmaster)")"
   say "$1: $token_result"
   say "$1: static ceiling (/healthz) ${DURATION}s"
   ceiling_result=$(run_wrk scripts/static.lua "$DURATION")
@@ -176,14 +182,15 @@ def rate(r, ok_only):  # per second over wrk's own duration; tokens: 2xx answers
 peer_tps, edge_tps = rate(peer_t, True), rate(edge_t, True)
 ratio = edge_tps / peer_tps if peer_tps else float("inf")
 header = ("| date | commit | server | alg | conns | s | tokens/s | ceiling req/s | token/ceiling | "
-          "token p50 / p99 / p99.9 ms | RSS MiB | non-2xx / socket errors | tokens/s vs node-oidc-provider |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "token p50 / p99 / p99.9 ms | RSS MiB | non-2xx / socket errors | others' CPU % of a core | "
+          "tokens/s vs node-oidc-provider |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 def row(name, t, c, rss, tps, vs):
     cps = rate(c, False)
     return (f"| {date} | {commit} | {name} | ES256 | {env.get('CONNECTIONS', '64')} | {env.get('DURATION', '10')} | "
             f"{tps:,.0f} | {cps:,.0f} | {tps / cps:.2f} | "
             f"{t['p50_us'] / 1000:.2f} / {t['p99_us'] / 1000:.2f} / {t['p999_us'] / 1000:.2f} | "
-            f"{rss / 1024:.1f} | {t['non2xx']} / {t['socket_errors']} | {vs} |")
+            f"{rss / 1024:.1f} | {t['non2xx']} / {t['socket_errors']} | {t['others_pct']} | {vs} |")
 rows = [
     row(f"node-oidc-provider {peer_version} (Node {node_version}, 1 process, production)",
         peer_t, peer_c, peer_rss, peer_tps, "1.00"),
