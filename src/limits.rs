@@ -25,8 +25,10 @@ pub const STARTUP_DB_WAIT_MAX: Duration = Duration::from_secs(10);
 pub const READ_BUFFER_BYTES_INITIAL: usize = 4 * 1024;
 
 /// Write buffer (and body scratch buffer) a connection allocates when its first request
-/// arrives: a token response is about 1 KiB.
-pub const WRITE_BUFFER_BYTES_INITIAL: usize = 4 * 1024;
+/// arrives: a token response is under 1 KiB (RS256: about 1.1 KiB), and the scratch holds a
+/// token and its claims JSON. Pipelined batches and large documents grow it (once: it is
+/// kept, up to `BUFFER_BYTES_RETAINED_MAX`, until the connection goes idle).
+pub const WRITE_BUFFER_BYTES_INITIAL: usize = 2 * 1024;
 
 /// Largest buffer a connection keeps once its request is answered: a large request (up to
 /// `HEADER_BYTES_MAX + BODY_BYTES_MAX`) or a large batch of responses may grow one beyond
