@@ -42,6 +42,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
     if let Close::TimedOut = run(&shard, &mut stream, &mut buffers).await {
         ShardStats::bump(&shard.stats().connections_timed_out);
     }
+    // A closing connection holds no buffer while its shutdown is in flight.
     drop(buffers);
     let _ = stream.shutdown().await;
 }
@@ -194,10 +195,11 @@ async fn read_more(
     last_activity: Instant,
 ) -> Read {
     // Bound what one request may occupy: the parser rejects a head over HEADER_BYTES_MAX and a
-    // body over BODY_BYTES_MAX, so the buffer never needs more than both.
+    // body over BODY_BYTES_MAX, so the buffer never needs more than both. Doubling, but
+    // exact: `reserve` could round a nearly full buffer up past the bound.
     if read_buf.capacity() - read_buf.len() < 1024 {
         let wanted = (read_buf.capacity() * 2).min(HEADER_BYTES_MAX + BODY_BYTES_MAX + 1024);
-        read_buf.reserve(wanted.saturating_sub(read_buf.len()).max(1024));
+        read_buf.reserve_exact(wanted.saturating_sub(read_buf.len()).max(1024));
     }
     let deadline = last_activity + shard.config.idle_timeout;
     let len = read_buf.len();
@@ -247,5 +249,52 @@ async fn wait_readable(shard: &Shard, stream: &TcpStream, deadline: Instant) -> 
         },
         _ = monoio::time::sleep_until(deadline.into()) => Read::TimedOut,
         _ = shard.shutdown.wait() => Read::Eof,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffers(read: usize, write: usize, scratch: usize) -> Buffers {
+        Buffers {
+            read: Vec::with_capacity(read),
+            write: Vec::with_capacity(write),
+            scratch: Vec::with_capacity(scratch),
+        }
+    }
+
+    #[test]
+    fn trim_shrinks_only_what_a_large_request_grew() {
+        // Grown by pipelining, within the bound: kept, so that the next batch does not
+        // reallocate.
+        let retained = limits::BUFFER_BYTES_RETAINED_MAX;
+        let mut b = buffers(retained, retained, limits::WRITE_BUFFER_BYTES_INITIAL);
+        b.trim();
+        assert!(b.read.capacity() >= retained && b.write.capacity() >= retained);
+
+        // Grown by a request at the size limits: back to the initial sizes, unread bytes kept.
+
+        let large = HEADER_BYTES_MAX + BODY_BYTES_MAX + 1024;
+        let mut b = buffers(large, 2 * large, 2 * large);
+        b.read.extend_from_slice(b"GET / HTTP/1.1\r\n");
+        b.trim();
+        assert!(b.read.capacity() <= limits::BUFFER_BYTES_RETAINED_MAX);
+        assert_eq!(b.read, b"GET / HTTP/1.1\r\n");
+        assert!(b.write.capacity() <= limits::BUFFER_BYTES_RETAINED_MAX);
+        assert!(b.scratch.capacity() <= limits::BUFFER_BYTES_RETAINED_MAX);
+    }
+
+    #[test]
+    fn released_buffers_hold_nothing_until_ready() {
+        let mut b = buffers(limits::READ_BUFFER_BYTES_INITIAL, 100, 100);
+        b.release();
+        assert_eq!(
+            (b.read.capacity(), b.write.capacity(), b.scratch.capacity()),
+            (0, 0, 0)
+        );
+        b.ready();
+        assert!(b.write.capacity() >= limits::WRITE_BUFFER_BYTES_INITIAL);
+        assert!(b.scratch.capacity() >= limits::WRITE_BUFFER_BYTES_INITIAL);
     }
 }
