@@ -26,8 +26,9 @@ pub const READ_BUFFER_BYTES_INITIAL: usize = 4 * 1024;
 
 /// Write buffer (and body scratch buffer) a connection allocates when its first request
 /// arrives: a whole token response is 650-950 bytes (HS256, ES256, RS256-2048; measured),
-/// and the scratch holds one token and its claims JSON. Pipelined batches and large documents grow it (once: it is
-/// kept, up to `BUFFER_BYTES_RETAINED_MAX`, until the connection goes idle).
+/// and the scratch holds one token and its claims JSON. Pipelined batches and large
+/// documents grow it (once: it is kept, up to `BUFFER_BYTES_RETAINED_MAX`, until the
+/// connection goes idle).
 pub const WRITE_BUFFER_BYTES_INITIAL: usize = 2 * 1024;
 
 /// Largest buffer a connection keeps once its request is answered: a large request (up to
