@@ -2,10 +2,10 @@
 //! that 10,000 keep-alive connections cost a bounded few KiB each, not a set of buffers.
 //!
 //! RSS is the server's `VmRSS` from `/proc/<pid>/status`. The bounds come from measuring
-//! (release and debug builds, io_uring and epoll alike): ~6-14 MiB idle, and ~2.8 KB per
-//! idle keep-alive connection once it has released its buffers (its task, its socket's
-//! runtime state). Before the release, each connection held ~16 KB (three 4 KiB buffers
-//! and its task), so 10,000 of them were ~155 MiB.
+//! (io_uring and epoll alike): ~9 MiB idle in a release build, ~14 MiB in the debug build
+//! the tests run, and ~2.8 KB per idle keep-alive connection in either once it has released
+//! its buffers (its task, its socket's runtime state). Before the release, each connection
+//! held ~16 KB (three 4 KiB buffers and its task), so 10,000 of them were ~155 MiB.
 
 mod common;
 
