@@ -15,6 +15,7 @@ use edgeauth::{admin_cmd, log, server};
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() -> ExitCode {
+    tune_allocator();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -34,5 +35,35 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::Client(cmd) => admin_cmd::client(&config, cmd),
         Command::Keys(cmd) => admin_cmd::keys(cmd),
         Command::Prune => admin_cmd::prune(&config),
+    }
+}
+
+/// Memory goes back to the OS as soon as it is free, in 4 KiB pages: what an idle shard
+/// holds is what it uses (`tests/memory.rs`).
+///
+/// - No transparent huge pages. mimalloc asks for them on its arenas (`MADV_HUGEPAGE`), so
+///   the first touch of any 2 MiB region faults in all of it: an idle one-shard server
+///   was ~19 MiB resident with them and ~6 MiB without. The heap is tens of MiB, too small
+///   for huge pages to save TLB misses worth that. (`PR_SET_THP_DISABLE` is what mimalloc
+///   itself does for `MIMALLOC_ALLOW_THP=0`, which it reads before `main`, too early to set
+///   from here.)
+/// - Purge at once (`purge_delay = 0`, default 1 s). mimalloc purges freed pages only from
+///   inside a later allocation, so on a shard that has gone quiet — thousands of keep-alive
+///   connections releasing their buffers, or closing — a delayed purge may never run and
+///   the memory stays resident. mimalloc still keeps a couple of free pages per size class
+///   (`page_full_retain`), so steady request traffic does not purge and refault.
+///
+/// `MIMALLOC_*` environment variables still apply; these two settings are made after them.
+fn tune_allocator() {
+    /// `mi_option_purge_delay` in mimalloc 3.3 (`libmimalloc-sys` 0.1.49, v3 sources; the
+    /// `mimalloc` crate declares no option setters without its `extended` feature).
+    const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+    unsafe extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    // SAFETY: both calls only set process-wide flags; no shard thread runs yet.
+    unsafe {
+        mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
