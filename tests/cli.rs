@@ -16,10 +16,13 @@ fn migrate_is_idempotent_and_versioned() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["applied"], serde_json::json!([1]));
+    assert_eq!(v["applied"], serde_json::json!([1, 2]));
     let out = db.edgeauth(&["migrate"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["applied"], serde_json::json!([]));
+    // Migration 2 dropped the index nothing reads; the ones pruning and lookups use remain.
+    let indexes = db.psql("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'tokens'");
+    assert_eq!(indexes.trim(), "tokens_expires_at_idx,tokens_pkey");
     // The SPEC's names, writable with the named columns alone.
     db.psql("INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at) VALUES (gen_random_uuid(), 'c', 's', now(), now())");
     db.psql("INSERT INTO revoked_tokens (jti, expires_at) VALUES (gen_random_uuid(), now())");
