@@ -122,7 +122,8 @@ echo "bench.sh: building release" >&2
 cargo build --release --quiet
 bin=$PWD/target/release/edgeauth
 commit=$(git rev-parse --short HEAD)
-git diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
+# Results files change with every run; only a change to the code makes the build "dirty".
+git diff --quiet HEAD -- . ":(exclude)bench-results" 2>/dev/null || commit="$commit+dirty"
 
 # shellcheck source=scripts/bench-common.sh
 . scripts/bench-common.sh
