@@ -18,3 +18,46 @@ start_bench_database() {
   "$psql_bin" -X -q -d "$admin_url" -c "CREATE DATABASE bench"
   export EDGEAUTH_DATABASE_URL="${admin_url/dbname=postgres/dbname=bench}"
 }
+
+# prepare_edgeauth WORK_DIR: everything an edgeauth benchmark server needs but its key: a
+# private database (start_bench_database), the schema, a data directory, and the `bench`
+# client (scopes "read write"), its secret in `secret` and its Basic credential exported as
+# EDGEAUTH_BENCH_AUTH for the wrk scripts. Needs `bin` (the edgeauth binary).
+prepare_edgeauth() {
+  local work=$1
+  start_bench_database "$work"
+  mkdir -p "$work/data"
+  export EDGEAUTH_DATA_DIR=$work/data EDGEAUTH_LOG_LEVEL=warn
+  "${bin:?the caller sets bin to the edgeauth binary}" migrate >/dev/null
+  secret=$("$bin" client add bench --scopes "read write" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+  export EDGEAUTH_BENCH_AUTH
+  EDGEAUTH_BENCH_AUTH=$(printf 'bench:%s' "$secret" | base64 -w0)
+}
+
+# signing_key ALG: the path of a signing key of ALG in EDGEAUTH_DATA_DIR, made on first use.
+signing_key() {
+  local f=$EDGEAUTH_DATA_DIR/bench-$1.pem
+  [ -f "$f" ] || "$bin" keys generate --alg "$1" --out "$f" >/dev/null
+  echo "$f"
+}
+
+# wait_ready URL LOG: until URL answers 2xx (10 s at most) while the process `server` runs;
+# otherwise show LOG and exit.
+wait_ready() {
+  local _
+  for _ in $(seq 1 200); do
+    curl -fs -m 1 "$1" >/dev/null 2>&1 && return 0
+    kill -0 "${server:?the caller sets server to the pid of the server}" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$(basename "$0"): the server did not become ready at $1" >&2
+  cat "$2" >&2
+  exit 1
+}
+
+# tokens_issued PORT: the server's count of tokens issued so far, summed over its shards.
+tokens_issued() {
+  curl -fs "http://127.0.0.1:$1/metrics" |
+    awk '/^edgeauth_tokens_issued_total/ {s += $2} END {printf "%.0f\n", s}'
+}

@@ -39,21 +39,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_bench_database "$work" >/dev/null
-export EDGEAUTH_DATA_DIR=$work/data EDGEAUTH_SHARDS=1 EDGEAUTH_LOG_LEVEL=warn
-mkdir -p "$work/data"
-"$bin" keys generate --alg "$ALG" --out "$work/data/key.pem" >/dev/null
-export EDGEAUTH_SIGNING_KEYS=$work/data/key.pem
-"$bin" migrate >/dev/null
-secret=$("$bin" client add bench --scopes "read write" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
-export EDGEAUTH_BENCH_AUTH EDGEAUTH_BENCH_PIPELINE=$PIPELINE
-EDGEAUTH_BENCH_AUTH=$(printf 'bench:%s' "$secret" | base64 -w0)
+prepare_edgeauth "$work" >/dev/null
+export EDGEAUTH_SHARDS=1 EDGEAUTH_SIGNING_KEYS EDGEAUTH_BENCH_PIPELINE=$PIPELINE
+EDGEAUTH_SIGNING_KEYS=$(signing_key "$ALG")
 ticks=$(getconf CLK_TCK)
 
-issued() {
-  curl -fs "http://127.0.0.1:$1/metrics" | awk '/^edgeauth_tokens_issued_total/ {s += $2} END {print s + 0}'
-}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 mkdir -p bench-results
@@ -67,15 +57,12 @@ for round in $(seq 1 "$ROUNDS"); do
     port=$(free_port)
     EDGEAUTH_IO_DRIVER=$driver EDGEAUTH_LISTEN=127.0.0.1:$port taskset -c 0 "$bin" serve 2>>"$work/server.log" &
     server=$!
-    for _ in $(seq 1 100); do
-      curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-      sleep 0.1
-    done
+    wait_ready "http://127.0.0.1:$port/readyz" "$work/server.log"
     taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s -s scripts/token.lua "http://127.0.0.1:$port" >/dev/null
-    tokens0=$(issued "$port") cpu0=$(cpu_ticks "$server") t0=$(date +%s.%N)
+    tokens0=$(tokens_issued "$port") cpu0=$(cpu_ticks "$server") t0=$(date +%s.%N)
     result=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s scripts/token.lua \
       "http://127.0.0.1:$port" | grep '^RESULT')
-    t1=$(date +%s.%N) cpu1=$(cpu_ticks "$server") tokens1=$(issued "$port")
+    t1=$(date +%s.%N) cpu1=$(cpu_ticks "$server") tokens1=$(tokens_issued "$port")
     kill -TERM "$server"
     wait "$server" || { echo "bench-driver.sh: server exited non-zero" >&2; exit 1; }
     server=""

@@ -41,7 +41,7 @@ apt_install() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 command -v wrk >/dev/null || apt_install wrk
-command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
 # node-oidc-provider 9 runs on Node 20.18+ (it warns "Unsupported runtime", asking for 22 LTS)
 # and uses URL.parse, which Node 18 lacks: Debian 12's own nodejs (18.20) fails at the first
 # request, so the script stops rather than measure that.
@@ -72,7 +72,7 @@ bin=$PWD/target/release/edgeauth
 work=$(mktemp -d /tmp/edgeauth-bench-peer.XXXXXX)
 server=""
 cleanup() {
-  [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
+  if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null || true; fi
   [ -d "$work/pg" ] && { scripts/pg.sh stop "$work/pg" || true; }
   rm -rf "$work"
 }
@@ -81,14 +81,6 @@ trap cleanup EXIT
 port=""
 run_wrk() { # script seconds -> RESULT line
   taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"${2}s" --latency -s "$1" "http://127.0.0.1:$port" | grep '^RESULT'
-}
-wait_ready() { # url
-  for _ in $(seq 1 100); do
-    curl -fs "$1" >/dev/null 2>&1 && return 0
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.1
-  done
-  say "server not ready at $1"; cat "$work/server.log" >&2; exit 1
 }
 check_token() { # name token_url jwks_url: one token by curl, HTTP 200, JWT ES256 verified
   local code
@@ -100,7 +92,7 @@ check_token() { # name token_url jwks_url: one token by curl, HTTP 200, JWT ES25
 # Other people's CPU during each token run (scripts/peer/others.py: processes outside this
 # script's tree and the private PostgreSQL, % of one core; a lower bound). Others measure on
 # this machine too: a run with a high figure here is not one to quote.
-postmaster() { [ -f "$work/pg/data/postmaster.pid" ] && head -1 "$work/pg/data/postmaster.pid" || true; }
+postmaster() { if [ -f "$work/pg/data/postmaster.pid" ]; then head -1 "$work/pg/data/postmaster.pid"; fi; }
 measure() { # name token_script -> sets token_result (plus others_pct=), ceiling_result, rss_kb
   say "$1: warm-up ${WARMUP}s"
   run_wrk "$2" "$WARMUP" >/dev/null
@@ -125,7 +117,7 @@ say "node-oidc-provider $peer_version (Node $node_version, NODE_ENV=production) 
 NODE_ENV=production PEER_PORT=$port PEER_CLIENT_SECRET=$peer_secret \
   taskset -c "$SERVER_CPU" node "$PEER_DIR/provider.mjs" 2>"$work/server.log" &
 server=$!
-wait_ready "http://127.0.0.1:$port/healthz"
+wait_ready "http://127.0.0.1:$port/healthz" "$work/server.log"
 check_token node-oidc-provider "http://127.0.0.1:$port/token" "http://127.0.0.1:$port/jwks"
 measure node-oidc-provider scripts/peer/token.lua
 peer_token=$token_result peer_ceiling=$ceiling_result peer_rss=$rss_kb
@@ -136,24 +128,16 @@ if grep -q server_error "$work/server.log"; then
 fi
 
 # 2. edgeauth, as scripts/bench.sh starts it: one shard on SERVER_CPU, ES256.
-start_bench_database "$work"
+prepare_edgeauth "$work"
 port=$(free_port)
-export EDGEAUTH_DATA_DIR=$work/data
-export EDGEAUTH_LISTEN=127.0.0.1:$port
-export EDGEAUTH_SHARDS=1
-export EDGEAUTH_LOG_LEVEL=warn
+export EDGEAUTH_LISTEN=127.0.0.1:$port EDGEAUTH_SHARDS=1 EDGEAUTH_SIGNING_KEYS
+EDGEAUTH_SIGNING_KEYS=$(signing_key ES256)
 # scripts/bench.sh's defaults, set explicitly.
 export EDGEAUTH_IO_DRIVER=auto EDGEAUTH_CACHE_CAPACITY=5000 EDGEAUTH_DURABILITY=async EDGEAUTH_FLUSH_INTERVAL=5s
-mkdir -p "$work/data"
-"$bin" keys generate --alg ES256 --out "$work/data/bench-key.pem" >/dev/null
-export EDGEAUTH_SIGNING_KEYS=$work/data/bench-key.pem
-"$bin" migrate >/dev/null
-secret=$("$bin" client add bench --scopes "read write" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
-EDGEAUTH_BENCH_AUTH=$(printf 'bench:%s' "$secret" | base64 -w0)
 say "edgeauth ($(git rev-parse --short HEAD), 1 shard) on core $SERVER_CPU, port $port"
 taskset -c "$SERVER_CPU" "$bin" serve 2>"$work/server.log" &
 server=$!
-wait_ready "http://127.0.0.1:$port/healthz"
+wait_ready "http://127.0.0.1:$port/readyz" "$work/server.log"
 check_token edgeauth "http://127.0.0.1:$port/oauth/token" "http://127.0.0.1:$port/.well-known/jwks.json"
 measure edgeauth scripts/token.lua
 edge_token=$token_result edge_ceiling=$ceiling_result edge_rss=$rss_kb

@@ -144,17 +144,13 @@ set -E
 trap 'say "failed: line $LINENO: $BASH_COMMAND (exit $?)"; [ -z "$server" ] || tail -5 "$work/server.log" >&2' ERR
 started=$(date +%s)
 
-start_bench_database "$work"
-mkdir -p "$work/data"
-export EDGEAUTH_DATA_DIR=$work/data
+prepare_edgeauth "$work"
 export EDGEAUTH_IO_DRIVER=$IO_DRIVER
-export EDGEAUTH_LOG_LEVEL=warn
 export EDGEAUTH_CACHE_CAPACITY=$CACHE_CAPACITY
 export EDGEAUTH_DURABILITY=$DURABILITY
 export EDGEAUTH_FLUSH_INTERVAL=$FLUSH_INTERVAL
 admin_token=bench-admin-token-$RANDOM$RANDOM
 export EDGEAUTH_ADMIN_TOKEN=$admin_token
-"$bin" migrate >/dev/null
 psql() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 -d "$EDGEAUTH_DATABASE_URL" "$@"; }
 
 if [ "$CLIENTS" -gt 1 ]; then
@@ -166,9 +162,6 @@ else
   token_script=scripts/token.lua
 fi
 export EDGEAUTH_BENCH_CLIENTS=$CLIENTS
-secret=$("$bin" client add bench --scopes "read write" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
-export EDGEAUTH_BENCH_AUTH
-EDGEAUTH_BENCH_AUTH=$(printf 'bench:%s' "$secret" | base64 -w0)
 
 # ---------------------------------------------------------------------------------------
 # Progress: a background loop prints, once a second, the phase the script announced in
@@ -229,13 +222,6 @@ fi
 # ---------------------------------------------------------------------------------------
 # Server and load generators
 
-# Signing keys: one per algorithm, made on first use.
-key_for() {
-  local f=$work/data/bench-$1.pem
-  [ -f "$f" ] || "$bin" keys generate --alg "$1" --out "$f" >/dev/null
-  echo "$f"
-}
-
 # layout SHARDS: sets server_pin, client_pin (taskset prefixes, as arrays), wrk_threads
 # and layout_text (the table's `layout` column).
 layout() {
@@ -258,17 +244,10 @@ start_server() {
   psql -c "TRUNCATE tokens"
   port=$(free_port)
   layout "$1"
-  EDGEAUTH_LISTEN=127.0.0.1:$port EDGEAUTH_SHARDS=$1 EDGEAUTH_SIGNING_KEYS=$(key_for "$2") \
+  EDGEAUTH_LISTEN=127.0.0.1:$port EDGEAUTH_SHARDS=$1 EDGEAUTH_SIGNING_KEYS=$(signing_key "$2") \
     "${server_pin[@]}" "$bin" serve 2>"$work/server.log" &
   server=$!
-  for _ in $(seq 1 200); do
-    curl -fs -m 1 "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.05
-  done
-  say "the server did not become ready"
-  cat "$work/server.log" >&2
-  exit 1
+  wait_ready "http://127.0.0.1:$port/readyz" "$work/server.log"
 }
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$server/status"; }

@@ -48,42 +48,32 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_bench_database "$work"
+prepare_edgeauth "$work"
 port=$(free_port)
-export EDGEAUTH_DATA_DIR=$work/data EDGEAUTH_LISTEN=127.0.0.1:$port EDGEAUTH_SHARDS=1
-export EDGEAUTH_IO_DRIVER=$IO_DRIVER EDGEAUTH_LOG_LEVEL=warn
-mkdir -p "$work/data"
-"$bin" keys generate --alg "$ALG" --out "$work/data/key.pem" >/dev/null
-export EDGEAUTH_SIGNING_KEYS=$work/data/key.pem
-"$bin" migrate >/dev/null
-secret=$("$bin" client add bench --scopes "read write" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
-export EDGEAUTH_BENCH_AUTH EDGEAUTH_BENCH_PIPELINE=$PIPELINE
-EDGEAUTH_BENCH_AUTH=$(printf 'bench:%s' "$secret" | base64 -w0)
+export EDGEAUTH_LISTEN=127.0.0.1:$port EDGEAUTH_SHARDS=1 EDGEAUTH_IO_DRIVER=$IO_DRIVER
+export EDGEAUTH_SIGNING_KEYS
+EDGEAUTH_SIGNING_KEYS=$(signing_key "$ALG")
+export EDGEAUTH_BENCH_PIPELINE=$PIPELINE
 
 taskset -c "$SERVER_CPU" "$bin" serve 2>"$work/server.log" &
 server=$!
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_ready "http://127.0.0.1:$port/readyz" "$work/server.log"
 
 # Warm the cache and the allocator before sampling.
 taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d2s -s scripts/token.lua "http://127.0.0.1:$port" >/dev/null
-taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" -s scripts/token.lua \
+# Load for the whole of what follows: 1 s to settle, 3 s of counting, DURATION of sampling,
+# and a second to spare.
+taskset -c "$WRK_CPU" wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 5))s" -s scripts/token.lua \
   "http://127.0.0.1:$port" >"$work/wrk.txt" &
 wrk_pid=$!
 sleep 1
-requests_now() {
-  curl -fs "http://127.0.0.1:$port/metrics" | awk '/^edgeauth_tokens_issued_total/ {s += $2} END {print s + 0}'
-}
 # Kernel work per token: system calls, io_uring operations submitted, and io_uring_enter
 # waits, counted by tracepoints over a few seconds and divided by the tokens issued meanwhile.
 echo "profile.sh: counting system calls and io_uring operations for 3s" >&2
-before=$(requests_now)
+before=$(tokens_issued "$port")
 perf stat -x, -e raw_syscalls:sys_enter,io_uring:io_uring_submit_req,io_uring:io_uring_cqring_wait \
   -p "$server" -o "$work/stat.csv" -- sleep 3 2>/dev/null
-tokens=$(( $(requests_now) - before ))
+tokens=$(( $(tokens_issued "$port") - before ))
 echo "profile.sh: sampling the server for ${DURATION}s ($ALG, pipeline $PIPELINE)" >&2
 perf record -q -F 999 --call-graph dwarf,16384 -p "$server" -o "$work/perf.data" -- sleep "$DURATION" 2>/dev/null
 wait "$wrk_pid"
@@ -95,7 +85,7 @@ name=$ALG$([ "$PIPELINE" = 1 ] || echo "-p$PIPELINE")
 mkdir -p bench-results
 report() { # sort-key percent-limit
   perf report -i "$work/perf.data" --no-children -g none --sort "$1" --percent-limit "$2" --stdio 2>/dev/null |
-    grep -E '^ +[0-9]'
+    grep -E '^ +[0-9]' || true
 }
 {
   echo "# $name: per token over 3 s ($tokens tokens, io driver $IO_DRIVER)"
