@@ -11,7 +11,7 @@ use crate::auth::client_auth::{self, BasicScratch, ClientAuthError, ClientCreden
 use crate::auth::secret;
 use crate::endpoint::oauth_error::OAuthError;
 use crate::http::TokenParams;
-use crate::http::body::BodyError;
+use crate::http::body::{self, BodyError};
 use crate::http::request::Request;
 use crate::log;
 use crate::pg;
@@ -94,6 +94,24 @@ fn refusal(presented: &Presented<'_>) -> OAuthError {
         basic: presented.basic,
         description: "client authentication failed",
     }
+}
+
+/// The common start of introspection (RFC 7662) and revocation (RFC 7009): a well-formed
+/// body with a `token`, from a client authenticated as at the token endpoint. Checked in
+/// that order, so a malformed request is reported before any look-up.
+pub async fn authenticated_token_request<'r>(
+    shard: &Shard,
+    req: &Request<'r>,
+) -> Result<(Cow<'r, str>, Rc<ClientRecord>), OAuthError> {
+    let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
+    let mut basic = BasicScratch::new();
+    let presented = presented(req, &params, &mut basic)?;
+    let token = params
+        .token
+        .clone()
+        .ok_or(OAuthError::InvalidRequest("token is required"))?;
+    let caller = authenticate(shard, &presented).await?;
+    Ok((token, caller))
 }
 
 pub fn db_unavailable(e: pg::Error) -> OAuthError {

@@ -11,10 +11,8 @@
 
 use serde::Serialize;
 
-use crate::auth::client_auth::BasicScratch;
-use crate::endpoint::client_authn::{self, body_error};
+use crate::endpoint::client_authn;
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
-use crate::http::body;
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::verify::{VerifiedClaims, verify_token};
@@ -47,14 +45,7 @@ async fn introspect(
     shard: &Shard,
     req: &Request<'_>,
 ) -> Result<Option<VerifiedClaims>, OAuthError> {
-    let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
-    let mut basic = BasicScratch::new();
-    let presented = client_authn::presented(req, &params, &mut basic)?;
-    let token = params
-        .token
-        .as_deref()
-        .ok_or(OAuthError::InvalidRequest("token is required"))?;
-    client_authn::authenticate(shard, &presented).await?;
+    let (token, _caller) = client_authn::authenticated_token_request(shard, req).await?;
     Ok(active_claims(shard, token.as_bytes(), unix_now_s()))
 }
 

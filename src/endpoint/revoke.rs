@@ -16,10 +16,8 @@
 //! * Database unavailable: 503 `temporarily_unavailable` with `Retry-After`; the client
 //!   must retry, because a revocation that was not recorded must not look successful.
 
-use crate::auth::client_auth::BasicScratch;
-use crate::endpoint::client_authn::{self, body_error};
+use crate::endpoint::client_authn;
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
-use crate::http::body;
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::verify::verify_token;
@@ -41,14 +39,7 @@ pub async fn handle(
 }
 
 async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<(), OAuthError> {
-    let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
-    let mut basic = BasicScratch::new();
-    let presented = client_authn::presented(req, &params, &mut basic)?;
-    let token = params
-        .token
-        .as_deref()
-        .ok_or(OAuthError::InvalidRequest("token is required"))?;
-    let caller = client_authn::authenticate(shard, &presented).await?;
+    let (token, caller) = client_authn::authenticated_token_request(shard, req).await?;
 
     let Ok(claims) = verify_token(&shard.keys().verify_keys, token.as_bytes()) else {
         return Ok(()); // Not ours: nothing to revoke (§2.2).
