@@ -1,6 +1,22 @@
 # shellcheck shell=bash
-# Sourced by the benchmark scripts: a free port, and a private PostgreSQL with a `bench`
-# database for one run.
+# Sourced by the benchmark scripts: Debian packages they need, a free port, a private
+# PostgreSQL with a `bench` database for one run, an edgeauth server's set-up, and the
+# clean-up of all of it.
+
+# need_debian_package COMMAND PACKAGE: install PACKAGE from Debian unless COMMAND exists.
+need_debian_package() {
+  command -v "$1" >/dev/null && return
+  echo "$(basename "$0"): installing $1 (Debian $2)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+# stop_bench_work WORK_DIR: kill the server (`server`, if one runs), stop the private
+# PostgreSQL, remove WORK_DIR. For the scripts' EXIT traps.
+stop_bench_work() {
+  if [ -n "${server:-}" ]; then kill -9 "$server" 2>/dev/null || true; fi
+  if [ -d "$1/pg" ]; then scripts/pg.sh stop "$1/pg" >/dev/null 2>&1 || true; fi
+  rm -rf "$1"
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

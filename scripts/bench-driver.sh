@@ -21,23 +21,16 @@ DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 DRIVERS=${DRIVERS:-io_uring epoll}
 
-command -v wrk >/dev/null || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-}
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
+need_debian_package wrk wrk
 scripts/pg.sh install
 cargo build --release --quiet
 bin=$PWD/target/release/edgeauth
 
-# shellcheck source=scripts/bench-common.sh
-. scripts/bench-common.sh
 work=$(mktemp -d /tmp/edgeauth-drivers.XXXXXX)
 server=""
-cleanup() {
-  if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null || true; fi
-  scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_bench_work "$work"' EXIT
 
 prepare_edgeauth "$work" >/dev/null
 export EDGEAUTH_SHARDS=1 EDGEAUTH_SIGNING_KEYS EDGEAUTH_BENCH_PIPELINE=$PIPELINE

@@ -10,8 +10,8 @@
 # installed with `npm ci` into target/peer (the repository stays clean); one Node process,
 # NODE_ENV=production, scripts/peer/provider.mjs (client_credentials, resource indicators
 # with accessTokenFormat jwt and jwt.sign.alg ES256, an EC P-256 key generated at start, one
-# client_secret_basic client). Token path POST /token, scripts/peer/token.lua (the body and
-# Basic auth of scripts/token.lua). Its ceiling: GET /healthz, a middleware in the provider's
+# client_secret_basic client). Token path POST /token: scripts/token.lua with
+# EDGEAUTH_BENCH_TOKEN_PATH=/token, so the very request edgeauth gets. Its ceiling: GET /healthz, a middleware in the provider's
 # own Koa stack ahead of its router.
 #
 # edgeauth: as scripts/bench.sh runs it with its defaults (release build, private PostgreSQL,
@@ -36,12 +36,11 @@ PEER_DIR=${PEER_DIR:-$PWD/target/peer}
 
 say() { echo "bench-peer.sh: $*" >&2; }
 
-apt_install() {
-  say "installing $* (Debian)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-command -v wrk >/dev/null || apt_install wrk
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
+need_debian_package wrk wrk
+need_debian_package node nodejs
+need_debian_package npm npm
 # node-oidc-provider 9 runs on Node 20.18+ (it warns "Unsupported runtime", asking for 22 LTS)
 # and uses URL.parse, which Node 18 lacks: Debian 12's own nodejs (18.20) fails at the first
 # request, so the script stops rather than measure that.
@@ -67,16 +66,9 @@ say "building release"
 cargo build --release --quiet
 bin=$PWD/target/release/edgeauth
 
-# shellcheck source=scripts/bench-common.sh
-. scripts/bench-common.sh
 work=$(mktemp -d /tmp/edgeauth-bench-peer.XXXXXX)
 server=""
-cleanup() {
-  if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null || true; fi
-  [ -d "$work/pg" ] && { scripts/pg.sh stop "$work/pg" || true; }
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_bench_work "$work"' EXIT
 
 port=""
 run_wrk() { # script seconds -> RESULT line
@@ -119,7 +111,7 @@ NODE_ENV=production PEER_PORT=$port PEER_CLIENT_SECRET=$peer_secret \
 server=$!
 wait_ready "http://127.0.0.1:$port/healthz" "$work/server.log"
 check_token node-oidc-provider "http://127.0.0.1:$port/token" "http://127.0.0.1:$port/jwks"
-measure node-oidc-provider scripts/peer/token.lua
+EDGEAUTH_BENCH_TOKEN_PATH=/token measure node-oidc-provider scripts/token.lua
 peer_token=$token_result peer_ceiling=$ceiling_result peer_rss=$rss_kb
 check_token node-oidc-provider "http://127.0.0.1:$port/token" "http://127.0.0.1:$port/jwks"
 kill -TERM "$server"; wait "$server" 2>/dev/null || true; server=""

@@ -109,11 +109,8 @@ fi
 # ---------------------------------------------------------------------------------------
 # Tools, build, database
 
-need_debian_package() { # command package
-  command -v "$1" >/dev/null && return
-  echo "bench.sh: installing $1 (Debian $2)" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 need_debian_package wrk wrk
 if [ "$AB" = 1 ]; then need_debian_package ab apache2-utils; fi
 scripts/pg.sh install
@@ -125,17 +122,13 @@ commit=$(git rev-parse --short HEAD)
 # Results files change with every run; only a change to the code makes the build "dirty".
 git diff --quiet HEAD -- . ":(exclude)bench-results" 2>/dev/null || commit="$commit+dirty"
 
-# shellcheck source=scripts/bench-common.sh
-. scripts/bench-common.sh
 work=$(mktemp -d /tmp/edgeauth-bench.XXXXXX)
 server=""
 progress_pid=""
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   [ -z "$progress_pid" ] || kill "$progress_pid" 2>/dev/null || true
-  [ -z "$server" ] || kill -9 "$server" 2>/dev/null || true
-  scripts/pg.sh stop "$work/pg" || true
-  rm -rf "$work"
+  stop_bench_work "$work"
 }
 trap cleanup EXIT
 # Say where it stopped if a command fails (set -e would otherwise exit silently); -E makes

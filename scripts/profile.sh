@@ -22,13 +22,10 @@ IO_DRIVER=${IO_DRIVER:-auto}
 SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 
-command -v perf >/dev/null || {
-  echo "profile.sh: installing perf (Debian linux-perf)" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
-}
-command -v wrk >/dev/null || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-}
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
+need_debian_package perf linux-perf
+need_debian_package wrk wrk
 command -v inferno-flamegraph >/dev/null || {
   echo "profile.sh: installing inferno (flamegraphs)" >&2
   cargo install --quiet inferno
@@ -37,16 +34,9 @@ scripts/pg.sh install
 cargo build --release --quiet
 bin=$PWD/target/release/edgeauth
 
-# shellcheck source=scripts/bench-common.sh
-. scripts/bench-common.sh
 work=$(mktemp -d /tmp/edgeauth-profile.XXXXXX)
 server=""
-cleanup() {
-  if [ -n "$server" ]; then kill -9 "$server" 2>/dev/null || true; fi
-  scripts/pg.sh stop "$work/pg" || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_bench_work "$work"' EXIT
 
 prepare_edgeauth "$work"
 port=$(free_port)
