@@ -13,13 +13,10 @@
 //!    then closes its database session (Terminate after the last answer) and its thread ends.
 //! 5. When every shard thread has ended, the process exits 0.
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::Cell;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
-use hashbrown::HashMap;
+use crate::wake::Event;
 
 /// A one-way, single-threaded latch: once fired, every waiter wakes and stays woken.
 #[derive(Clone, Default)]
@@ -28,10 +25,7 @@ pub struct Shutdown(Rc<Inner>);
 #[derive(Default)]
 struct Inner {
     fired: Cell<bool>,
-    next_waiter_id: Cell<u64>,
-    /// One waker per pending `wait()` future, removed when the future is dropped, so the map
-    /// stays as small as the number of waiters however often they are polled.
-    waiters: RefCell<HashMap<u64, Waker>>,
+    fire: Event,
 }
 
 impl Shutdown {
@@ -40,11 +34,8 @@ impl Shutdown {
     }
 
     pub fn fire(&self) {
-        if self.0.fired.replace(true) {
-            return;
-        }
-        for (_, waker) in self.0.waiters.borrow_mut().drain() {
-            waker.wake();
+        if !self.0.fired.replace(true) {
+            self.0.fire.notify();
         }
     }
 
@@ -52,39 +43,11 @@ impl Shutdown {
         self.0.fired.get()
     }
 
-    /// Resolves once the latch has fired.
-    pub fn wait(&self) -> Wait {
-        let id = self.0.next_waiter_id.get();
-        self.0.next_waiter_id.set(id + 1);
-        Wait {
-            inner: self.0.clone(),
-            id,
+    /// Resolves once the latch has fired (at once if it has).
+    pub async fn wait(&self) {
+        if !self.is_fired() {
+            self.0.fire.wait().await;
         }
-    }
-}
-
-pub struct Wait {
-    inner: Rc<Inner>,
-    id: u64,
-}
-
-impl Future for Wait {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.inner.fired.get() {
-            return Poll::Ready(());
-        }
-        self.inner
-            .waiters
-            .borrow_mut()
-            .insert(self.id, cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-impl Drop for Wait {
-    fn drop(&mut self) {
-        self.inner.waiters.borrow_mut().remove(&self.id);
     }
 }
 
@@ -103,10 +66,7 @@ mod tests {
                 let wait = shutdown.wait();
                 let _ = monoio::time::timeout(std::time::Duration::from_millis(1), wait).await;
             }
-            assert!(
-                shutdown.0.waiters.borrow().is_empty(),
-                "dropped waits deregister"
-            );
+            assert_eq!(shutdown.0.fire.waiters(), 0, "dropped waits deregister");
             let s2 = shutdown.clone();
             let task = monoio::spawn(async move { s2.wait().await });
             monoio::time::sleep(std::time::Duration::from_millis(5)).await;
