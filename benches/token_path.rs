@@ -30,8 +30,9 @@ use edgeauth::batch::encode::ArrayRows;
 use edgeauth::cache::{CacheConfig, CacheStats, ClientCache, Lookup};
 use edgeauth::endpoint::client_authn;
 use edgeauth::endpoint::oauth_error::NO_STORE_HEADERS;
+use edgeauth::endpoint::params::parse_params;
 use edgeauth::endpoint::token::{Minter, mint};
-use edgeauth::http::{parse, parse_params, write_json};
+use edgeauth::http::{parse, write_json};
 use edgeauth::jwt::{Alg, JtiGenerator, SigningKey, TokenSigner, generate_pem};
 use edgeauth::store::clients::ClientRecord;
 

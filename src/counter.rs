@@ -1,6 +1,5 @@
 //! Counters that one thread writes and any thread reads: the per-shard figures behind
-//! `/metrics` and `/admin/cache/stats` (SPEC §1: "per-shard counters that only their owner
-//! writes and anyone may read, summed on read").
+//! `/metrics` and `/admin/cache/stats`, summed across shards when read.
 //!
 //! Only the owner writes, so an update is a relaxed load and a relaxed store rather than a
 //! read-modify-write: no update can be lost, and the hot path spares a locked instruction.
@@ -23,15 +22,19 @@ impl Counter {
     /// Add `n`. Owner only.
     #[inline]
     pub fn add(&self, n: u64) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// Take `n` from a gauge. Owner only.
     #[inline]
     pub fn sub(&self, n: u64) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_sub(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// Overwrite a gauge or a mirrored figure. Owner only.

@@ -22,7 +22,6 @@
 //! * `admin_cmd`: the subcommands besides `serve` (migrate, client, keys, prune).
 //! * `limits`: every bound, named, with units. `log`: JSON log lines on stderr.
 
-pub mod admin_cmd;
 pub mod auth;
 pub mod batch;
 pub mod cache;
@@ -31,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod counter;
 pub mod endpoint;
+pub mod form;
 pub mod http;
 pub mod jwt;
 pub mod limits;

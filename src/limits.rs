@@ -1,9 +1,32 @@
 //! Every bound the server enforces, in one reviewable place, units last.
-//!
-//! HTTP framing limits live in `http` next to the parser that enforces them; these are the
-//! limits of the server around it.
 
 use std::time::Duration;
+
+// HTTP framing, enforced by `http::request`.
+
+/// Longest request head (request line, headers and the blank line) we buffer. A head that is
+/// still incomplete at this size is answered 431 rather than buffered further: httparse
+/// restarts from the first byte on every `Partial`, so an unbounded head is unbounded work too.
+pub const HEADER_BYTES_MAX: usize = 16 * 1024;
+
+/// Largest request body, checked against `Content-Length` as soon as the head is parsed, so an
+/// oversized body is refused (413) before a single byte of it is read. Token, introspection and
+/// revocation bodies are a few hundred bytes.
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Headers per request. httparse fills a caller-provided array, which lives on the stack; more
+/// headers than this is answered 431 like an oversized head.
+pub const HEADERS_COUNT_MAX: usize = 64;
+
+/// Largest complete request (head plus body) a connection must be able to hold: the size a
+/// read buffer grows to at most.
+pub const REQUEST_BYTES_MAX: usize = HEADER_BYTES_MAX + BODY_BYTES_MAX;
+
+// 64 empty `httparse::Header`s are 2 KiB of stack per parse; keep that small.
+const _: () = assert!(HEADERS_COUNT_MAX <= 128);
+const _: () = assert!(HEADER_BYTES_MAX >= 1024 && BODY_BYTES_MAX >= 1024);
+
+// The server around it.
 
 /// Connections one shard serves at once; beyond this a new connection is closed at accept.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;

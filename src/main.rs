@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use mimalloc::MiMalloc;
 
+use edgeauth::cli::commands;
 use edgeauth::cli::{Cli, Command};
 use edgeauth::config::Config;
-use edgeauth::{admin_cmd, log, server};
+use edgeauth::{log, server};
 
 /// mimalloc: per-thread free lists suit a thread-per-core server, where each shard allocates
 /// and frees on its own thread and never hands memory across.
@@ -31,10 +32,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     log::set_level(config.log_level);
     match cli.command {
         Command::Serve => server::serve(config, cli.settings),
-        Command::Migrate => admin_cmd::migrate(&config),
-        Command::Client(cmd) => admin_cmd::client(&config, cmd),
-        Command::Keys(cmd) => admin_cmd::keys(cmd),
-        Command::Prune => admin_cmd::prune(&config),
+        Command::Migrate => commands::migrate(&config),
+        Command::Client(cmd) => commands::client(&config, cmd),
+        Command::Keys(cmd) => commands::keys(cmd),
+        Command::Prune => commands::prune(&config),
     }
 }
 

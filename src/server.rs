@@ -18,42 +18,26 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::admin_cmd::{block_on, database_config};
 use crate::cli::Settings;
 use crate::config::{Config, IoDriver};
+use crate::endpoint::context::kid_list;
 use crate::endpoint::metadata::Documents;
+use crate::endpoint::stats::ShardStats;
 use crate::jwt::keys::{self, Alg, SigningKey};
 use crate::limits;
 use crate::log;
-use crate::pg::{Client, ErrorKind, PgConfig};
-use crate::shard::{self, KeyReload, WAKE_RELOAD, WAKE_SHUTDOWN, kid_list, stats::ShardStats};
-use crate::store::schema;
+use crate::pg::{Client, ErrorKind, PgConfig, block_on};
+use crate::shard::{self, KeyPems, KeyReload, ShardInit, WAKE_RELOAD, WAKE_SHUTDOWN};
+use crate::store::{self, schema};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-/// Every configured key's PEM bytes, in configuration order (the first signs).
-pub type KeyPems = Arc<[Vec<u8>]>;
-
-/// What a shard thread is given; everything in it is `Send`.
-pub struct ShardInit {
-    pub id: usize,
-    pub config: Arc<Config>,
-    pub pg: PgConfig,
-    /// PEM of every configured key, in configuration order: the first signs, all verify.
-    /// Keys are not `Send`, so each shard parses its own copies from these bytes.
-    pub key_pems: KeyPems,
-    pub documents: Arc<Documents>,
-    pub all_stats: Arc<[ShardStats]>,
-    pub wake: StdUnixStream,
-    /// New key sets after a SIGHUP; the shard looks only when woken with `WAKE_RELOAD`.
-    pub reloads: mpsc::Receiver<KeyReload>,
-    pub core: Option<core_affinity::CoreId>,
-    pub driver: IoDriver,
-    /// The start-up check reached the database: the shard waits for its own session before it
-    /// accepts, so that its first requests are not refused with 503.
-    pub database_reachable: bool,
-    /// The shard says here whether it is listening (and on which driver) or why it is not.
-    pub ready: mpsc::Sender<std::result::Result<&'static str, String>>,
+/// The running shards, as the signal thread and `serve` hold them.
+struct Shards {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// The signal thread's end of each shard's wake-up socket.
+    wakers: Vec<StdUnixStream>,
+    reloads: Vec<mpsc::Sender<KeyReload>>,
 }
 
 /// `settings` are what the command line and environment gave: a SIGHUP resolves them again
@@ -61,102 +45,144 @@ pub struct ShardInit {
 pub fn serve(config: Config, settings: Settings) -> Result<()> {
     // Take SIGTERM/SIGINT (and SIGHUP, whose default also kills) away from their default
     // before anything can be lost.
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let pg = database_config(&config)?.with_application_name("edgeauth");
+    let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let pg = store::database(&config)?.with_application_name("edgeauth");
     let (key_pems, keys) = load_signing_keys(&config)?;
     let documents = Arc::new(Documents::build(&config, &keys));
     ensure_listen_address_free(&config)?;
     let database_reachable = check_database(&pg)?;
 
     let config = Arc::new(config);
-    let all_stats: Arc<[ShardStats]> = (0..config.shards).map(|_| ShardStats::default()).collect();
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
     let (ready_tx, ready_rx) = mpsc::channel();
-    let mut wakers = Vec::with_capacity(config.shards);
-    let mut reload_senders = Vec::with_capacity(config.shards);
-    let mut threads = Vec::with_capacity(config.shards);
-    for id in 0..config.shards {
+    let template = ShardTemplate {
+        config: config.clone(),
+        pg: pg.clone(),
+        key_pems,
+        documents,
+        all_stats: (0..config.shards).map(|_| ShardStats::default()).collect(),
+        database_reachable,
+        ready: ready_tx,
+    };
+    let mut shards = start_shards(template)?;
+    let drivers = match wait_ready(&ready_rx, config.shards) {
+        Ok(drivers) => drivers,
+        Err(e) => {
+            wake_all(&mut shards.wakers);
+            join(shards.threads);
+            return Err(e.into());
+        }
+    };
+    log_startup(&config, &pg, &keys, &drivers);
+    let threads = std::mem::take(&mut shards.threads);
+    std::thread::Builder::new()
+        .name("edgeauth-signals".to_owned())
+        .spawn(move || handle_signals(signals, &config, &settings, shards))?;
+    if join(threads) {
+        return Err("a shard thread panicked".into());
+    }
+    log::info("stopped", &[]);
+    Ok(())
+}
+
+/// What every shard is given alike; `start_shards` adds what is each one's own.
+struct ShardTemplate {
+    config: Arc<Config>,
+    pg: PgConfig,
+    key_pems: KeyPems,
+    documents: Arc<Documents>,
+    all_stats: Arc<[ShardStats]>,
+    database_reachable: bool,
+    ready: mpsc::Sender<std::result::Result<&'static str, String>>,
+}
+
+/// One pinned thread per shard (cores reused round-robin when there are more shards).
+fn start_shards(template: ShardTemplate) -> Result<Shards> {
+    let count = template.config.shards;
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mut shards = Shards {
+        threads: Vec::with_capacity(count),
+        wakers: Vec::with_capacity(count),
+        reloads: Vec::with_capacity(count),
+    };
+    for id in 0..count {
         let (wake_tx, wake_rx) = StdUnixStream::pair()?;
-        wakers.push(wake_tx);
         let (reload_tx, reload_rx) = mpsc::channel();
-        reload_senders.push(reload_tx);
         let init = ShardInit {
             id,
-            config: config.clone(),
-            pg: pg.clone(),
-            key_pems: key_pems.clone(),
-            documents: documents.clone(),
-            all_stats: all_stats.clone(),
+            config: template.config.clone(),
+            pg: template.pg.clone(),
+            key_pems: template.key_pems.clone(),
+            documents: template.documents.clone(),
+            all_stats: template.all_stats.clone(),
             wake: wake_rx,
             reloads: reload_rx,
             core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
-            driver: config.io_driver,
-            database_reachable,
-            ready: ready_tx.clone(),
+            database_reachable: template.database_reachable,
+            ready: template.ready.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("edgeauth-shard-{id}"))
             .spawn(move || shard::run_thread(init))?;
-        threads.push(thread);
+        shards.threads.push(thread);
+        shards.wakers.push(wake_tx);
+        shards.reloads.push(reload_tx);
     }
-    drop(ready_tx);
+    Ok(shards)
+}
 
-    let mut drivers = Vec::with_capacity(config.shards);
+/// Each shard's driver once all are listening, or the first reason one is not.
+fn wait_ready(
+    ready: &mpsc::Receiver<std::result::Result<&'static str, String>>,
+    count: usize,
+) -> std::result::Result<Vec<&'static str>, String> {
+    let mut drivers = Vec::with_capacity(count);
     let mut failure = None;
-    for _ in 0..config.shards {
-        match ready_rx.recv() {
+    for _ in 0..count {
+        match ready.recv() {
             Ok(Ok(driver)) => drivers.push(driver),
             Ok(Err(e)) => failure = Some(e),
             Err(_) => failure = Some("a shard thread ended before it was ready".to_owned()),
         }
     }
-    if let Some(e) = failure {
-        wake_all(&mut wakers);
-        for t in threads {
-            let _ = t.join();
-        }
-        return Err(e.into());
-    }
-    log_startup(&config, &pg, &keys, &drivers);
+    failure.map_or(Ok(drivers), Err)
+}
 
-    std::thread::Builder::new()
-        .name("edgeauth-signals".to_owned())
-        .spawn(move || {
-            let mut received = 0;
-            for signal in signals.forever() {
-                if signal == SIGHUP {
-                    // During shutdown a reload is pointless: the shards are draining.
-                    if received == 0 {
-                        reload(&config, &settings, &reload_senders, &mut wakers);
-                    }
-                    continue;
-                }
-                received += 1;
-                if received == 1 {
-                    log::info(
-                        "shutting down: finishing requests, then exiting",
-                        &[("signal", &signal)],
-                    );
-                    wake_all(&mut wakers);
-                } else {
-                    log::warn(
-                        "second signal during shutdown: exiting now",
-                        &[("signal", &signal)],
-                    );
-                    std::process::exit(130);
-                }
-            }
-        })?;
-
+/// Join every thread; true if one panicked.
+fn join(threads: Vec<std::thread::JoinHandle<()>>) -> bool {
     let mut panicked = false;
     for t in threads {
         panicked |= t.join().is_err();
     }
-    if panicked {
-        return Err("a shard thread panicked".into());
+    panicked
+}
+
+/// The signal thread: SIGHUP reloads the keys; the first SIGTERM/SIGINT starts the
+/// shutdown, a second one exits at once.
+fn handle_signals(mut signals: Signals, config: &Config, settings: &Settings, mut shards: Shards) {
+    let mut received = 0;
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            // During shutdown a reload is pointless: the shards are draining.
+            if received == 0 {
+                reload(config, settings, &shards.reloads, &mut shards.wakers);
+            }
+            continue;
+        }
+        received += 1;
+        if received == 1 {
+            log::info(
+                "shutting down: finishing requests, then exiting",
+                &[("signal", &signal)],
+            );
+            wake_all(&mut shards.wakers);
+        } else {
+            log::warn(
+                "second signal during shutdown: exiting now",
+                &[("signal", &signal)],
+            );
+            std::process::exit(130);
+        }
     }
-    log::info("stopped", &[]);
-    Ok(())
 }
 
 fn wake_all(wakers: &mut [StdUnixStream]) {

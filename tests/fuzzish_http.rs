@@ -5,7 +5,8 @@
 //! Run: `cargo test --test fuzzish_http`
 
 use edgeauth::auth::client_auth::{BasicScratch, client_credentials};
-use edgeauth::http::{BODY_BYTES_MAX, HEADER_BYTES_MAX, Request, parse, parse_params};
+use edgeauth::endpoint::params::parse_params;
+use edgeauth::http::{BODY_BYTES_MAX, HEADER_BYTES_MAX, Request, parse};
 
 const SEED: u64 = 0x5eed_0ea7_4a11_b0b5;
 const ROUNDS: usize = 20_000;
@@ -47,8 +48,12 @@ fn seeds_are_single_complete_requests() {
             let params = parse_params(request.content_type, request.body).expect("valid body");
             assert_eq!(params.grant_type.as_deref(), Some("client_credentials"));
             let mut scratch = BasicScratch::new();
-            let credentials =
-                client_credentials(request.authorization, &params, &mut scratch).expect("valid");
+            let credentials = client_credentials(
+                request.authorization,
+                params.body_credentials(),
+                &mut scratch,
+            )
+            .expect("valid");
             assert!(credentials.secret().is_some());
         }
     }
@@ -94,7 +99,11 @@ fn check_request(buf: &[u8], request: &Request<'_>) {
     assert_eq!(parse(&buf[..request.len - 1]), Ok(None));
     // Whatever it carries, the body and credential decoders return rather than panic.
     if let Ok(params) = parse_params(request.content_type, request.body) {
-        let _ = client_credentials(request.authorization, &params, &mut BasicScratch::new());
+        let _ = client_credentials(
+            request.authorization,
+            params.body_credentials(),
+            &mut BasicScratch::new(),
+        );
     }
 }
 
@@ -169,6 +178,10 @@ fn random_bodies_and_credentials_never_panic() {
         let body = mutate(&mut rng, bodies[round % bodies.len()]);
         let _ = parse_params(Some(content_types[rng.below(content_types.len())]), &body);
         let empty = parse_params(None, b"").expect("an empty body has no parameters");
-        let _ = client_credentials(Some(&body), &empty, &mut BasicScratch::new());
+        let _ = client_credentials(
+            Some(&body),
+            empty.body_credentials(),
+            &mut BasicScratch::new(),
+        );
     }
 }

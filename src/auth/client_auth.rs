@@ -3,20 +3,18 @@
 //! authentication method in each request").
 //!
 //! This module only extracts the claimed credentials; checking the secret against the stored
-//! hash is `auth::secret`'s job, after the client is found.
+//! hash is `auth::secret`'s job, after the client is found. It knows no HTTP and no OAuth
+//! error codes: what each [`ClientAuthError`] answers is decided in one place,
+//! `endpoint::client_authn`.
 //!
 //! Decisions where RFC 6749 leaves room, and why:
 //! * Basic with a body `client_id` but no body `client_secret` is accepted when the two ids are
 //!   equal: several client libraries send `client_id` in the body by habit, and it adds no
-//!   second authentication. Different ids are `invalid_request` (the request contradicts
-//!   itself). A body `client_secret` next to Basic is always [`ClientAuthError::BothMethods`].
+//!   second authentication. Different ids are [`ClientAuthError::ClientIdMismatch`]. A body
+//!   `client_secret` next to Basic is always [`ClientAuthError::BothMethods`].
 //! * A Basic header that does not decode (bad base64, no `:`, bad percent-encoding, an empty id
-//!   or secret) is `invalid_client` with 401 and `WWW-Authenticate: Basic`, not
-//!   `invalid_request`: §5.2 defines `invalid_client` as "client authentication failed" and
-//!   requires the 401 and challenge whenever the client tried the Authorization header.
-//! * Another scheme (`Bearer`, `Digest`) on these endpoints is "an unsupported authentication
-//!   method", which §5.2 also files under `invalid_client`; the `Basic` challenge names the one
-//!   we support.
+//!   or secret) is [`ClientAuthError::MalformedBasic`]; another scheme (`Bearer`, `Digest`) is
+//!   [`ClientAuthError::UnsupportedScheme`].
 //! * The id and secret inside Basic are form-urlencoded before base64 (§2.3.1), so `%3A` is a
 //!   colon inside the id and `+` is a space. Clients that skip that step still work as long as
 //!   their secrets have no `%` or `+`; secrets this server generates never do.
@@ -27,8 +25,7 @@ use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 
-use crate::http::TokenParams;
-use crate::http::form;
+use crate::form;
 
 /// Longest decoded Basic credential (`id:secret`), in bytes. Generated secrets are 43 bytes and
 /// client ids are short names; this bound keeps the decode buffer on the stack.
@@ -103,82 +100,41 @@ impl ClientCredentials<'_> {
 /// Why the presented credentials cannot even be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuthError {
-    /// Basic and a body `client_secret` together: `invalid_request` (SPEC §2).
+    /// Basic and a body `client_secret` together: two authentication methods at once.
     BothMethods,
-    /// Basic for one id, body `client_id` for another: `invalid_request`.
+    /// Basic for one id, body `client_id` for another.
     ClientIdMismatch,
-    /// The Basic credential does not decode: `invalid_client`, with the Basic challenge.
+    /// The Basic credential does not decode.
     MalformedBasic,
-    /// An Authorization scheme other than Basic: `invalid_client`, with the Basic challenge.
+    /// An Authorization scheme other than Basic.
     UnsupportedScheme,
-    /// A body `client_id` with no secret anywhere: `invalid_client` ("no client
-    /// authentication included"); this server has no public clients.
+    /// A body `client_id` with no secret anywhere; this server has no public clients.
     MissingSecret,
-    /// A body `client_secret` without a `client_id`: `invalid_request` (a required parameter
-    /// is missing, and there is no client to fail authentication for).
+    /// A body `client_secret` without a `client_id`.
     MissingClientId,
 }
 
-impl ClientAuthError {
-    /// The RFC 6749 §5.2 `error` code.
-    pub fn error_code(&self) -> &'static str {
-        match self {
-            ClientAuthError::BothMethods
-            | ClientAuthError::ClientIdMismatch
-            | ClientAuthError::MissingClientId => "invalid_request",
-            ClientAuthError::MalformedBasic
-            | ClientAuthError::UnsupportedScheme
-            | ClientAuthError::MissingSecret => "invalid_client",
-        }
-    }
-
-    /// 400 for `invalid_request`, 401 for `invalid_client`.
-    pub fn status(&self) -> u16 {
-        match self.error_code() {
-            "invalid_client" => 401,
-            _ => 400,
-        }
-    }
-
-    /// Whether the response carries `WWW-Authenticate: Basic`: the client tried the
-    /// Authorization header and failed (§5.2).
-    pub fn www_authenticate(&self) -> bool {
-        matches!(
-            self,
-            ClientAuthError::MalformedBasic | ClientAuthError::UnsupportedScheme
-        )
-    }
-
-    /// A sentence for `error_description`; never echoes the credential.
-    pub fn description(&self) -> &'static str {
-        match self {
-            ClientAuthError::BothMethods => {
-                "use either HTTP Basic or client_secret in the body, not both"
-            }
-            ClientAuthError::ClientIdMismatch => "client_id does not match the Basic credentials",
-            ClientAuthError::MalformedBasic => "malformed Basic credentials",
-            ClientAuthError::UnsupportedScheme => {
-                "only the Basic authorization scheme is supported"
-            }
-            ClientAuthError::MissingSecret => "client authentication is required",
-            ClientAuthError::MissingClientId => "client_secret was sent without client_id",
-        }
-    }
+/// What the body says about the client: `client_secret_post` credentials, or a client
+/// naming itself beside Basic. Borrowed from the endpoint's parsed parameters.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BodyCredentials<'p, 'a> {
+    pub client_id: Option<&'p Cow<'a, str>>,
+    pub client_secret: Option<&'p Cow<'a, str>>,
 }
 
 /// The request's client credentials (RFC 6749 §2.3.1). Basic is base64 of form-urlencoded
 /// `id ":" secret`: decoded into `scratch` (on the caller's stack, so nothing is allocated),
 /// split at the first `:`, each half percent-decoded, and borrowed from there; the scheme
-/// name is case-insensitive. Body credentials are borrowed from `params`.
+/// name is case-insensitive. `authorization` is the `Authorization` header's value.
 pub fn client_credentials<'a>(
     authorization: Option<&[u8]>,
-    params: &TokenParams<'a>,
+    body: BodyCredentials<'_, 'a>,
     scratch: &'a mut BasicScratch,
 ) -> Result<ClientCredentials<'a>, ClientAuthError> {
     let Some(authorization) = authorization else {
-        return post_credentials(params);
+        return post_credentials(body);
     };
-    let (id, secret) = basic_credentials(authorization, params, scratch)?;
+    let (id, secret) = basic_credentials(authorization, body, scratch)?;
     Ok(ClientCredentials::Basic {
         id: Cow::Borrowed(id),
         secret: Cow::Borrowed(secret),
@@ -188,27 +144,23 @@ pub fn client_credentials<'a>(
 /// Basic credentials, checked against what the body says about the client.
 fn basic_credentials<'s>(
     authorization: &[u8],
-    params: &TokenParams<'_>,
+    body: BodyCredentials<'_, '_>,
     scratch: &'s mut BasicScratch,
 ) -> Result<(&'s str, &'s str), ClientAuthError> {
     let (id, secret) = decode_basic(authorization, scratch)?;
-    if params.client_secret.is_some() {
+    if body.client_secret.is_some() {
         return Err(ClientAuthError::BothMethods);
     }
-    if params
-        .client_id
-        .as_deref()
-        .is_some_and(|body_id| body_id != id)
-    {
+    if body.client_id.is_some_and(|body_id| body_id != id) {
         return Err(ClientAuthError::ClientIdMismatch);
     }
     Ok((id, secret))
 }
 
 fn post_credentials<'a>(
-    params: &TokenParams<'a>,
+    body: BodyCredentials<'_, 'a>,
 ) -> Result<ClientCredentials<'a>, ClientAuthError> {
-    match (&params.client_id, &params.client_secret) {
+    match (body.client_id, body.client_secret) {
         (Some(id), Some(secret)) => Ok(ClientCredentials::Post {
             id: id.clone(),
             secret: secret.clone(),
@@ -264,7 +216,6 @@ fn decode_half(half: &mut [u8]) -> Result<&str, ClientAuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_params;
     use base64::engine::general_purpose;
 
     fn basic(credential: &str) -> Vec<u8> {
@@ -273,9 +224,22 @@ mod tests {
         header
     }
 
-    fn params(form: &str) -> TokenParams<'_> {
-        parse_params(Some(b"application/x-www-form-urlencoded"), form.as_bytes())
-            .expect("valid form")
+    /// The body credentials of a form body (values leaked: they outlive the test's borrow).
+    fn params(body: &str) -> BodyCredentials<'static, 'static> {
+        let mut credentials = BodyCredentials::default();
+        for (name, value) in form::pairs(body.as_bytes()) {
+            let decoded = form::decode(value.unwrap_or_default())
+                .unwrap()
+                .into_owned();
+            let value: &'static Cow<'static, str> =
+                Box::leak(Box::new(Cow::Borrowed(decoded.leak())));
+            match name {
+                b"client_id" => credentials.client_id = Some(value),
+                b"client_secret" => credentials.client_secret = Some(value),
+                _ => {}
+            }
+        }
+        credentials
     }
 
     /// Decode space that outlives the test's borrow of it.
@@ -295,7 +259,7 @@ mod tests {
         let header = basic("client:secret");
         let got = client_credentials(
             Some(&header),
-            &params("grant_type=client_credentials"),
+            params("grant_type=client_credentials"),
             scratch(),
         );
         assert_eq!(
@@ -313,8 +277,8 @@ mod tests {
         // A percent-encoded ':' belongs to the id; the first raw ':' splits; the secret may
         // contain raw ':' too; '+' is a space and %2B a plus.
         let header = basic("my%3Aclient:se:cr%2Bet+x%C3%A9");
-        let got =
-            client_credentials(Some(&header), &TokenParams::default(), scratch()).expect("valid");
+        let got = client_credentials(Some(&header), BodyCredentials::default(), scratch())
+            .expect("valid");
         assert_eq!(
             ids(&got),
             (Some("my:client".into()), Some("se:cr+et xé".into()))
@@ -328,7 +292,7 @@ mod tests {
             b"BASIC   Y2xpZW50OnNlY3JldA",
             b"Basic Y2xpZW50OnNlY3JldA== ",
         ] {
-            let got = client_credentials(Some(header), &TokenParams::default(), scratch());
+            let got = client_credentials(Some(header), BodyCredentials::default(), scratch());
             assert_eq!(
                 got.map(|c| ids(&c)),
                 Ok((Some("client".into()), Some("secret".into())))
@@ -350,7 +314,7 @@ mod tests {
             &long,
         ];
         for header in cases {
-            let got = client_credentials(Some(header), &TokenParams::default(), scratch());
+            let got = client_credentials(Some(header), BodyCredentials::default(), scratch());
             assert_eq!(
                 got,
                 Err(ClientAuthError::MalformedBasic),
@@ -364,13 +328,8 @@ mod tests {
             header
         };
         assert_eq!(
-            client_credentials(Some(&not_utf8), &TokenParams::default(), scratch()),
+            client_credentials(Some(&not_utf8), BodyCredentials::default(), scratch()),
             Err(ClientAuthError::MalformedBasic)
-        );
-        let error = ClientAuthError::MalformedBasic;
-        assert_eq!(
-            (error.error_code(), error.status(), error.www_authenticate()),
-            ("invalid_client", 401, true)
         );
     }
 
@@ -383,7 +342,7 @@ mod tests {
             b"",
         ] {
             assert_eq!(
-                client_credentials(Some(header), &TokenParams::default(), scratch()),
+                client_credentials(Some(header), BodyCredentials::default(), scratch()),
                 Err(ClientAuthError::UnsupportedScheme)
             );
         }
@@ -392,7 +351,7 @@ mod tests {
     #[test]
     fn post_credentials() {
         let body = params("grant_type=client_credentials&client_id=svc&client_secret=s%2B1");
-        let got = client_credentials(None, &body, scratch()).expect("valid");
+        let got = client_credentials(None, body, scratch()).expect("valid");
         assert_eq!(
             got,
             ClientCredentials::Post {
@@ -408,15 +367,15 @@ mod tests {
             }
         ));
         assert_eq!(
-            client_credentials(None, &params("client_id=svc"), scratch()),
+            client_credentials(None, params("client_id=svc"), scratch()),
             Err(ClientAuthError::MissingSecret)
         );
         assert_eq!(
-            client_credentials(None, &params("client_secret=s"), scratch()),
+            client_credentials(None, params("client_secret=s"), scratch()),
             Err(ClientAuthError::MissingClientId)
         );
         assert_eq!(
-            client_credentials(None, &params("grant_type=client_credentials"), scratch()),
+            client_credentials(None, params("grant_type=client_credentials"), scratch()),
             Ok(ClientCredentials::None)
         );
     }
@@ -426,34 +385,32 @@ mod tests {
         let header = basic("svc:secret");
         let got = client_credentials(
             Some(&header),
-            &params("client_id=svc&client_secret=secret"),
+            params("client_id=svc&client_secret=secret"),
             scratch(),
         );
         assert_eq!(got, Err(ClientAuthError::BothMethods));
-        let got = client_credentials(Some(&header), &params("client_secret=secret"), scratch());
+        let got = client_credentials(Some(&header), params("client_secret=secret"), scratch());
         assert_eq!(got, Err(ClientAuthError::BothMethods));
-        assert_eq!(ClientAuthError::BothMethods.error_code(), "invalid_request");
-        assert_eq!(ClientAuthError::BothMethods.status(), 400);
     }
 
     #[test]
     fn basic_with_body_client_id() {
         let header = basic("svc:secret");
-        let same = client_credentials(Some(&header), &params("client_id=svc"), scratch());
+        let same = client_credentials(Some(&header), params("client_id=svc"), scratch());
         assert_eq!(
             same.map(|c| ids(&c)),
             Ok((Some("svc".into()), Some("secret".into())))
         );
-        let other = client_credentials(Some(&header), &params("client_id=intruder"), scratch());
+        let other = client_credentials(Some(&header), params("client_id=intruder"), scratch());
         assert_eq!(other, Err(ClientAuthError::ClientIdMismatch));
     }
 
     #[test]
     fn basic_credentials_are_borrowed_from_the_scratch() {
         let header = basic("svc:secret");
-        let body = TokenParams::default();
+        let body = BodyCredentials::default();
         let mut scratch = BasicScratch::new();
-        let got = client_credentials(Some(&header), &body, &mut scratch).expect("valid");
+        let got = client_credentials(Some(&header), body, &mut scratch).expect("valid");
         assert!(matches!(
             got,
             ClientCredentials::Basic {

@@ -73,8 +73,8 @@ impl<V> ClientCache<V> {
     /// An empty cache with all its memory allocated up front: both slabs at full capacity
     /// and both tables at twice that (see `Lru::new`), so the request path never grows them.
     pub fn new(config: CacheConfig, stats: Arc<CacheStats>) -> Self {
-        CacheStats::set(&stats.size, 0);
-        CacheStats::set(&stats.negative_size, 0);
+        stats.size.set(0);
+        stats.negative_size.set(0);
         ClientCache {
             hasher: DefaultHashBuilder::default(),
             positive: Lru::new(config.capacity),
@@ -95,22 +95,22 @@ impl<V> ClientCache<V> {
         if let Some(index) = self.positive.find(hash, client_id) {
             if !self.positive.entry(index).is_expired(now) {
                 self.positive.touch(index);
-                CacheStats::bump(&self.stats.hits);
+                self.stats.hits.bump();
                 return Lookup::Hit(&self.positive.entry(index).value);
             }
             self.positive.remove(index);
-            CacheStats::bump(&self.stats.expirations);
-            CacheStats::set(&self.stats.size, self.positive.len());
+            self.stats.expirations.bump();
+            self.stats.size.set(self.positive.len() as u64);
         } else if let Some(index) = self.negative.find(hash, client_id) {
             if !self.negative.entry(index).is_expired(now) {
                 self.negative.touch(index);
-                CacheStats::bump(&self.stats.negative_hits);
+                self.stats.negative_hits.bump();
                 return Lookup::Absent;
             }
             self.negative.remove(index);
-            CacheStats::set(&self.stats.negative_size, self.negative.len());
+            self.stats.negative_size.set(self.negative.len() as u64);
         }
-        CacheStats::bump(&self.stats.misses);
+        self.stats.misses.bump();
         Lookup::Miss
     }
 
@@ -122,18 +122,18 @@ impl<V> ClientCache<V> {
         let hash = self.hasher.hash_one(client_id);
         if let Some(index) = self.negative.find(hash, client_id) {
             self.negative.remove(index);
-            CacheStats::set(&self.stats.negative_size, self.negative.len());
+            self.stats.negative_size.set(self.negative.len() as u64);
         }
         let expires_at = now + self.ttl;
         match self.positive.find(hash, client_id) {
             Some(index) => self.positive.replace(index, value, expires_at),
             None => {
                 if self.positive.insert_new(hash, client_id, value, expires_at) {
-                    CacheStats::bump(&self.stats.evictions);
+                    self.stats.evictions.bump();
                 }
             }
         }
-        CacheStats::set(&self.stats.size, self.positive.len());
+        self.stats.size.set(self.positive.len() as u64);
         self.debug_check();
     }
 
@@ -145,18 +145,18 @@ impl<V> ClientCache<V> {
         let hash = self.hasher.hash_one(client_id);
         if let Some(index) = self.positive.find(hash, client_id) {
             self.positive.remove(index);
-            CacheStats::set(&self.stats.size, self.positive.len());
+            self.stats.size.set(self.positive.len() as u64);
         }
         let expires_at = now + self.negative_ttl;
         match self.negative.find(hash, client_id) {
             Some(index) => self.negative.replace(index, (), expires_at),
             None => {
                 if self.negative.insert_new(hash, client_id, (), expires_at) {
-                    CacheStats::bump(&self.stats.negative_evictions);
+                    self.stats.negative_evictions.bump();
                 }
             }
         }
-        CacheStats::set(&self.stats.negative_size, self.negative.len());
+        self.stats.negative_size.set(self.negative.len() as u64);
         self.debug_check();
     }
 
@@ -167,12 +167,12 @@ impl<V> ClientCache<V> {
         let mut found = false;
         if let Some(index) = self.positive.find(hash, client_id) {
             self.positive.remove(index);
-            CacheStats::set(&self.stats.size, self.positive.len());
+            self.stats.size.set(self.positive.len() as u64);
             found = true;
         }
         if let Some(index) = self.negative.find(hash, client_id) {
             self.negative.remove(index);
-            CacheStats::set(&self.stats.negative_size, self.negative.len());
+            self.stats.negative_size.set(self.negative.len() as u64);
             found = true;
         }
         self.debug_check();
@@ -184,8 +184,8 @@ impl<V> ClientCache<V> {
     pub fn clear(&mut self) {
         self.positive.clear();
         self.negative.clear();
-        CacheStats::set(&self.stats.size, 0);
-        CacheStats::set(&self.stats.negative_size, 0);
+        self.stats.size.set(0);
+        self.stats.negative_size.set(0);
         self.debug_check();
     }
 
@@ -196,9 +196,9 @@ impl<V> ClientCache<V> {
     pub fn purge_expired(&mut self, now: Instant) -> usize {
         let positive = self.positive.remove_expired(now);
         let negative = self.negative.remove_expired(now);
-        CacheStats::add(&self.stats.expirations, positive as u64);
-        CacheStats::set(&self.stats.size, self.positive.len());
-        CacheStats::set(&self.stats.negative_size, self.negative.len());
+        self.stats.expirations.add(positive as u64);
+        self.stats.size.set(self.positive.len() as u64);
+        self.stats.negative_size.set(self.negative.len() as u64);
         self.debug_check();
         positive + negative
     }
@@ -238,14 +238,8 @@ impl<V> ClientCache<V> {
     fn debug_check(&self) {
         debug_assert!(self.positive.len() <= self.positive.capacity());
         debug_assert!(self.negative.len() <= self.negative.capacity());
-        debug_assert_eq!(
-            CacheStats::read(&self.stats.size),
-            self.positive.len() as u64
-        );
-        debug_assert_eq!(
-            CacheStats::read(&self.stats.negative_size),
-            self.negative.len() as u64
-        );
+        debug_assert_eq!(self.stats.size.get(), self.positive.len() as u64);
+        debug_assert_eq!(self.stats.negative_size.get(), self.negative.len() as u64);
     }
 
     /// Every structural invariant of both LRUs (both list directions, table slots, hashes),
@@ -262,10 +256,7 @@ impl<V> ClientCache<V> {
             );
         }
         self.debug_check();
-        assert_eq!(
-            CacheStats::read(&self.stats.size),
-            self.positive.len() as u64
-        );
+        assert_eq!(self.stats.size.get(), self.positive.len() as u64);
     }
 }
 

@@ -115,13 +115,6 @@ impl RevocationCache {
     }
 }
 
-/// Parse a NOTIFY payload, `<jti> <exp-unix-seconds>`.
-pub fn parse_notification(payload: &str) -> Option<(Jti, u64)> {
-    let (jti, exp) = payload.split_once(' ')?;
-    let jti = uuid::Uuid::try_parse(jti).ok()?;
-    Some((*jti.as_bytes(), exp.parse().ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,23 +178,6 @@ mod tests {
         assert!(
             !cache.is_revoked(&[3; 16], NOW),
             "not recorded once abandoned"
-        );
-    }
-
-    #[test]
-    fn notification_payloads() {
-        let (jti, exp) =
-            parse_notification("0190a5c4-1234-7abc-8def-0123456789ab 1700000000").unwrap();
-        assert_eq!(jti[0], 0x01);
-        assert_eq!(exp, 1_700_000_000);
-        assert_eq!(
-            parse_notification("0190a5c4-1234-7abc-8def-0123456789ab"),
-            None
-        );
-        assert_eq!(parse_notification("nope 1"), None);
-        assert_eq!(
-            parse_notification("0190a5c4-1234-7abc-8def-0123456789ab -1"),
-            None
         );
     }
 }

@@ -1,65 +1,38 @@
 //! Client-cache statistics: one `CacheStats` per shard, written only by the shard that owns
 //! the cache, read by anyone (`/admin/cache/stats`, `/metrics`) and summed across shards.
 
+use crate::counter::Counter;
 use std::ops::AddAssign;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters of one shard's client cache.
-///
-/// Only the owning `ClientCache` writes these, so an increment is a relaxed load and a
-/// relaxed store rather than a read-modify-write: with a single writer no update can be
-/// lost, and it spares the hit path a locked instruction. Readers on other threads see each
-/// counter move forward monotonically, possibly a few operations behind. Do not give one
-/// `CacheStats` to two caches: their updates would overwrite each other.
+/// Counters of one shard's client cache; only the owning `ClientCache` writes them
+/// (`crate::counter`). Do not give one `CacheStats` to two caches.
 #[derive(Default, Debug)]
 pub struct CacheStats {
     /// Lookups that found an unexpired client.
-    pub hits: AtomicU64,
+    pub hits: Counter,
     /// Lookups that found nothing usable (including expired entries): each one costs the
     /// shard a database query.
-    pub misses: AtomicU64,
+    pub misses: Counter,
     /// Lookups answered by an unexpired negative entry: known not to exist, no query.
-    pub negative_hits: AtomicU64,
+    pub negative_hits: Counter,
     /// Clients pushed out by the capacity bound (least recently used first).
-    pub evictions: AtomicU64,
+    pub evictions: Counter,
     /// Clients dropped because their TTL ran out, by a lookup or by `purge_expired`.
-    pub expirations: AtomicU64,
+    pub expirations: Counter,
     /// Clients cached now. Negative entries are not counted here but in `negative_size`.
-    pub size: AtomicU64,
+    pub size: Counter,
     /// Negative entries cached now (bounded by `negative_capacity`).
-    pub negative_size: AtomicU64,
+    pub negative_size: Counter,
     /// Negative entries pushed out by `negative_capacity`: a steady climb means a flood of
     /// unknown client_ids, kept away from the real clients.
-    pub negative_evictions: AtomicU64,
+    pub negative_evictions: Counter,
 }
 
 impl CacheStats {
-    /// Add one. Only the owning cache calls this (see the type's documentation).
-    #[inline]
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-
-    /// Add `n`; like `bump`.
-    #[inline]
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
-    }
-
-    #[inline]
-    pub(crate) fn read(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    #[inline]
-    pub(crate) fn set(counter: &AtomicU64, value: usize) {
-        counter.store(value as u64, Ordering::Relaxed);
-    }
-
     /// The counters as plain numbers, each read once (relaxed): a consistent-enough view for
     /// monitoring, not a transaction.
     pub fn snapshot(&self) -> CacheSnapshot {
-        let read = CacheStats::read;
+        let read = Counter::get;
         CacheSnapshot {
             hits: read(&self.hits),
             misses: read(&self.misses),
@@ -140,12 +113,12 @@ mod tests {
     fn snapshots_sum_across_shards() {
         let a = CacheStats::default();
         let b = CacheStats::default();
-        CacheStats::bump(&a.hits);
-        CacheStats::add(&b.hits, 2);
-        CacheStats::bump(&b.misses);
-        CacheStats::set(&a.size, 3);
-        CacheStats::set(&b.size, 4);
-        CacheStats::bump(&b.negative_evictions);
+        a.hits.bump();
+        b.hits.add(2);
+        b.misses.bump();
+        a.size.set(3);
+        b.size.set(4);
+        b.negative_evictions.bump();
         let mut total = a.snapshot();
         total += b.snapshot();
         assert_eq!(

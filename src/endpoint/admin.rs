@@ -2,13 +2,12 @@
 //! <admin_token>`. Without a configured admin token they do not exist (404).
 
 use crate::auth::secret;
-use crate::http::body;
+use crate::endpoint::context::Context;
+use crate::endpoint::params;
 use crate::http::request::Request;
 use crate::http::response;
-use crate::pg::Statement;
-use crate::shard::Shard;
-use crate::shard::stats::ShardStats;
-use crate::store::INVALIDATE_CHANNEL;
+use crate::store::clients;
+use crate::store::events::{self, Invalidation};
 
 /// Why an admin request was refused before it was served.
 pub enum Refusal {
@@ -18,8 +17,8 @@ pub enum Refusal {
 }
 
 /// Check the bearer token in constant time (both sides hashed to the same length first).
-pub fn authorize(shard: &Shard, req: &Request<'_>) -> Result<(), Refusal> {
-    let Some(expected) = shard.config.admin_token.as_deref() else {
+pub fn authorize(ctx: &Context, req: &Request<'_>) -> Result<(), Refusal> {
+    let Some(expected) = ctx.config.admin_token.as_deref() else {
         return Err(Refusal::Disabled);
     };
     let presented = req.authorization.and_then(|h| {
@@ -52,15 +51,15 @@ pub fn write_refusal(refusal: Refusal, out: &mut Vec<u8>, keep_alive: bool) {
 
 /// Totals and a per-shard breakdown. Each shard's counters are written only by that shard
 /// and read here without a lock.
-pub fn stats(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
+pub fn stats(ctx: &Context, out: &mut Vec<u8>, keep_alive: bool) {
     let mut total = crate::cache::CacheSnapshot::default();
     let mut total_pending = 0;
     let mut total_queries = 0;
-    let mut shards = Vec::with_capacity(shard.all_stats.len());
-    for (id, stats) in shard.all_stats.iter().enumerate() {
+    let mut shards = Vec::with_capacity(ctx.all_stats.len());
+    for (id, stats) in ctx.all_stats.iter().enumerate() {
         let cache = stats.cache.snapshot();
         let pending = crate::batch::WriterStats::read(&stats.writer.pending);
-        let client_queries = ShardStats::read(&stats.client_queries);
+        let client_queries = stats.client_queries.get();
         shards.push(serde_json::json!({
             "shard": id,
             "hits": cache.hits,
@@ -99,41 +98,35 @@ pub fn stats(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
     );
 }
 
-const NOTIFY: Statement = Statement::new("admin_notify", "SELECT pg_notify($1, $2)", &[]);
-
 /// `client_id=...` drops one client, `all=true` every client, on every shard of every
 /// instance: the notification goes through Postgres, like the CLI's.
-pub async fn invalidate(shard: &Shard, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
-    let params = match body::parse_params(req.content_type, req.body) {
+pub async fn invalidate(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
+    let params = match params::parse_params(req.content_type, req.body) {
         Ok(p) => p,
         Err(_) => return bad_request(out, keep_alive, "the body must be a form or JSON object"),
     };
-    let target: &str = match (params.client_id.as_deref(), params.all) {
+    let what = match (params.client_id.as_deref(), params.all) {
         (Some(_), Some(true)) => {
             return bad_request(out, keep_alive, "give client_id or all=true, not both");
         }
-        (Some(id), _) => id,
-        (None, Some(true)) => "*",
+        (Some(id), _) => Invalidation::Client(id),
+        (None, Some(true)) => Invalidation::All,
         (None, _) => return bad_request(out, keep_alive, "client_id or all=true is required"),
     };
-    if target != "*" && crate::store::clients::validate_client_id(target).is_err() {
+    if let Invalidation::Client(id) = what
+        && clients::validate_client_id(id).is_err()
+    {
         return bad_request(out, keep_alive, "client_id is malformed");
     }
-    let sent = match shard.pg.client() {
-        Ok(pg) => pg
-            .query(
-                &NOTIFY,
-                &[Some(INVALIDATE_CHANNEL.as_bytes()), Some(target.as_bytes())],
-            )
-            .await
-            .is_ok(),
+    let sent = match ctx.pg.client() {
+        Ok(pg) => events::announce(&pg, what).await.is_ok(),
         Err(_) => false,
     };
     if !sent {
         let body = b"{\"error\":\"temporarily_unavailable\",\"error_description\":\"the database is unreachable; the invalidation was not sent\"}";
         return response::write_json(out, 503, body, keep_alive, &[("Retry-After", "1")]);
     }
-    let body = serde_json::to_vec(&serde_json::json!({ "invalidated": target }))
+    let body = serde_json::to_vec(&serde_json::json!({ "invalidated": what.payload() }))
         .expect("a json! value serializes");
     response::write_json(out, 200, &body, keep_alive, &[]);
 }

@@ -1,5 +1,6 @@
-//! Client authentication shared by the token, introspection and revocation endpoints (SPEC
-//! §2: "exactly as the token endpoint does"), so the three cannot drift apart.
+//! Client authentication shared by the token, introspection and revocation endpoints (which
+//! authenticate their caller exactly as the token endpoint does), so the three cannot drift
+//! apart.
 //!
 //! It comes in two steps because the token endpoint checks that the request is complete
 //! (`grant_type`) between them: a malformed request is reported before any look-up.
@@ -9,13 +10,12 @@ use std::rc::Rc;
 
 use crate::auth::client_auth::{self, BasicScratch, ClientAuthError, ClientCredentials};
 use crate::auth::secret;
+use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::OAuthError;
-use crate::http::TokenParams;
-use crate::http::body::{self, BodyError};
+use crate::endpoint::params::{self, BodyError, TokenParams};
 use crate::http::request::Request;
 use crate::log;
 use crate::pg;
-use crate::shard::Shard;
 use crate::store::clients::{self, ClientRecord};
 
 /// The credentials a request presents, not yet checked.
@@ -35,7 +35,8 @@ pub fn presented<'a>(
     scratch: &'a mut BasicScratch,
 ) -> Result<Presented<'a>, OAuthError> {
     let credentials =
-        client_auth::client_credentials(req.authorization, params, scratch).map_err(auth_error)?;
+        client_auth::client_credentials(req.authorization, params.body_credentials(), scratch)
+            .map_err(auth_error)?;
     match credentials {
         ClientCredentials::Basic { id, secret } => Ok(Presented {
             client_id: id,
@@ -57,13 +58,13 @@ pub fn presented<'a>(
 /// Step two: look the client up (through the shard's cache) and [`accept`] it; a database
 /// that cannot say is 503.
 pub async fn authenticate(
-    shard: &Shard,
+    ctx: &Context,
     presented: &Presented<'_>,
 ) -> Result<Rc<ClientRecord>, OAuthError> {
     if clients::validate_client_id(&presented.client_id).is_err() {
         return Err(refusal(presented));
     }
-    let record = shard
+    let record = ctx
         .clients
         .lookup(&presented.client_id)
         .await
@@ -100,17 +101,17 @@ fn refusal(presented: &Presented<'_>) -> OAuthError {
 /// body with a `token`, from a client authenticated as at the token endpoint. Checked in
 /// that order, so a malformed request is reported before any look-up.
 pub async fn authenticated_token_request<'r>(
-    shard: &Shard,
+    ctx: &Context,
     req: &Request<'r>,
 ) -> Result<(Cow<'r, str>, Rc<ClientRecord>), OAuthError> {
-    let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
+    let params = params::parse_params(req.content_type, req.body).map_err(body_error)?;
     let mut basic = BasicScratch::new();
     let presented = presented(req, &params, &mut basic)?;
     let token = params
         .token
         .clone()
         .ok_or(OAuthError::InvalidRequest("token is required"))?;
-    let caller = authenticate(shard, &presented).await?;
+    let caller = authenticate(ctx, &presented).await?;
     Ok((token, caller))
 }
 
@@ -133,14 +134,30 @@ pub fn body_error(e: BodyError) -> OAuthError {
     }
 }
 
+/// The one answer to each way presented credentials can be unusable (RFC 6749 §2.3, §5.2).
+///
+/// Two methods at once is the one `invalid_request`: §5.2 names "utilizes more than one
+/// mechanism for authenticating the client" under it. Everything else is `invalid_client`
+/// (401), "client authentication failed", with the Basic challenge: a Basic credential that
+/// does not decode, another scheme ("unsupported authentication method"), an id in the body
+/// that contradicts the Basic one (no authentication for that id took place), and an id or a
+/// secret without the other ("no client authentication included"). The challenge goes out
+/// even when the client did not try Basic, so it learns the method we support.
 fn auth_error(e: ClientAuthError) -> OAuthError {
-    match e {
-        ClientAuthError::BothMethods => OAuthError::InvalidRequest(
-            "use one client authentication method, not HTTP Basic and the body at once",
-        ),
-        _ => OAuthError::InvalidClient {
-            basic: true,
-            description: "malformed client credentials",
-        },
+    let description = match e {
+        ClientAuthError::BothMethods => {
+            return OAuthError::InvalidRequest(
+                "use one client authentication method, not HTTP Basic and the body at once",
+            );
+        }
+        ClientAuthError::MalformedBasic => "malformed Basic credentials",
+        ClientAuthError::UnsupportedScheme => "only the Basic authorization scheme is supported",
+        ClientAuthError::ClientIdMismatch => "client_id does not match the Basic credentials",
+        ClientAuthError::MissingSecret => "client authentication is required",
+        ClientAuthError::MissingClientId => "client_secret was sent without client_id",
+    };
+    OAuthError::InvalidClient {
+        basic: true,
+        description,
     }
 }

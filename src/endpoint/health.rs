@@ -1,15 +1,15 @@
 //! `/healthz` (the process answers) and `/readyz` (it can issue tokens: the shard's database
 //! session is up).
 
+use crate::endpoint::context::Context;
 use crate::http::response;
-use crate::shard::Shard;
 
 pub fn healthz(out: &mut Vec<u8>, keep_alive: bool) {
     response::write_json(out, 200, b"{\"status\":\"ok\"}", keep_alive, &[]);
 }
 
-pub fn readyz(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
-    if shard.pg.is_connected() {
+pub fn readyz(ctx: &Context, out: &mut Vec<u8>, keep_alive: bool) {
+    if ctx.pg.is_connected() {
         response::write_json(out, 200, b"{\"status\":\"ready\"}", keep_alive, &[]);
     } else {
         let body = b"{\"status\":\"unavailable\",\"reason\":\"database not connected\"}";

@@ -11,24 +11,25 @@
 
 use serde::Serialize;
 
+use crate::clock::unix_now_s;
 use crate::endpoint::client_authn;
+use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::verify::{VerifiedClaims, verify_token};
-use crate::shard::{Shard, unix_now_s};
 
 const INACTIVE: &[u8] = b"{\"active\":false}";
 
 /// Answer one introspection request into `out`; `scratch` is the connection's body buffer.
 pub async fn handle(
-    shard: &Shard,
+    ctx: &Context,
     req: &Request<'_>,
     keep_alive: bool,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
-    match introspect(shard, req).await {
+    match introspect(ctx, req).await {
         Ok(Some(claims)) => {
             scratch.clear();
             serde_json::to_writer(&mut *scratch, &Active::from(&claims))
@@ -42,22 +43,22 @@ pub async fn handle(
 
 /// The claims of an active token, `None` for an inactive one.
 async fn introspect(
-    shard: &Shard,
+    ctx: &Context,
     req: &Request<'_>,
 ) -> Result<Option<VerifiedClaims>, OAuthError> {
-    let (token, _caller) = client_authn::authenticated_token_request(shard, req).await?;
-    Ok(active_claims(shard, token.as_bytes(), unix_now_s()))
+    let (token, _caller) = client_authn::authenticated_token_request(ctx, req).await?;
+    Ok(active_claims(ctx, token.as_bytes(), unix_now_s()))
 }
 
 /// Pure decision, no I/O: verified, not expired at `now_s`, not revoked.
-pub fn active_claims(shard: &Shard, token: &[u8], now_s: u64) -> Option<VerifiedClaims> {
-    let claims = verify_token(&shard.keys().verify_keys, token).ok()?;
+pub fn active_claims(ctx: &Context, token: &[u8], now_s: u64) -> Option<VerifiedClaims> {
+    let claims = verify_token(&ctx.keys().verify_keys, token).ok()?;
     if claims.exp <= now_s {
         return None;
     }
     // Our jti are UUIDs; a verified token whose jti is not one was not issued by us.
     let jti = uuid::Uuid::try_parse(&claims.jti).ok()?;
-    if shard.revocations.borrow().is_revoked(jti.as_bytes(), now_s) {
+    if ctx.revocations.borrow().is_revoked(jti.as_bytes(), now_s) {
         return None;
     }
     Some(claims)

@@ -6,16 +6,16 @@
 //! formats into a fresh string, which may allocate.
 
 use std::fmt::{Display, Write};
-use std::sync::atomic::AtomicU64;
 
+use crate::batch::WriterStats;
+use crate::endpoint::context::Context;
+use crate::endpoint::request_metrics::{ENDPOINTS, LATENCY_LE, RequestCounters, status_label};
+use crate::endpoint::stats::ShardStats;
 use crate::http::response;
-use crate::shard::Shard;
-use crate::shard::metrics::{ENDPOINTS, LATENCY_LE, RequestCounters, status_label};
-use crate::shard::stats::ShardStats;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-type Pick = fn(&ShardStats) -> &AtomicU64;
+type Pick = fn(&ShardStats) -> u64;
 
 /// The families that are one plain number per shard: (name, type, help, where it lives).
 const SIMPLE: &[(&str, &str, &str, Pick)] = &[
@@ -23,151 +23,151 @@ const SIMPLE: &[(&str, &str, &str, Pick)] = &[
         "edgeauth_connections_open",
         "gauge",
         "Open client connections",
-        |s| &s.connections_open,
+        |s| s.connections_open.get(),
     ),
     (
         "edgeauth_connections_accepted_total",
         "counter",
         "Client connections accepted",
-        |s| &s.connections_accepted,
+        |s| s.connections_accepted.get(),
     ),
     (
         "edgeauth_connections_rejected_total",
         "counter",
         "Connections closed at accept (max_connections)",
-        |s| &s.connections_rejected,
+        |s| s.connections_rejected.get(),
     ),
     (
         "edgeauth_connections_timed_out_total",
         "counter",
         "Connections closed by the idle timeout",
-        |s| &s.connections_timed_out,
+        |s| s.connections_timed_out.get(),
     ),
     (
         "edgeauth_pg_connected",
         "gauge",
         "1 while the shard's PostgreSQL session is up",
-        |s| &s.pg_connected,
+        |s| s.pg_connected.get(),
     ),
     (
         "edgeauth_pg_reconnects_total",
         "counter",
         "PostgreSQL connections established after the first",
-        |s| &s.pg_reconnects,
+        |s| s.pg_reconnects.get(),
     ),
     (
         "edgeauth_pg_client_queries_total",
         "counter",
         "Client look-ups sent to PostgreSQL",
-        |s| &s.client_queries,
+        |s| s.client_queries.get(),
     ),
     (
         "edgeauth_cache_hits_total",
         "counter",
         "Client cache hits",
-        |s| &s.cache.hits,
+        |s| s.cache.hits.get(),
     ),
     (
         "edgeauth_cache_negative_hits_total",
         "counter",
         "Client cache hits on a client known not to exist",
-        |s| &s.cache.negative_hits,
+        |s| s.cache.negative_hits.get(),
     ),
     (
         "edgeauth_cache_misses_total",
         "counter",
         "Client cache misses (database look-ups)",
-        |s| &s.cache.misses,
+        |s| s.cache.misses.get(),
     ),
     (
         "edgeauth_cache_evictions_total",
         "counter",
         "Clients evicted at cache capacity (LRU)",
-        |s| &s.cache.evictions,
+        |s| s.cache.evictions.get(),
     ),
     (
         "edgeauth_cache_negative_evictions_total",
         "counter",
         "Negative entries evicted at their capacity",
-        |s| &s.cache.negative_evictions,
+        |s| s.cache.negative_evictions.get(),
     ),
     (
         "edgeauth_cache_expirations_total",
         "counter",
         "Cached clients dropped at their TTL",
-        |s| &s.cache.expirations,
+        |s| s.cache.expirations.get(),
     ),
     (
         "edgeauth_cache_size",
         "gauge",
         "Clients in the cache",
-        |s| &s.cache.size,
+        |s| s.cache.size.get(),
     ),
     (
         "edgeauth_cache_negative_size",
         "gauge",
         "Negative entries (unknown clients) in the cache",
-        |s| &s.cache.negative_size,
+        |s| s.cache.negative_size.get(),
     ),
     (
         "edgeauth_cache_invalidations_total",
         "counter",
         "Cache invalidations received",
-        |s| &s.invalidations,
+        |s| s.invalidations.get(),
     ),
     (
         "edgeauth_writer_pending",
         "gauge",
         "Tokens issued and not yet recorded",
-        |s| &s.writer.pending,
+        |s| WriterStats::read(&s.writer.pending),
     ),
     (
         "edgeauth_writer_batches_in_flight",
         "gauge",
         "Token batches being written now",
-        |s| &s.writer.batches_in_flight,
+        |s| WriterStats::read(&s.writer.batches_in_flight),
     ),
     (
         "edgeauth_writer_batches_total",
         "counter",
         "Token batches written",
-        |s| &s.writer.batches_written,
+        |s| WriterStats::read(&s.writer.batches_written),
     ),
     (
         "edgeauth_writer_rows_total",
         "counter",
         "Token rows inserted",
-        |s| &s.writer.rows_written,
+        |s| WriterStats::read(&s.writer.rows_written),
     ),
     (
         "edgeauth_writer_rows_already_present_total",
         "counter",
         "Rows a retry found already recorded",
-        |s| &s.writer.rows_already_present,
+        |s| WriterStats::read(&s.writer.rows_already_present),
     ),
     (
         "edgeauth_writer_rows_rejected_total",
         "counter",
         "Rows the database refused on their own (logged)",
-        |s| &s.writer.rows_rejected,
+        |s| WriterStats::read(&s.writer.rows_rejected),
     ),
     (
         "edgeauth_writer_failures_total",
         "counter",
         "Batch writes that failed",
-        |s| &s.writer.failures,
+        |s| WriterStats::read(&s.writer.failures),
     ),
     (
         "edgeauth_writer_retries_total",
         "counter",
         "Batch writes retried",
-        |s| &s.writer.retries,
+        |s| WriterStats::read(&s.writer.retries),
     ),
     (
         "edgeauth_writer_flush_latency_us_max",
         "gauge",
         "Longest batch flush, microseconds",
-        |s| &s.writer.flush_latency_us_max,
+        |s| WriterStats::read(&s.writer.flush_latency_us_max),
     ),
 ];
 
@@ -214,8 +214,8 @@ const DERIVED: &[(&str, &str, Derive)] = &[
     ),
 ];
 
-pub fn handle(shard: &Shard, out: &mut Vec<u8>, keep_alive: bool) {
-    let text = render(&shard.all_stats);
+pub fn handle(ctx: &Context, out: &mut Vec<u8>, keep_alive: bool) {
+    let text = render(&ctx.all_stats);
     response::write_head(out, 200, CONTENT_TYPE, text.len(), keep_alive, &[]);
     out.extend_from_slice(text.as_bytes());
 }
@@ -235,7 +235,7 @@ pub fn render(shards: &[ShardStats]) -> String {
     for &(name, kind, help, pick) in SIMPLE {
         text.family(name, kind, help);
         for (id, stats) in ids.iter().zip(shards) {
-            text.sample(name, &[("shard", id)], ShardStats::read(pick(stats)));
+            text.sample(name, &[("shard", id)], pick(stats));
         }
     }
 

@@ -17,31 +17,31 @@
 //!   must retry, because a revocation that was not recorded must not look successful.
 
 use crate::endpoint::client_authn;
+use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::verify::verify_token;
-use crate::shard::Shard;
 use crate::store::revocations;
 
 /// Answer one revocation request into `out`; `scratch` is the connection's body buffer.
 pub async fn handle(
-    shard: &Shard,
+    ctx: &Context,
     req: &Request<'_>,
     keep_alive: bool,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
-    match revoke(shard, req).await {
+    match revoke(ctx, req).await {
         Ok(()) => response::write_json(out, 200, b"", keep_alive, NO_STORE_HEADERS),
         Err(e) => e.write(out, scratch, keep_alive),
     }
 }
 
-async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<(), OAuthError> {
-    let (token, caller) = client_authn::authenticated_token_request(shard, req).await?;
+async fn revoke(ctx: &Context, req: &Request<'_>) -> Result<(), OAuthError> {
+    let (token, caller) = client_authn::authenticated_token_request(ctx, req).await?;
 
-    let Ok(claims) = verify_token(&shard.keys().verify_keys, token.as_bytes()) else {
+    let Ok(claims) = verify_token(&ctx.keys().verify_keys, token.as_bytes()) else {
         return Ok(()); // Not ours: nothing to revoke (§2.2).
     };
     let Ok(jti) = uuid::Uuid::try_parse(&claims.jti) else {
@@ -52,14 +52,13 @@ async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<(), OAuthError> {
             "the token was not issued to this client",
         ));
     }
-    let pg = shard.pg.client().map_err(client_authn::db_unavailable)?;
+    let pg = ctx.pg.client().map_err(client_authn::db_unavailable)?;
     revocations::revoke(&pg, jti.as_bytes(), &claims.client_id, claims.exp)
         .await
         .map_err(client_authn::db_unavailable)?;
     // This shard need not wait for its own notification to come back.
-    shard
-        .revocations
+    ctx.revocations
         .borrow_mut()
-        .insert(*jti.as_bytes(), claims.exp, crate::shard::unix_now_s());
+        .insert(*jti.as_bytes(), claims.exp, crate::clock::unix_now_s());
     Ok(())
 }

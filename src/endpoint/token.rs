@@ -11,35 +11,35 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::auth::client_auth::BasicScratch;
 use crate::batch::{Backpressure, TokenRow};
 use crate::endpoint::client_authn::{self, body_error};
+use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
-use crate::http::body;
+use crate::endpoint::params;
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::token::{AccessClaims, JtiGenerator, TokenSigner};
 use crate::log;
-use crate::shard::Shard;
 use crate::store::clients::{self, ClientRecord};
 
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// Answer one token request into `out`; `scratch` is the connection's reused body buffer.
 pub async fn handle(
-    shard: &Shard,
+    ctx: &Context,
     req: &Request<'_>,
     keep_alive: bool,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
     // Outcomes are counted by `endpoint::handle`, from the status written here.
-    match issue(shard, req, scratch).await {
+    match issue(ctx, req, scratch).await {
         Ok(()) => response::write_json(out, 200, scratch, keep_alive, NO_STORE_HEADERS),
         Err(e) => e.write(out, scratch, keep_alive),
     }
 }
 
 /// Authenticate, check grant and scope, sign, record; on success the JSON body is in `body`.
-async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(), OAuthError> {
-    let params = body::parse_params(req.content_type, req.body).map_err(body_error)?;
+async fn issue(ctx: &Context, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(), OAuthError> {
+    let params = params::parse_params(req.content_type, req.body).map_err(body_error)?;
     let mut basic = BasicScratch::new();
     let presented = client_authn::presented(req, &params, &mut basic)?;
     let grant_type = params
@@ -47,14 +47,14 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
         .as_deref()
         .ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
 
-    let client = client_authn::authenticate(shard, &presented).await?;
-    let keys = shard.keys();
+    let client = client_authn::authenticate(ctx, &presented).await?;
+    let keys = ctx.keys();
     let minter = Minter {
-        issuer: &shard.config.issuer,
-        audience: &shard.config.audience,
-        token_ttl: shard.config.token_ttl,
+        issuer: &ctx.config.issuer,
+        audience: &ctx.config.audience,
+        token_ttl: ctx.config.token_ttl,
         signer: &keys.signer,
-        jti: &shard.jti,
+        jti: &ctx.jti,
     };
     body.clear();
     let committed = mint(
@@ -64,7 +64,7 @@ async fn issue(shard: &Shard, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
         &client,
         body,
         |row| {
-            shard.writer.push(row).map_err(|Backpressure| {
+            ctx.writer.push(row).map_err(|Backpressure| {
                 OAuthError::TemporarilyUnavailable(
                     "too many tokens are waiting to be recorded, retry shortly",
                 )

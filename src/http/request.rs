@@ -11,7 +11,7 @@
 //! error closes the connection (see [`super::response::write_error`]), because after a framing
 //! error the next request's first byte is unknown.
 
-use super::{BODY_BYTES_MAX, HEADER_BYTES_MAX, HEADERS_COUNT_MAX};
+use crate::limits::{BODY_BYTES_MAX, HEADER_BYTES_MAX, HEADERS_COUNT_MAX};
 
 /// The request methods the router distinguishes; the rest are answered 405 or 404.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,11 +89,6 @@ impl ParseError {
             ParseError::UnsupportedTransferEncoding => 501,
             ParseError::VersionNotSupported => 505,
         }
-    }
-
-    /// The reason phrase of [`ParseError::status`].
-    pub fn reason(&self) -> &'static str {
-        super::response::reason_phrase(self.status())
     }
 
     /// A sentence for the `error_description` of the JSON error body.

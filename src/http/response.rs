@@ -9,16 +9,12 @@
 //! writer does not know the request's version. Twenty-four bytes buy one code path.
 //!
 //! A HEAD request is answered with [`write_head`] and the `Content-Length` the GET would have
-//! had, and no body (RFC 9110 §9.3.2); see also [`PendingBody::finish_without_body`].
+//! had, and no body (RFC 9110 §9.3.2).
 
 use super::request::ParseError;
 
 /// `Content-Type` of every JSON response.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
-
-/// Digits reserved for a `Content-Length` patched in after the body is written: up to
-/// 9_999_999_999 bytes, far beyond any body this server produces.
-const PATCHED_LENGTH_DIGITS: usize = 10;
 
 /// The reason phrase for the statuses this server sends (RFC 9110 §15). Clients ignore it, but
 /// humans reading a `curl -v` do not.
@@ -95,87 +91,6 @@ pub fn write_error(out: &mut Vec<u8>, e: &ParseError) {
 
 const ERROR_BODY_PREFIX: &[u8] = br#"{"error":"invalid_request","error_description":""#;
 const ERROR_BODY_SUFFIX: &[u8] = br#""}"#;
-
-/// A response whose body length is known only after the body is written (the token response:
-/// its length depends on the signature). The choice, against a second scratch buffer: reserve
-/// [`PATCHED_LENGTH_DIGITS`] bytes for the `Content-Length` value, write the body straight
-/// into `out`, then write the digits right-aligned into the reserved bytes. The padding is
-/// spaces between the colon and the digits, which is optional whitespace every HTTP parser
-/// skips (RFC 9110 §5.5), so nothing is copied twice and no second buffer exists.
-///
-/// ```
-/// # use edgeauth::http::response::PendingBody;
-/// let mut out = Vec::new();
-/// let pending = PendingBody::begin(&mut out, 200, "application/json", true, &[]);
-/// out.extend_from_slice(b"{}");
-/// pending.finish(&mut out);
-/// assert!(out.ends_with(b"Content-Length:          2\r\n\r\n{}"));
-/// ```
-#[derive(Debug)]
-#[must_use = "the Content-Length stays blank until finish() is called"]
-pub struct PendingBody {
-    /// Offset in `out` of the reserved digits.
-    length_at: usize,
-    /// Offset in `out` where the body begins.
-    body_at: usize,
-}
-
-impl PendingBody {
-    /// Write the head with a blank `Content-Length`; append the body to `out` next.
-    pub fn begin(
-        out: &mut Vec<u8>,
-        status: u16,
-        content_type: &str,
-        keep_alive: bool,
-        extra_headers: &[(&str, &str)],
-    ) -> PendingBody {
-        write_head_start(out, status, content_type, keep_alive, extra_headers);
-        out.extend_from_slice(b"Content-Length: ");
-        let length_at = out.len();
-        out.extend_from_slice(&[b' '; PATCHED_LENGTH_DIGITS]);
-        out.extend_from_slice(b"\r\n\r\n");
-        PendingBody {
-            length_at,
-            body_at: out.len(),
-        }
-    }
-
-    /// The body bytes written so far.
-    pub fn body<'o>(&self, out: &'o [u8]) -> &'o [u8] {
-        &out[self.body_at..]
-    }
-
-    /// Patch `Content-Length` to the bytes appended since [`PendingBody::begin`].
-    pub fn finish(self, out: &mut [u8]) {
-        debug_assert!(
-            out.len() >= self.body_at,
-            "the buffer was truncated under a pending body"
-        );
-        let body_len = out.len() - self.body_at;
-        self.patch(out, body_len);
-    }
-
-    /// For HEAD: patch `Content-Length` to the body's length, then drop the body.
-    pub fn finish_without_body(self, out: &mut Vec<u8>) {
-        let body_len = out.len() - self.body_at;
-        self.patch(out, body_len);
-        out.truncate(self.body_at);
-    }
-
-    fn patch(&self, out: &mut [u8], body_len: usize) {
-        let mut digits = itoa::Buffer::new();
-        let digits = digits.format(body_len).as_bytes();
-        // A 10 GB response body cannot be built in memory by this server; this is an invariant.
-        assert!(
-            digits.len() <= PATCHED_LENGTH_DIGITS,
-            "response body of {body_len} bytes"
-        );
-        let field = &mut out[self.length_at..self.length_at + PATCHED_LENGTH_DIGITS];
-        let (padding, number) = field.split_at_mut(PATCHED_LENGTH_DIGITS - digits.len());
-        padding.fill(b' ');
-        number.copy_from_slice(digits);
-    }
-}
 
 /// Status line, `Server`, `Content-Type`, `Connection` and the extra headers; the caller writes
 /// `Content-Length` and the blank line.
@@ -298,52 +213,6 @@ mod tests {
             assert_eq!(json["error"], "invalid_request");
             assert_eq!(json["error_description"], error.description());
         }
-    }
-
-    /// The patched response parses back with the length of the body that was written.
-    #[test]
-    fn pending_body_patches_its_length() {
-        let mut out = b"HTTP/1.1 200 OK\r\n\r\n".to_vec(); // an earlier pipelined response
-        let pending = PendingBody::begin(
-            &mut out,
-            200,
-            CONTENT_TYPE_JSON,
-            true,
-            &[("Cache-Control", "no-store")],
-        );
-        let body = br#"{"access_token":"abc.def.ghi","token_type":"Bearer"}"#;
-        assert_eq!(body.len(), 52);
-        out.extend_from_slice(body);
-        assert_eq!(pending.body(&out), body);
-        pending.finish(&mut out);
-        let response = &text(&out)[19..];
-        assert!(
-            response.contains("Content-Length:         52\r\n\r\n{"),
-            "{response}"
-        );
-        // httparse, like every client, reads the padded value as the plain number.
-        let mut headers = [httparse::EMPTY_HEADER; 8];
-        let mut parsed = httparse::Response::new(&mut headers);
-        let head_len = match parsed.parse(response.as_bytes()) {
-            Ok(httparse::Status::Complete(n)) => n,
-            other => panic!("{other:?}"),
-        };
-        let length = parsed
-            .headers
-            .iter()
-            .find(|h| h.name == "Content-Length")
-            .map(|h| h.value);
-        assert_eq!(length, Some(&b"52"[..]));
-        assert_eq!(response.len() - head_len, 52);
-    }
-
-    #[test]
-    fn pending_body_for_head() {
-        let mut out = Vec::new();
-        let pending = PendingBody::begin(&mut out, 200, CONTENT_TYPE_JSON, true, &[]);
-        out.extend_from_slice(&[b'x'; 1_234_567]);
-        pending.finish_without_body(&mut out);
-        assert!(text(&out).ends_with("Content-Length:    1234567\r\n\r\n"));
     }
 
     #[test]

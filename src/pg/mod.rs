@@ -30,3 +30,14 @@ pub use error::{DbError, Error, ErrorKind};
 pub use rows::{Row, Rows};
 pub use session::{Session, SessionEvent};
 pub use statement::{Statement, oid};
+
+/// Run a short database conversation to completion on a small single-threaded runtime of
+/// its own (epoll: always available; a CLI command or a start-up check has no use for
+/// io_uring).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("building a monoio runtime needs only an epoll fd")
+        .block_on(future)
+}

@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use monoio::net::TcpListener;
 
-use crate::http::connection;
 use crate::log;
-use crate::shard::Shard;
-use crate::shard::stats::ShardStats;
+use crate::shard::{Shard, connection};
 
 /// Accept until shutdown. A connection over `max_connections` is closed at once: the
 /// shard's memory stays bounded, and the client retries (SO_REUSEPORT may well give the
@@ -23,26 +21,27 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
             Ok((stream, _peer)) => stream,
             Err(e) => {
                 // EMFILE and friends: wait a little instead of spinning on the error.
-                log::warn("accept failed", &[("shard", &shard.id), ("error", &e)]);
+                log::warn(
+                    "accept failed",
+                    &[("shard", &shard.ctx.shard_id), ("error", &e)],
+                );
                 monoio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let stats = shard.stats();
-        if shard.connections.get() >= shard.config.max_connections {
-            ShardStats::bump(&stats.connections_rejected);
+        let stats = shard.ctx.stats();
+        if stats.connections_open.get() >= shard.ctx.config.max_connections as u64 {
+            stats.connections_rejected.bump();
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
-        ShardStats::bump(&stats.connections_accepted);
-        ShardStats::bump(&stats.connections_open);
-        shard.connections.set(shard.connections.get() + 1);
+        stats.connections_accepted.bump();
+        stats.connections_open.bump();
         let shard = shard.clone();
         monoio::spawn(async move {
             connection::serve(shard.clone(), stream).await;
-            shard.connections.set(shard.connections.get() - 1);
-            ShardStats::drop_one(&shard.stats().connections_open);
+            shard.ctx.stats().connections_open.sub(1);
         });
     }
 }

@@ -178,6 +178,12 @@ const DELETE: Statement = Statement::new(
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
+/// The statements that announce their change on `edgeauth_invalidate` (checked in
+/// `store::events`).
+#[cfg(test)]
+pub(crate) const ANNOUNCING_STATEMENTS: [&str; 4] =
+    [INSERT.sql, ROTATE.sql, SET_DISABLED.sql, DELETE.sql];
+
 const LIST: Statement = Statement::new(
     "client_list",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled

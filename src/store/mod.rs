@@ -1,13 +1,23 @@
-//! Everything edgeauth keeps in PostgreSQL: the schema and its migrations, the SQL the
-//! server runs on the request path, and the client administration behind the CLI.
+//! Everything edgeauth keeps in PostgreSQL: the schema and its migrations, every SQL statement the
+//! server and the CLI run, and the notifications that announce changes (`events`). No SQL
+//! text and no channel name lives outside this module.
 
 pub mod clients;
+pub mod events;
 pub mod revocations;
 pub mod schema;
 pub mod tokens;
 
-/// The channel every client change is announced on (payload: a client_id, or `*`).
-pub const INVALIDATE_CHANNEL: &str = "edgeauth_invalidate";
+pub use events::{INVALIDATE_CHANNEL, REVOKE_CHANNEL};
 
-/// The channel every revocation is announced on (payload: `<jti> <exp-unix-seconds>`).
-pub const REVOKE_CHANNEL: &str = "edgeauth_revoke";
+use crate::config::Config;
+use crate::pg::PgConfig;
+
+/// The database `config` names (`database_url`); its absence is an error that says how to
+/// get one.
+pub fn database(config: &Config) -> Result<PgConfig, String> {
+    let url = config.database_url.as_deref().ok_or(
+        "no database configured: set EDGEAUTH_DATABASE_URL or --database-url (scripts/run.sh starts a private one)",
+    )?;
+    PgConfig::parse(url).map_err(|e| e.to_string())
+}

@@ -19,6 +19,9 @@ const REVOKE: Statement = Statement::new(
     &[],
 );
 
+#[cfg(test)]
+pub(crate) const REVOKE_SQL: &str = REVOKE.sql;
+
 /// Revocations whose tokens are still live, at most `$1` of them.
 const LIVE: Statement = Statement::new(
     "revocations_live",

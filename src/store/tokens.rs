@@ -16,7 +16,7 @@
 //! `ctid` is safe here: the rows are locked by the same statement (`FOR UPDATE`), and token
 //! rows are never updated, so their `ctid` cannot move under us.
 
-use crate::pg::{self, Client, Statement};
+use crate::pg::{self, Statement};
 
 /// Rows deleted per statement while pruning: small enough that no statement holds its locks
 /// or its WAL for long on a big table (16 ms on 2 million rows; 43 ms on average over 10
@@ -27,13 +27,13 @@ pub const PRUNE_CHUNK_ROWS: u64 = 10_000;
 
 /// The tables that are pruned, in the order they are pruned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PruneTable {
+enum PruneTable {
     Tokens,
     Revocations,
 }
 
 impl PruneTable {
-    pub const ALL: [PruneTable; 2] = [PruneTable::Tokens, PruneTable::Revocations];
+    const ALL: [PruneTable; 2] = [PruneTable::Tokens, PruneTable::Revocations];
 
     fn statement(self) -> &'static Statement {
         match self {
@@ -59,26 +59,42 @@ const PRUNE_REVOKED: Statement = Statement::new(
     &[],
 );
 
-/// Delete at most `PRUNE_CHUNK_ROWS` expired rows of `table` in one statement; returns how
-/// many. Fewer than `PRUNE_CHUNK_ROWS` means the table had no more (unlocked) expired rows.
-pub async fn prune_chunk(client: &Client, table: PruneTable) -> Result<u64, pg::Error> {
-    client.execute(table.statement(), &[]).await
+/// What one prune round deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub tokens: u64,
+    pub revocations: u64,
 }
 
-/// Delete expired tokens and revocations in chunks, back to back; returns (tokens,
-/// revocations) deleted. For `edgeauth prune`, whose connection has nothing else to do.
-pub async fn prune(client: &Client) -> Result<(u64, u64), pg::Error> {
-    let mut counts = [0u64; 2];
-    for (count, table) in counts.iter_mut().zip(PruneTable::ALL) {
+/// One prune round, the only one: delete expired rows of `tokens`, then of
+/// `revoked_tokens`, in chunks of `PRUNE_CHUNK_ROWS`, each sent through `execute`. After
+/// every full chunk `between_chunks` runs (the server pauses there, the CLI does not); false
+/// ends the round early. Returns what was deleted, and the error that ended the round.
+pub async fn prune(
+    execute: impl AsyncFn(&'static Statement) -> Result<u64, pg::Error>,
+    mut between_chunks: impl AsyncFnMut() -> bool,
+) -> (Pruned, Result<(), pg::Error>) {
+    let mut pruned = Pruned::default();
+    for table in PruneTable::ALL {
+        let count = match table {
+            PruneTable::Tokens => &mut pruned.tokens,
+            PruneTable::Revocations => &mut pruned.revocations,
+        };
         loop {
-            let n = prune_chunk(client, table).await?;
+            let n = match execute(table.statement()).await {
+                Ok(n) => n,
+                Err(e) => return (pruned, Err(e)),
+            };
             *count += n;
             if n < PRUNE_CHUNK_ROWS {
                 break;
             }
+            if !between_chunks().await {
+                return (pruned, Ok(()));
+            }
         }
     }
-    Ok((counts[0], counts[1]))
+    (pruned, Ok(()))
 }
 
 #[cfg(test)]

@@ -18,11 +18,9 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Can
 use monoio::net::TcpStream;
 
 use crate::endpoint;
-use crate::http::{BODY_BYTES_MAX, HEADER_BYTES_MAX, request, response};
+use crate::http::{REQUEST_BYTES_MAX, request};
 use crate::limits;
 use crate::shard::Shard;
-use crate::shard::metrics;
-use crate::shard::stats::ShardStats;
 
 /// Why a connection ends; only for counting.
 enum Close {
@@ -40,7 +38,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         scratch: Vec::new(),
     };
     if let Close::TimedOut = run(&shard, &mut stream, &mut buffers).await {
-        ShardStats::bump(&shard.stats().connections_timed_out);
+        shard.ctx.stats().connections_timed_out.bump();
     }
     // A closing connection holds no buffer while its shutdown is in flight.
     drop(buffers);
@@ -117,7 +115,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, buffers: &mut Buffers) -> Cl
             match request::parse(&read_buf[consumed..]) {
                 Ok(Some(req)) => {
                     let keep_alive = req.keep_alive && keep_alive_allowed;
-                    endpoint::handle(shard, &req, keep_alive, write_buf, scratch).await;
+                    endpoint::handle(&shard.ctx, &req, keep_alive, write_buf, scratch).await;
                     consumed += req.len;
                     if !keep_alive {
                         close = true;
@@ -127,11 +125,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, buffers: &mut Buffers) -> Cl
                 Ok(None) => break,
                 Err(e) => {
                     // The byte stream can no longer be trusted: answer and close.
-                    shard
-                        .stats()
-                        .http
-                        .record(metrics::ENDPOINT_OTHER, e.status());
-                    response::write_error(write_buf, &e);
+                    endpoint::refuse_malformed(&shard.ctx, &e, write_buf);
                     close = true;
                     break;
                 }
@@ -161,7 +155,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, buffers: &mut Buffers) -> Cl
             Read::TimedOut => return Close::TimedOut,
             Read::Idle => {
                 buffers.release();
-                let deadline = last_activity + shard.config.idle_timeout;
+                let deadline = last_activity + shard.ctx.config.idle_timeout;
                 match wait_readable(shard, stream, deadline).await {
                     Read::Data => buffers.read.reserve(limits::READ_BUFFER_BYTES_INITIAL),
                     Read::TimedOut => return Close::TimedOut,
@@ -198,10 +192,10 @@ async fn read_more(
     // body over BODY_BYTES_MAX, so the buffer never needs more than both. Doubling, but
     // exact: `reserve` could round a nearly full buffer up past the bound.
     if read_buf.capacity() - read_buf.len() < 1024 {
-        let wanted = (read_buf.capacity() * 2).min(HEADER_BYTES_MAX + BODY_BYTES_MAX + 1024);
+        let wanted = (read_buf.capacity() * 2).min(REQUEST_BYTES_MAX + 1024);
         read_buf.reserve_exact(wanted.saturating_sub(read_buf.len()).max(1024));
     }
-    let deadline = last_activity + shard.config.idle_timeout;
+    let deadline = last_activity + shard.ctx.config.idle_timeout;
     let len = read_buf.len();
     let cap = read_buf.capacity();
     let idle = len == 0;
@@ -275,7 +269,7 @@ mod tests {
 
         // Grown by a request at the size limits: back to the initial sizes, unread bytes kept.
 
-        let large = HEADER_BYTES_MAX + BODY_BYTES_MAX + 1024;
+        let large = REQUEST_BYTES_MAX + 1024;
         let mut b = buffers(large, 2 * large, 2 * large);
         b.read.extend_from_slice(b"GET / HTTP/1.1\r\n");
         b.trim();

@@ -16,8 +16,9 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::form;
-use super::request::trim_ows;
+use crate::auth::client_auth::BodyCredentials;
+use crate::form;
+use crate::http::request::trim_ows;
 
 /// The parameters any endpoint reads from a body; `None` is "not sent, or sent empty".
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -45,19 +46,6 @@ pub enum BodyError {
     Malformed(&'static str),
     /// The named parameter was sent twice with a value.
     DuplicateParameter(&'static str),
-}
-
-impl BodyError {
-    /// A sentence for `error_description`.
-    pub fn description(&self) -> &'static str {
-        match self {
-            BodyError::UnsupportedContentType => {
-                "Content-Type must be application/x-www-form-urlencoded or application/json"
-            }
-            BodyError::Malformed(why) => why,
-            BodyError::DuplicateParameter(_) => "a parameter was sent more than once",
-        }
-    }
 }
 
 /// Parse the body by its `Content-Type` (matched case-insensitively, parameters such as
@@ -123,6 +111,14 @@ impl Field {
 }
 
 impl<'a> TokenParams<'a> {
+    /// What the body says about the client, for `auth::client_auth`.
+    pub fn body_credentials(&self) -> BodyCredentials<'_, 'a> {
+        BodyCredentials {
+            client_id: self.client_id.as_ref(),
+            client_secret: self.client_secret.as_ref(),
+        }
+    }
+
     /// Record a non-empty value; the second value for a field is a duplicate.
     fn set(&mut self, field: Field, value: Cow<'a, str>) -> Result<(), BodyError> {
         debug_assert!(!value.is_empty(), "empty values are omitted before set()");

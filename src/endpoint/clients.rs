@@ -7,7 +7,7 @@
 //! that does not exist costs one query per shard per `limits::NEGATIVE_CACHE_TTL`.
 //!
 //! Invalidation arrives as `NOTIFY edgeauth_invalidate` on the session (see
-//! `shard::database_events`). A look-up that was already in flight when an invalidation
+//! `shard::tasks::database_events`). A look-up that was already in flight when an invalidation
 //! arrived may have read the old row, so its answer is used once but not cached: every
 //! invalidation bumps `generation`, and a look-up caches only if the generation it started
 //! under is still current.
@@ -22,11 +22,12 @@ use local_sync::oneshot;
 
 use crate::cache::{CacheConfig, CacheStats, ClientCache, Lookup};
 use crate::config::Config;
+use crate::endpoint::stats::ShardStats;
 use crate::limits;
 use crate::log;
 use crate::pg::{self, Session};
-use crate::shard::stats::ShardStats;
 use crate::store::clients::{self, ClientRecord};
+use crate::store::events::Invalidation;
 
 type Answer = Result<Option<Rc<ClientRecord>>, pg::Error>;
 /// What waiters get: the leader's answer, with a failure reduced to "unavailable" (the
@@ -125,7 +126,7 @@ impl ClientDirectory {
 
     async fn query(&self, client_id: &str) -> Answer {
         let pg = self.pg.client()?;
-        ShardStats::bump(&self.all_stats[self.shard_id].client_queries);
+        self.all_stats[self.shard_id].client_queries.bump();
         let record = clients::lookup(&pg, client_id).await?;
         if log::enabled(log::Level::Debug) {
             log::debug(
@@ -136,16 +137,20 @@ impl ClientDirectory {
         Ok(record.map(Rc::new))
     }
 
-    /// Drop one client (`*`: all) from this shard's cache.
-    pub fn invalidate(&self, client_id: &str) {
+    /// Drop one client, or all, from this shard's cache.
+    pub fn invalidate(&self, what: Invalidation<'_>) {
         self.generation.set(self.generation.get() + 1);
         let Some(cache) = &self.cache else { return };
-        if client_id == "*" {
-            cache.borrow_mut().clear();
-        } else {
-            cache.borrow_mut().invalidate(client_id);
+        match what {
+            Invalidation::All => cache.borrow_mut().clear(),
+            Invalidation::Client(id) => {
+                cache.borrow_mut().invalidate(id);
+            }
         }
-        log::debug("client cache invalidated", &[("client_id", &client_id)]);
+        log::debug(
+            "client cache invalidated",
+            &[("client_id", &what.payload())],
+        );
     }
 
     /// Drop expired entries; the shard calls this every half TTL.

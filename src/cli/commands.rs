@@ -2,35 +2,17 @@
 //! printed as JSON on stdout so that scripts can read them.
 
 use std::error::Error;
-use std::future::Future;
 
 use crate::cli::{ClientCommand, KeysCommand};
 use crate::config::{Config, parse_duration};
 use crate::jwt::keys::{self, Alg};
-use crate::pg::{Client, PgConfig};
-use crate::store::{clients, schema, tokens};
+use crate::pg::{Client, block_on};
+use crate::store::{self, clients, schema, tokens};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-/// Run a future to completion on a small single-threaded runtime (epoll: always available,
-/// and a CLI command has no use for io_uring).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("building a monoio runtime needs only an epoll fd")
-        .block_on(future)
-}
-
-pub fn database_config(config: &Config) -> Result<PgConfig> {
-    let url = config.database_url.as_deref().ok_or(
-        "no database configured: set EDGEAUTH_DATABASE_URL or --database-url (scripts/run.sh starts a private one)",
-    )?;
-    Ok(PgConfig::parse(url)?.with_application_name("edgeauth-cli"))
-}
-
 async fn connect(config: &Config) -> Result<Client> {
-    let pg = database_config(config)?;
+    let pg = store::database(config)?.with_application_name("edgeauth-cli");
     Client::connect(&pg)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", pg.display_redacted()).into())
@@ -52,11 +34,14 @@ pub fn migrate(config: &Config) -> Result<()> {
 pub fn prune(config: &Config) -> Result<()> {
     block_on(async {
         let client = connect(config).await?;
-        let (tokens, revoked) = tokens::prune(&client).await?;
+        // Back to back: this connection has nothing else to do.
+        let (pruned, result) =
+            tokens::prune(async |s| client.execute(s, &[]).await, async || true).await;
         client.close().await;
+        result?;
         println!(
             "{}",
-            serde_json::json!({"tokens_deleted": tokens, "revocations_deleted": revoked})
+            serde_json::json!({"tokens_deleted": pruned.tokens, "revocations_deleted": pruned.revocations})
         );
         Ok(())
     })

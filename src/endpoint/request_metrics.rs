@@ -1,15 +1,16 @@
 //! The request metrics a shard records on its hot path: requests by endpoint and status,
 //! and the token issuance latency histogram.
 //!
-//! Both are fixed-size tables of relaxed atomics allocated once per shard, so recording a
-//! request is an index computation and one atomic add on the shard's own cache lines: no
+//! Both are fixed-size tables of counters (`crate::counter`) allocated once per shard, so
+//! recording a request is an index computation and one relaxed store on the shard's own
+//! cache lines: no
 //! allocation, no lock, no map lookup, no label formatting. Only the owning shard writes;
 //! `/metrics` reads every shard's tables and formats them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::endpoint::Route;
+use crate::counter::Counter;
+use crate::endpoint::route::Route;
 
 /// Endpoint label values, indexed by `endpoint_index`. The last one takes everything that
 /// was not routed to an endpoint: unknown paths, wrong methods, unparseable requests.
@@ -82,13 +83,13 @@ pub fn status_of(response: &[u8]) -> u16 {
 /// counters.
 #[derive(Debug)]
 pub struct RequestCounters {
-    counts: [[AtomicU64; STATUS_SLOTS]; ENDPOINTS.len()],
+    counts: [[Counter; STATUS_SLOTS]; ENDPOINTS.len()],
 }
 
 impl Default for RequestCounters {
     fn default() -> Self {
         RequestCounters {
-            counts: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            counts: std::array::from_fn(|_| std::array::from_fn(|_| Counter::default())),
         }
     }
 }
@@ -98,12 +99,12 @@ impl RequestCounters {
     #[inline]
     pub fn record(&self, endpoint: usize, status: u16) {
         let endpoint = endpoint.min(ENDPOINT_OTHER);
-        self.counts[endpoint][status_index(status)].fetch_add(1, Ordering::Relaxed);
+        self.counts[endpoint][status_index(status)].bump();
     }
 
     /// The count of one cell; `status_slot` indexes `STATUSES`, one past its end is `other`.
     pub fn read(&self, endpoint: usize, status_slot: usize) -> u64 {
-        self.counts[endpoint][status_slot].load(Ordering::Relaxed)
+        self.counts[endpoint][status_slot].get()
     }
 
     pub const STATUS_SLOTS: usize = STATUS_SLOTS;
@@ -161,8 +162,8 @@ pub const LATENCY_LE: [&str; 14] = [
 #[derive(Debug, Default)]
 pub struct LatencyHistogram {
     /// One per bound, then the overflow bucket (`+Inf` only).
-    buckets: [AtomicU64; LATENCY_BOUNDS_NS.len() + 1],
-    sum_ns: AtomicU64,
+    buckets: [Counter; LATENCY_BOUNDS_NS.len() + 1],
+    sum_ns: Counter,
 }
 
 impl LatencyHistogram {
@@ -171,15 +172,15 @@ impl LatencyHistogram {
     pub fn observe(&self, elapsed: Duration) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         let slot = LATENCY_BOUNDS_NS.partition_point(|&bound| bound < ns);
-        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.buckets[slot].bump();
+        self.sum_ns.add(ns);
     }
 
     /// Non-cumulative bucket counts (the last is above every bound) and the sum in
     /// nanoseconds, each read once (relaxed).
     pub fn snapshot(&self) -> ([u64; LATENCY_BOUNDS_NS.len() + 1], u64) {
-        let buckets = std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
-        (buckets, self.sum_ns.load(Ordering::Relaxed))
+        let buckets = std::array::from_fn(|i| self.buckets[i].get());
+        (buckets, self.sum_ns.get())
     }
 }
 

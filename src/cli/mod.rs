@@ -4,6 +4,8 @@
 //! TOML file named by `--config`; clap resolves flag-over-environment, and `config` fills
 //! what is still unset from the file, then validates the whole once.
 
+pub mod commands;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};

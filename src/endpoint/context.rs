@@ -1,0 +1,128 @@
+//! What an endpoint may touch: the narrow view of a shard's state that the endpoints are
+//! given (`endpoint::handle`), so that they know nothing of connections, listeners or the
+//! shard's background tasks.
+//!
+//! Everything here belongs to one shard and is used from its thread only: no lock on the
+//! request path. The shard (`crate::shard`) builds the context, keeps it current (key
+//! reloads, cache invalidations, revocations from the database) and hands it to every
+//! request.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::batch::TokenWriter;
+use crate::cache::RevocationCache;
+use crate::config::Config;
+use crate::endpoint::clients::ClientDirectory;
+use crate::endpoint::metadata::Documents;
+use crate::endpoint::stats::ShardStats;
+use crate::jwt::keys::SigningKey;
+use crate::jwt::token::{JtiGenerator, TokenSigner};
+use crate::pg::Session;
+
+pub struct Context {
+    pub shard_id: usize,
+    /// Read-only after start-up; shared by every shard.
+    pub config: Arc<Config>,
+    /// The signer, the verification keys and the documents that publish them, swapped
+    /// together on a SIGHUP reload ([`Context::replace_keys`]). A request clones the `Rc`
+    /// (no lock, no atomic) and keeps the set it started with, so a reload never splits one
+    /// request between two key sets and never collides with a borrow held across an `await`.
+    keys: RefCell<Rc<Keys>>,
+    /// Revoked jti until their tokens expire; introspection consults only this. The shard
+    /// fills it on every (re)connect and from `edgeauth_revoke` notifications.
+    pub revocations: RefCell<RevocationCache>,
+    /// Token ids; a per-shard CSPRNG so that no token costs a syscall.
+    pub jti: RefCell<JtiGenerator>,
+    /// The shard's one Postgres connection: client look-ups and token records, pipelined.
+    /// Reconnects by itself; while it is down the token endpoint answers 503.
+    pub pg: Session,
+    /// Issued tokens on their way to `tokens`: buffered, written in batches over `pg`.
+    pub writer: TokenWriter,
+    /// Clients: the cache in front of `pg`, with single-flight misses.
+    pub clients: ClientDirectory,
+    /// Every shard's counters (this shard writes only `all_stats[shard_id]`), for `/metrics`
+    /// and `/admin/cache/stats`.
+    pub all_stats: Arc<[ShardStats]>,
+}
+
+/// Everything that changes when the signing keys are reloaded.
+pub struct Keys {
+    /// This shard's signer, built from the first key, so a token costs one signature and no
+    /// key parsing.
+    pub signer: TokenSigner,
+    /// Every configured key, in configuration order (the signer's first), parsed on this
+    /// shard: introspection and revocation verify tokens signed by any of them, so tokens
+    /// signed before a rotation stay verifiable while their key is still configured.
+    pub verify_keys: Vec<SigningKey>,
+    /// Metadata and JWKS documents, serialized once per key set.
+    pub documents: Arc<Documents>,
+}
+
+impl Keys {
+    /// Parse `key_pems` on this thread (keys are not `Send`); the first signs.
+    pub fn parse(key_pems: &[Vec<u8>], documents: Arc<Documents>) -> Result<Keys, String> {
+        let first = key_pems.first().ok_or("no signing key")?;
+        let verify_keys = key_pems
+            .iter()
+            .map(|pem| SigningKey::from_pem(pem))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let signer = TokenSigner::new(SigningKey::from_pem(first).map_err(|e| e.to_string())?);
+        Ok(Keys {
+            signer,
+            verify_keys,
+            documents,
+        })
+    }
+}
+
+/// The parts of a context that the shard builds before it (`Context::new`).
+pub struct Parts {
+    pub shard_id: usize,
+    pub config: Arc<Config>,
+    pub keys: Keys,
+    pub revocations: RevocationCache,
+    pub pg: Session,
+    pub writer: TokenWriter,
+    pub clients: ClientDirectory,
+    pub all_stats: Arc<[ShardStats]>,
+}
+
+impl Context {
+    pub fn new(parts: Parts) -> Context {
+        Context {
+            shard_id: parts.shard_id,
+            config: parts.config,
+            keys: RefCell::new(Rc::new(parts.keys)),
+            revocations: RefCell::new(parts.revocations),
+            jti: RefCell::new(JtiGenerator::new()),
+            pg: parts.pg,
+            writer: parts.writer,
+            clients: parts.clients,
+            all_stats: parts.all_stats,
+        }
+    }
+
+    /// This shard's counters.
+    pub fn stats(&self) -> &ShardStats {
+        &self.all_stats[self.shard_id]
+    }
+
+    /// The current key set. The clone keeps it alive for the caller even if a reload
+    /// replaces it meanwhile.
+    pub fn keys(&self) -> Rc<Keys> {
+        self.keys.borrow().clone()
+    }
+
+    /// Swap in a new key set; requests in progress keep the one they started with.
+    pub fn replace_keys(&self, keys: Keys) {
+        *self.keys.borrow_mut() = Rc::new(keys);
+    }
+}
+
+/// `kid1,kid2,...` in configuration order, for logs.
+pub fn kid_list(keys: &[SigningKey]) -> String {
+    keys.iter().map(|k| k.kid()).collect::<Vec<_>>().join(",")
+}

@@ -1,0 +1,48 @@
+//! The shard itself, and what the server hands a shard thread to build one.
+
+use std::sync::{Arc, mpsc};
+
+use crate::config::Config;
+use crate::endpoint::context::Context;
+use crate::endpoint::metadata::Documents;
+use crate::endpoint::stats::ShardStats;
+use crate::pg::PgConfig;
+use crate::shutdown::Shutdown;
+
+pub struct Shard {
+    /// What the endpoints see: caches, keys, database session, batch writer, counters.
+    pub ctx: Context,
+    /// Fired by the signal thread's wake-up; stops the accept loop, ends keep-alive and
+    /// idle connections, then the shard drains and flushes.
+    pub shutdown: Shutdown,
+}
+
+/// Every configured key's PEM bytes, in configuration order (the first signs). Keys are not
+/// `Send`, so each shard parses its own copies from these bytes.
+pub type KeyPems = Arc<[Vec<u8>]>;
+
+/// What the server hands a shard thread; everything in it is `Send`.
+pub struct ShardInit {
+    pub id: usize,
+    pub config: Arc<Config>,
+    pub pg: PgConfig,
+    pub key_pems: KeyPems,
+    pub documents: Arc<Documents>,
+    pub all_stats: Arc<[ShardStats]>,
+    /// The signal thread's end writes `WAKE_SHUTDOWN` or `WAKE_RELOAD` here.
+    pub wake: std::os::unix::net::UnixStream,
+    /// New key sets after a SIGHUP; the shard looks only when woken with `WAKE_RELOAD`.
+    pub reloads: mpsc::Receiver<KeyReload>,
+    pub core: Option<core_affinity::CoreId>,
+    /// The start-up check reached the database: the shard waits for its own session before
+    /// it accepts, so that its first requests are not refused with 503.
+    pub database_reachable: bool,
+    /// The shard says here whether it is listening (and on which driver) or why it is not.
+    pub ready: mpsc::Sender<Result<&'static str, String>>,
+}
+
+/// A new key set from the signal thread, already validated there.
+pub struct KeyReload {
+    pub key_pems: KeyPems,
+    pub documents: Arc<Documents>,
+}
