@@ -2,25 +2,30 @@
 //!
 //! # Layout
 //!
-//! * `server`: `edgeauth serve` — shared set-up, one pinned thread per shard, signals.
-//! * `shard`: a shard's state and accept loop; `shard::stats` its lock-free counters,
-//!   `shard::metrics` the fixed-size request matrix and token latency histogram behind
-//!   `/metrics` (rendered by `endpoint::metrics`).
-//! * `shutdown`: the per-shard shutdown latch and the drain protocol.
-//! * `http`: HTTP/1.1 request parsing (httparse), responses, bodies; `http::connection` the
-//!   per-connection loop (keep-alive, pipelining, idle timeout).
-//! * `endpoint`: routing and the endpoints; `endpoint::token` is where a token is issued,
-//!   `endpoint::introspect` and `endpoint::revoke` where one is checked and revoked.
-//! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and its stats,
-//!   and the per-shard revocation cache (revoked jti until their exp).
-//! * `auth`: client authentication (Basic vs post) and client secrets (generate, hash, compare).
-//! * `jwt`: signing keys (load, generate, kid), RFC 9068 access tokens, the JWKS document.
+//! Layers, bottom first; a module imports only layers below it (`tests/tidy.rs` checks it,
+//! `docs/ARCHITECTURE.md` says what each may never import).
+//!
+//! * `limits`: every bound, named, with units. `clock`: the one place the wall clock is read.
+//!   `counter`: the one single-writer counter. `wake`: the one wake-up primitive.
+//!   `form`: the form-urlencoded codec.
+//! * `log`: JSON log lines on stderr. `shutdown`: the per-shard latch and the drain protocol.
+//! * `config`: every setting declared once (flags, environment, TOML, validation, log line).
 //! * `pg`: our own Postgres client on monoio: start-up/auth, pipelined extended query, LISTEN.
-//! * `batch`: the per-shard token batch writer: unnest batches, retries, back-pressure, group commit.
-//! * `store`: the schema, its migrations, and the SQL for clients, tokens and revocations.
-//! * `config`, `cli`: settings from flags, environment and TOML, validated once.
-//! * `admin_cmd`: the subcommands besides `serve` (migrate, client, keys, prune).
-//! * `limits`: every bound, named, with units. `log`: JSON log lines on stderr.
+//! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and revocation
+//!   cache. `jwt`: signing keys, RFC 9068 access tokens (**a token is signed in
+//!   `jwt::token::TokenSigner::sign_into`**), verification, the JWKS. `auth`: client
+//!   credentials (Basic vs post) and secrets (generate, hash, compare), no HTTP.
+//! * `store`: every SQL statement, the schema and its migrations, and the NOTIFY channels and
+//!   payloads (`store::events`).
+//! * `batch`: the per-shard token batch writer: batches, retries, back-pressure, group commit.
+//! * `http`: HTTP/1.1 protocol only: request parsing (httparse) and responses.
+//! * `endpoint`: OAuth semantics over a narrow `endpoint::context::Context`: routing, the
+//!   endpoints (`endpoint::token` is where a token is issued), their parameters, client
+//!   authentication, the one mapping of refusals to answers, the per-shard statistics.
+//! * `shard`: one thread per core: its state, the accept and connection loops, background
+//!   tasks (key reloads, database events, purges, pruning).
+//! * `server`: `edgeauth serve`: shared set-up, one pinned thread per shard, signals.
+//! * `cli`: the command line and the subcommands besides `serve` (`cli::commands`).
 
 pub mod auth;
 pub mod batch;

@@ -182,3 +182,64 @@ fn rotated_secret_replaces_the_old_one() {
         .token_basic("app", new_secret, "grant_type=client_credentials");
     assert_eq!(r.status, 200);
 }
+
+/// Each way presented credentials can be unusable has one answer, the same on every endpoint
+/// that authenticates its caller (`endpoint::client_authn::auth_error`): `invalid_client`
+/// (401, with the Basic challenge) for all but two methods at once, and nothing recorded.
+#[test]
+fn unusable_credentials_have_one_answer_on_every_endpoint() {
+    let f = fixture();
+    let good_basic = format!("Authorization: Basic {}\r\n", basic_auth("app", &f.secret));
+    let cases: [(&str, String, &str); 6] = [
+        // A Basic credential that does not decode.
+        (
+            "malformed Basic",
+            "Authorization: Basic !!!notbase64\r\n".to_owned(),
+            "",
+        ),
+        // A scheme other than Basic.
+        (
+            "Bearer scheme",
+            "Authorization: Bearer abc\r\n".to_owned(),
+            "",
+        ),
+        // Basic for one client, the body naming another.
+        ("id mismatch", good_basic.clone(), "&client_id=intruder"),
+        // An id without a secret anywhere.
+        ("id without secret", String::new(), "&client_id=app"),
+        // A secret without an id.
+        (
+            "secret without id",
+            String::new(),
+            "&client_secret=whatever",
+        ),
+        // Basic and a body secret: the one invalid_request.
+        ("both methods", good_basic, "&client_secret=whatever"),
+    ];
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        for (what, headers, extra) in &cases {
+            let form = format!("grant_type=client_credentials&token=x.y.z{extra}");
+            let r = f.server.request(&post(
+                path,
+                "application/x-www-form-urlencoded",
+                &form,
+                headers,
+            ));
+            let (status, code) = match *what {
+                "both methods" => (400, "invalid_request"),
+                _ => (401, "invalid_client"),
+            };
+            assert_eq!(r.status, status, "{path}, {what}");
+            assert_eq!(r.json()["error"], code, "{path}, {what}");
+            if status == 401 {
+                let challenge = r.header("WWW-Authenticate").unwrap_or_default();
+                assert!(challenge.starts_with("Basic"), "{path}, {what}");
+            }
+        }
+    }
+    assert_eq!(
+        f.db.token_rows(),
+        0,
+        "no token recorded for a refused request"
+    );
+}

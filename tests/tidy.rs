@@ -7,6 +7,8 @@
 //! * No function grows past [`FUNCTION_LINES_MAX`] lines unless [`LONG_FUNCTIONS`] names it
 //!   and says why.
 //! * A comment that names a document names one that is in this repository.
+//! * A short ban list ([`BANNED`]): the wall clock is read in `clock` only, counters are
+//!   `counter::Counter`, no locks, no `dbg!`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -143,6 +145,49 @@ fn functions_fit_on_a_screen() {
     for (file, name, _) in LONG_FUNCTIONS {
         if !exempt_used.contains(name) {
             problems.push(format!("LONG_FUNCTIONS names {file}::{name}, which is short now (or gone): remove the entry"));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// What `src/` must not say, where not, and what to say instead (TigerBeetle's ban list).
+const BANNED: &[(&str, &str, &str)] = &[
+    (
+        "SystemTime::now",
+        "src/clock.rs",
+        "crate::clock::unix_now()",
+    ),
+    ("AtomicU64", "src/counter.rs", "crate::counter::Counter"),
+    (
+        "Mutex",
+        "",
+        "shard-owned state (no locks: one shard, one thread)",
+    ),
+    (
+        "RwLock",
+        "",
+        "shard-owned state (no locks: one shard, one thread)",
+    ),
+    ("dbg!(", "", "nothing, or log::debug"),
+];
+
+#[test]
+fn banned_names() {
+    let mut problems = Vec::new();
+    for file in source_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = strip_comments_and_strings(&text);
+        for (i, line) in code.lines().enumerate() {
+            for (banned, allowed_in, instead) in BANNED {
+                if line.contains(banned) && !(!allowed_in.is_empty() && file.ends_with(allowed_in))
+                {
+                    problems.push(format!(
+                        "{}:{}: `{banned}`: use {instead}",
+                        file.display(),
+                        i + 1
+                    ));
+                }
+            }
         }
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));

@@ -6,10 +6,11 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::auth::client_auth::BasicScratch;
 use crate::batch::{Backpressure, TokenRow};
+use crate::clock;
 use crate::endpoint::client_authn::{self, body_error};
 use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
@@ -117,9 +118,7 @@ pub fn mint<R>(
     }
     let scope = granted_scope(requested_scope, client)?;
 
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = clock::unix_now();
     let ttl_secs = client.token_ttl.unwrap_or(minter.token_ttl).as_secs();
     let iat = now.as_secs();
     let exp = iat + ttl_secs;
