@@ -48,7 +48,8 @@
 # (auto) CACHE_CAPACITY (5000) DURABILITY (async) FLUSH_INTERVAL (5s) CLIENTS (1; N picks one
 # of N clients at random per request, client_secret_post, scripts/many.lua) AB_REQUESTS
 # (100000) SERVER_CPU (0) WRK_CPU (1) PROGRESS (1: a progress line on stderr every second)
-# RESULTS_DIR (bench-results; point it elsewhere for smoke runs).
+# RESULTS_DIR (bench-results; point it elsewhere for smoke runs) EDGEAUTH_BIN (the binary to
+# measure; default: build this checkout's release binary).
 #
 # Everything goes to RESULTS_DIR (results.md, introspect.md, ab.md, sweep.md,
 # throughput-vs-connections.{csv,svg}); tables and checks are made by
@@ -115,12 +116,18 @@ need_debian_package wrk wrk
 if [ "$AB" = 1 ]; then need_debian_package ab apache2-utils; fi
 scripts/pg.sh install
 
-echo "bench.sh: building release" >&2
-cargo build --release --quiet
-bin=$PWD/target/release/edgeauth
+# EDGEAUTH_BIN measures another build (e.g. a worktree's, for before/after in one run).
+if [ -n "${EDGEAUTH_BIN:-}" ]; then
+  bin=$EDGEAUTH_BIN
+else
+  echo "bench.sh: building release" >&2
+  cargo build --release --quiet
+  bin=$PWD/target/release/edgeauth
+fi
 commit=$(git rev-parse --short HEAD)
 # Results files change with every run; only a change to the code makes the build "dirty".
 git diff --quiet HEAD -- . ":(exclude)bench-results" 2>/dev/null || commit="$commit+dirty"
+if [ -n "${EDGEAUTH_BIN:-}" ]; then commit=$("$bin" --version | tr ' ' '-')@$EDGEAUTH_BIN; fi
 
 work=$(mktemp -d /tmp/edgeauth-bench.XXXXXX)
 server=""

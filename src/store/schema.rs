@@ -52,9 +52,8 @@ const MIGRATIONS: &[&str] = &[
         expires_at timestamptz NOT NULL
     );
     CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at);",
-    // 2: no index on tokens.client_id. edgeauth never reads by it, and on the batch
-    // writer's path it cost ~16% of PostgreSQL's CPU per token row (3.6 vs 3.1 µs, HS256
-    // at ~90k tokens/s, PostgreSQL sharing the cores with the server). Operators who audit
+    // 2: no index on tokens.client_id. edgeauth never reads by it, and every index costs
+    // PostgreSQL CPU and WAL on each token row (docs/MEASUREMENTS.md). Operators who audit
     // tokens by client can create it again (README, Sizing PostgreSQL).
     "DROP INDEX IF EXISTS tokens_client_id_idx;",
 ];

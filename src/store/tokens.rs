@@ -11,17 +11,16 @@
 //! (`ORDER BY expires_at`) and deletes them by `ctid` (a TID scan). The simpler
 //! `DELETE ... WHERE jti IN (SELECT jti ... LIMIT n)` was planned as a hash semi-join over a
 //! sequential scan of the whole table (and, once most rows are expired, the subquery as a
-//! sequential scan too), so each chunk cost O(table): 230 ms per 10,000 rows on 2 million
-//! rows, against 16 ms for this form, which stays flat as the table grows. Deleting by
+//! sequential scan too), so each chunk cost O(table), where this form stays flat as the
+//! table grows (docs/MEASUREMENTS.md). Deleting by
 //! `ctid` is safe here: the rows are locked by the same statement (`FOR UPDATE`), and token
 //! rows are never updated, so their `ctid` cannot move under us.
 
 use crate::pg::{self, Statement};
 
 /// Rows deleted per statement while pruning: small enough that no statement holds its locks
-/// or its WAL for long on a big table (16 ms on 2 million rows; 43 ms on average over 10
-/// million with a token load beside it, `scripts/bench-prune.sh`), large enough to keep the
-/// round trips few. The server's periodic job sends its chunks over shard 0's pipelined
+/// or its WAL for long on a big table (tens of milliseconds, docs/MEASUREMENTS.md), large
+/// enough to keep the round trips few. The server's periodic job sends its chunks over shard 0's pipelined
 /// session, so this also bounds how long that shard's other queries wait behind one.
 pub const PRUNE_CHUNK_ROWS: u64 = 10_000;
 
