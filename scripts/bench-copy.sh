@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Measure the batch writer's candidate write methods on this machine: binary COPY, the
-# `unnest` insert (with and without ON CONFLICT) and a multi-row VALUES insert (with and
-# without), 1M token rows in 1000-row batches, 4 in flight on one pipelined connection.
-# Prints rows/s per method and round; the table in src/batch/mod.rs came from this.
+# Measure the batch writer's candidate write methods on this machine: the `unnest` insert
+# (with and without ON CONFLICT) and a multi-row VALUES insert (with and without), 1M token
+# rows in 1000-row batches, 4 in flight on one pipelined connection. Prints rows/s per
+# method and round; the table in docs/MEASUREMENTS.md came from this (binary COPY too, which
+# lost and whose client code is gone since; check out 3eb0872 to measure it again).
 #
 #   scripts/bench-copy.sh                       2 rounds of every method
-#   EDGEAUTH_BENCH_ROUNDS=4 EDGEAUTH_BENCH_METHODS=copy,unnest scripts/bench-copy.sh
+#   EDGEAUTH_BENCH_ROUNDS=4 EDGEAUTH_BENCH_METHODS=values,unnest scripts/bench-copy.sh
 #   EDGEAUTH_BENCH_ROWS=200000 scripts/bench-copy.sh
 #
 # Starts a throwaway PostgreSQL with scripts/pg.sh and builds in release mode.

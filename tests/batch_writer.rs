@@ -587,8 +587,8 @@ fn poison_row_is_isolated_and_the_rest_land() {
 /// Write-method throughput: binary COPY vs `unnest` INSERT vs multi-row VALUES INSERT,
 /// 1000-row batches, 4 batches in flight on one pipelined connection. Prints rows/s.
 /// `EDGEAUTH_BENCH_ROWS` overrides the 1,000,000 rows, `EDGEAUTH_BENCH_ROUNDS` the 2 rounds,
-/// `EDGEAUTH_BENCH_METHODS` the methods (comma-separated: copy, unnest-oc, unnest, values,
-/// values-oc; `-oc` adds `ON CONFLICT (jti) DO NOTHING`). Run with:
+/// `EDGEAUTH_BENCH_METHODS` the methods (comma-separated: unnest-oc, unnest, values,
+/// values-oc; binary COPY was measured too, at commit 3eb0872, see docs/MEASUREMENTS.md; `-oc` adds `ON CONFLICT (jti) DO NOTHING`). Run with:
 /// `cargo test --release --test batch_writer write_method -- --ignored --nocapture`
 #[test]
 #[ignore = "measurement, not a test: prints rows/s for each write method"]
@@ -600,7 +600,7 @@ fn write_method_throughput() {
         .map(|v| v.parse().unwrap())
         .unwrap_or(2);
     let methods = std::env::var("EDGEAUTH_BENCH_METHODS")
-        .unwrap_or_else(|_| "copy,unnest-oc,unnest,values,values-oc".into());
+        .unwrap_or_else(|_| "unnest-oc,unnest,values,values-oc".into());
     let batch = 1000;
     let db = TestDb::new();
     let values = values_statement(batch, "bench_values", "");
@@ -656,14 +656,7 @@ fn values_statement(batch: usize, name: &'static str, suffix: &str) -> &'static 
     )))
 }
 
-/// The rival write method: `COPY ... FROM STDIN (FORMAT binary)`.
-const COPY_TOKENS: Statement = Statement::new(
-    "bench_copy_tokens",
-    "COPY tokens (jti, client_id, scope, issued_at, expires_at) FROM STDIN (FORMAT binary)",
-    &[],
-);
-
-/// One field of a row, as binary COPY and binary parameters both carry it.
+/// One field of a row, as binary parameters carry it.
 fn row_fields(r: &TokenRow<'_>) -> [Vec<u8>; 5] {
     [
         r.jti.to_vec(),
@@ -676,21 +669,6 @@ fn row_fields(r: &TokenRow<'_>) -> [Vec<u8>; 5] {
             .to_be_bytes()
             .to_vec(),
     ]
-}
-
-/// Rows `range` as a binary COPY body: header, rows (field count, then length + bytes per
-/// field), trailer.
-fn copy_body(range: std::ops::Range<u64>) -> Vec<u8> {
-    let mut body = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
-    for i in range {
-        body.extend_from_slice(&5i16.to_be_bytes());
-        for field in row_fields(&row(i)) {
-            body.extend_from_slice(&(field.len() as i32).to_be_bytes());
-            body.extend_from_slice(&field);
-        }
-    }
-    body.extend_from_slice(&(-1i16).to_be_bytes());
-    body
 }
 
 /// Encodes and writes `rows` rows with `method`, at most 4 batches in flight. Encoding is
@@ -713,11 +691,6 @@ async fn write_all(
             let method = method.to_owned();
             in_flight.push(monoio::spawn(async move {
                 let n = match method.as_str() {
-                    "copy" => {
-                        session
-                            .copy_in(&COPY_TOKENS, &copy_body(range.clone()))
-                            .await
-                    }
                     "unnest" | "unnest-oc" => {
                         let mut arrays = ArrayRows::with_capacity(batch, 32);
                         for i in range.clone() {

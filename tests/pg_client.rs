@@ -305,92 +305,6 @@ fn lazy_prepare_reused_reprepared_and_forgotten_on_failure() {
     });
 }
 
-/// Binary COPY, written by hand: header, rows (with a NULL), trailer.
-fn pgcopy(rows: &[(i32, Option<&str>)]) -> Vec<u8> {
-    let mut b = b"PGCOPY\n\xff\r\n\0".to_vec();
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b.extend_from_slice(&0u32.to_be_bytes());
-    for (id, name) in rows {
-        b.extend_from_slice(&2i16.to_be_bytes());
-        b.extend_from_slice(&4i32.to_be_bytes());
-        b.extend_from_slice(&id.to_be_bytes());
-        match name {
-            Some(n) => {
-                b.extend_from_slice(&(n.len() as i32).to_be_bytes());
-                b.extend_from_slice(n.as_bytes());
-            }
-            None => b.extend_from_slice(&(-1i32).to_be_bytes()),
-        }
-    }
-    b.extend_from_slice(&(-1i16).to_be_bytes());
-    b
-}
-
-#[test]
-fn copy_in_binary_and_failing_copies() {
-    run(async {
-        let table = unique("t_copy");
-        let c = connect().await;
-        c.batch_execute(&format!(
-            "CREATE TABLE {table} (id int4 primary key, name text)"
-        ))
-        .await
-        .unwrap();
-        let copy = stmt(
-            "t_copy",
-            format!("COPY {table} (id, name) FROM STDIN (FORMAT binary)"),
-        );
-        let rows: Vec<(i32, Option<String>)> = (0..5000)
-            .map(|i| (i, (i % 7 != 0).then(|| format!("name-{i}"))))
-            .collect();
-        let borrowed: Vec<(i32, Option<&str>)> =
-            rows.iter().map(|(i, n)| (*i, n.as_deref())).collect();
-        // Larger than one CopyData chunk, so it is split across messages mid-row.
-        let data = pgcopy(&borrowed);
-        assert!(data.len() > 64 << 10);
-        assert_eq!(c.copy_in(copy, &data).await.unwrap(), 5000);
-
-        // A COPY into a missing table, pipelined between two good requests.
-        let missing = stmt(
-            "t_copy_missing",
-            format!("COPY {}(id) FROM STDIN (FORMAT binary)", unique("nope")),
-        );
-        let count = stmt(
-            "t_copy_count",
-            format!("SELECT count(*), count(name) FROM {table}"),
-        );
-        let bad = monoio::spawn({
-            let c = c.clone();
-            let data = data.clone();
-            async move { c.copy_in(missing, &data).await }
-        });
-        let after = monoio::spawn({
-            let c = c.clone();
-            async move { c.query(count, &[]).await }
-        });
-        assert_eq!(bad.await.unwrap_err().code(), Some("42P01"));
-        let r = after.await.unwrap();
-        assert_eq!(r.row(0).get_str(0), Some("5000"));
-        assert_eq!(
-            r.row(0).get_str(1),
-            Some(&*(5000 - 5000usize.div_ceil(7)).to_string())
-        );
-
-        // Bad data (duplicate keys, then a corrupt header) fails that COPY only.
-        let e = c.copy_in(copy, &pgcopy(&[(1, None)])).await.unwrap_err();
-        assert_eq!(e.code(), Some("23505"));
-        let e = c
-            .copy_in(copy, b"not a pgcopy header at all")
-            .await
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Db);
-        assert_eq!(one_str(&c, count, &[]).await.as_deref(), Some("5000"));
-        c.batch_execute(&format!("DROP TABLE {table}"))
-            .await
-            .unwrap();
-    });
-}
-
 #[test]
 fn listen_notify_arrives_on_notifications() {
     run(async {
@@ -494,7 +408,13 @@ fn session_reconnects_and_relistens() {
         let kill = Statement::new("t_kill", "SELECT pg_terminate_backend($1::int)", &[]);
         let pid = session.client().unwrap().process_id().to_string();
         killer.query(&kill, &[Some(pid.as_bytes())]).await.unwrap();
-        assert_eq!(next_event(&mut events).await, SessionEvent::Disconnected);
+        match next_event(&mut events).await {
+            // The server's own word for it (57P01), not the EOF that followed.
+            SessionEvent::Disconnected { cause } => {
+                assert!(cause.contains("terminating connection"), "{cause}")
+            }
+            other => panic!("expected Disconnected, got {other:?}"),
+        }
         assert_eq!(next_event(&mut events).await, SessionEvent::Connected);
         assert_eq!(session.reconnects(), 1);
         assert_ne!(session.client().unwrap().process_id().to_string(), pid);
@@ -606,5 +526,29 @@ fn dropped_session_closes_its_connection() {
             );
             monoio::time::sleep(Duration::from_millis(20)).await;
         }
+    });
+}
+
+/// A session that cannot connect says why, at every attempt, and keeps trying.
+#[test]
+fn session_reports_why_it_cannot_connect() {
+    run(async {
+        let closed_port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("postgres://nobody@127.0.0.1:{closed_port}/none");
+        let session = Session::start(PgConfig::parse(&url).unwrap(), &[]);
+        let mut events = session.events().expect("events");
+        for _ in 0..2 {
+            match next_event(&mut events).await {
+                SessionEvent::ConnectFailed { cause } => {
+                    assert!(cause.contains("connect"), "{cause}")
+                }
+                other => panic!("expected ConnectFailed, got {other:?}"),
+            }
+        }
+        assert!(!session.is_connected());
+        session.shutdown().await;
     });
 }

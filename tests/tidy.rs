@@ -179,8 +179,8 @@ fn banned_names() {
         let code = strip_comments_and_strings(&text);
         for (i, line) in code.lines().enumerate() {
             for (banned, allowed_in, instead) in BANNED {
-                if line.contains(banned) && !(!allowed_in.is_empty() && file.ends_with(allowed_in))
-                {
+                let its_place = !allowed_in.is_empty() && file.ends_with(allowed_in);
+                if line.contains(banned) && !its_place {
                     problems.push(format!(
                         "{}:{}: `{banned}`: use {instead}",
                         file.display(),

@@ -37,22 +37,12 @@
 //!   query ended by Sync; nothing else on the shard's connection may leave a transaction
 //!   open (`BEGIN` without `COMMIT` in one message), or batches would join it.
 //!
-//! # Write method (measured: `scripts/bench-copy.sh`)
+//! # Write method
 //!
-//! 1M token rows in 1000-row batches, 4 in flight on one pipelined connection, PostgreSQL
-//! on the same 2-core box, rows/s over up to 9 paired rounds (encoding included):
-//!
-//! | method                               | rows/s               |
-//! |--------------------------------------|----------------------|
-//! | binary COPY                          | 247k-306k (mean 281k)|
-//! | `unnest` binary arrays               | 304k-332k (mean 321k)|
-//! | multi-row VALUES, 5000 binary params | 290k-306k            |
-//! | `unnest` + ON CONFLICT DO NOTHING    | 204k-220k            |
-//! | VALUES + ON CONFLICT DO NOTHING      | 200k-211k            |
-//!
-//! Plain `unnest` beat COPY in each of 9 paired rounds (~14% on average), so it is the
-//! fresh path; VALUES is as fast but needs one prepared statement per row count. `ON
-//! CONFLICT` costs ~30%, so it is kept for retries, where it is needed.
+//! A fresh batch is one `INSERT ... SELECT * FROM unnest($1::uuid[], ...)` with the five
+//! columns as binary arrays: faster than binary COPY, and as fast as a multi-row VALUES
+//! insert without needing one prepared statement per row count. `ON CONFLICT DO NOTHING`
+//! costs about a third, so only retries use it (figures: docs/MEASUREMENTS.md).
 //!
 //! # Files
 //!

@@ -7,9 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use bytes::{BufMut, BytesMut};
 use hashbrown::HashSet;
@@ -25,126 +23,15 @@ use super::connect::startup;
 use super::connection::{reader_task, writer_task};
 use super::error::Error;
 use super::rows::Rows;
+use super::shared::{Notification, Response, Shared, State, Waiter};
 use super::statement::Statement;
-
-/// Bytes of `copy_in` data per CopyData message: large enough that the 5-byte header is
-/// noise, small enough that the server's per-message buffer stays modest.
-const COPY_CHUNK_BYTES: usize = 32 << 10;
+use crate::wake::Event;
 
 /// Requests one connection will queue before refusing more. Far above what a shard issues
 /// in one round trip (cache misses plus a few batch writes); reaching it means the
 /// database has stalled, and piling on would only grow memory. Refused requests get
 /// `Closed`, which callers already answer with 503.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 65_536;
-
-/// An asynchronous NOTIFY delivered to this connection (it must have run LISTEN).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notification {
-    pub process_id: i32,
-    pub channel: String,
-    pub payload: String,
-}
-
-/// What a waiter receives: the rows (empty unless asked for) and CommandComplete's count.
-pub(crate) struct Response {
-    pub rows: Rows,
-    pub count: u64,
-}
-
-/// One request written (or about to be) and not yet answered.
-pub(crate) struct Waiter {
-    pub tx: oneshot::Sender<Result<Response, Error>>,
-    /// The statement this request's Parse prepared, so that a failed Parse is forgotten
-    /// and the next use prepares it again.
-    pub parsed: Option<&'static str>,
-    /// Copy DataRows into the response (`query`), or skip them (`execute`, simple queries).
-    pub collect_rows: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
-    Open,
-    /// `close()` was called or every handle dropped: no new requests; Terminate goes out
-    /// once every queued request has been answered.
-    Closing,
-    Closed,
-}
-
-/// Wakes the writer task. Single-threaded, so a flag and a stored waker suffice.
-#[derive(Default)]
-pub(crate) struct WriterWake {
-    pending: Cell<bool>,
-    waker: Cell<Option<Waker>>,
-}
-
-impl WriterWake {
-    pub(crate) fn wake(&self) {
-        self.pending.set(true);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-
-    pub(crate) async fn wait(&self) {
-        poll_fn(|cx| {
-            if self.pending.replace(false) {
-                Poll::Ready(())
-            } else {
-                self.waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-/// State shared by the handles and the two I/O tasks.
-pub(crate) struct Shared {
-    pub state: Cell<State>,
-    /// Requests encoded but not yet handed to the writer. The writer swaps it with its own
-    /// spare buffer, so the two buffers go round for the connection's whole life.
-    pub send: RefCell<BytesMut>,
-    /// FIFO of requests awaiting their ReadyForQuery, in the order they were encoded.
-    pub waiters: RefCell<VecDeque<Waiter>>,
-    /// Statement names this connection has sent Parse for (and not seen fail).
-    pub prepared: RefCell<HashSet<&'static str>>,
-    pub writer_wake: WriterWake,
-    /// Taken (dropped) when the connection closes, which ends the receiver's stream.
-    pub notify_tx: RefCell<Option<unbounded::Tx<Notification>>>,
-    notify_rx: RefCell<Option<unbounded::Rx<Notification>>>,
-    /// `close()` callers waiting for the reader to see the end.
-    pub closed_waiters: RefCell<Vec<oneshot::Sender<()>>>,
-    process_id: i32,
-}
-
-impl Shared {
-    /// Marks the connection dead and fails every pending waiter at once. Idempotent.
-    pub(crate) fn fail(&self, error: Error) {
-        if self.state.replace(State::Closed) == State::Closed {
-            return;
-        }
-        // The cause (EOF, I/O or protocol error) is what the connection died of; every
-        // waiter only learns `Closed`, since whether its request ran is unknowable now.
-        drop(error);
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for w in waiters {
-            let _ = w.tx.send(Err(Error::closed()));
-        }
-        self.send.borrow_mut().clear();
-        self.notify_tx.borrow_mut().take();
-        for tx in self.closed_waiters.borrow_mut().drain(..) {
-            let _ = tx.send(());
-        }
-        self.writer_wake.wake();
-    }
-
-    fn begin_close(&self) {
-        if self.state.get() == State::Open {
-            self.state.set(State::Closing);
-            self.writer_wake.wake();
-        }
-    }
-}
 
 /// Dropping the last `Client` clone closes the connection gracefully.
 struct Handle(Rc<Shared>);
@@ -203,11 +90,12 @@ impl Client {
             send: RefCell::new(BytesMut::with_capacity(SEND_BYTES_INITIAL)),
             waiters: RefCell::new(VecDeque::with_capacity(1024)),
             prepared: RefCell::new(HashSet::new()),
-            writer_wake: WriterWake::default(),
+            wake: Event::new(),
             notify_tx: RefCell::new(Some(tx)),
             notify_rx: RefCell::new(Some(rx)),
             closed_waiters: RefCell::new(Vec::new()),
             process_id: info.process_id,
+            cause: RefCell::new(None),
         });
         drop(wbuf);
         let (read_half, write_half) = stream.into_split();
@@ -223,13 +111,13 @@ impl Client {
     /// Extended protocol, pipelined: [Parse on first use] Bind Execute Sync. Parameters in
     /// text format (None = NULL); results in text format.
     pub async fn query(&self, stmt: &Statement, params: &[Option<&[u8]>]) -> Result<Rows, Error> {
-        let rx = self.enqueue(stmt, params, ParamFormat::Text, None, true)?;
+        let rx = self.enqueue(stmt, params, ParamFormat::Text, true)?;
         Ok(await_reply(rx).await?.rows)
     }
 
     /// Like `query`, returning the affected-row count from CommandComplete.
     pub async fn execute(&self, stmt: &Statement, params: &[Option<&[u8]>]) -> Result<u64, Error> {
-        let rx = self.enqueue(stmt, params, ParamFormat::Text, None, false)?;
+        let rx = self.enqueue(stmt, params, ParamFormat::Text, false)?;
         Ok(await_reply(rx).await?.count)
     }
 
@@ -240,16 +128,7 @@ impl Client {
         stmt: &Statement,
         params: &[Option<&[u8]>],
     ) -> Result<u64, Error> {
-        let rx = self.enqueue(stmt, params, ParamFormat::Binary, None, false)?;
-        Ok(await_reply(rx).await?.count)
-    }
-
-    /// `COPY ... FROM STDIN` written in one go without waiting for CopyInResponse:
-    /// [Parse] Bind Execute CopyData... CopyDone Sync. The server ignores Sync during
-    /// copy-in and, if the COPY fails, discards the copy messages up to our Sync, so a
-    /// failure stays with this request. Returns the rows copied.
-    pub async fn copy_in(&self, stmt: &Statement, data: &[u8]) -> Result<u64, Error> {
-        let rx = self.enqueue(stmt, &[], ParamFormat::Text, Some(data), false)?;
+        let rx = self.enqueue(stmt, params, ParamFormat::Binary, false)?;
         Ok(await_reply(rx).await?.count)
     }
 
@@ -280,7 +159,6 @@ impl Client {
         stmt: &Statement,
         params: &[Option<&[u8]>],
         format: ParamFormat,
-        copy: Option<&[u8]>,
         collect_rows: bool,
     ) -> Result<oneshot::Receiver<Result<Response, Error>>, Error> {
         let shared = self.shared();
@@ -288,7 +166,7 @@ impl Client {
         let mut send = shared.send.borrow_mut();
         let mark = send.len();
         let parse = !shared.prepared.borrow().contains(stmt.name);
-        if let Err(e) = encode_request(&mut send, stmt, params, format, copy, parse) {
+        if let Err(e) = encode_request(&mut send, stmt, params, format, parse) {
             // Leave no half-written request behind for the writer.
             send.truncate(mark);
             return Err(e);
@@ -312,6 +190,11 @@ impl Client {
 
     pub fn is_closed(&self) -> bool {
         self.shared().state.get() != State::Open
+    }
+
+    /// What ended the connection (EOF, an I/O or protocol error), once it has ended.
+    pub fn closed_cause(&self) -> Option<String> {
+        self.shared().cause.borrow().clone()
     }
 
     /// The backend's process id (`pg_backend_pid()` on this connection).
@@ -360,7 +243,7 @@ fn push_waiter(
         parsed,
         collect_rows,
     });
-    shared.writer_wake.wake();
+    shared.wake.notify();
     rx
 }
 
@@ -382,7 +265,6 @@ pub(crate) fn encode_request(
     stmt: &Statement,
     params: &[Option<&[u8]>],
     format: ParamFormat,
-    copy: Option<&[u8]>,
     parse: bool,
 ) -> Result<(), Error> {
     if parse {
@@ -407,14 +289,6 @@ pub(crate) fn encode_request(
     )
     .map_err(|_| Error::protocol("encode Bind (too many or too large parameters)"))?;
     frontend::execute("", 0, buf).map_err(|e| Error::protocol_io("encode Execute", e))?;
-    if let Some(data) = copy {
-        for chunk in data.chunks(COPY_CHUNK_BYTES) {
-            frontend::CopyData::new(chunk)
-                .map_err(|e| Error::protocol_io("encode CopyData", e))?
-                .write(buf);
-        }
-        frontend::copy_done(buf);
-    }
     frontend::sync(buf);
     Ok(())
 }
@@ -428,28 +302,12 @@ mod tests {
     #[test]
     fn request_bytes_are_parse_bind_execute_sync() {
         let mut buf = BytesMut::new();
-        encode_request(
-            &mut buf,
-            &S,
-            &[Some(b"42"), None],
-            ParamFormat::Text,
-            None,
-            true,
-        )
-        .unwrap();
+        encode_request(&mut buf, &S, &[Some(b"42"), None], ParamFormat::Text, true).unwrap();
         let tags: Vec<u8> = walk(&buf);
         assert_eq!(tags, b"PBES");
         buf.clear();
-        encode_request(
-            &mut buf,
-            &S,
-            &[],
-            ParamFormat::Text,
-            Some(&vec![7u8; COPY_CHUNK_BYTES + 1]),
-            false,
-        )
-        .unwrap();
-        assert_eq!(walk(&buf), b"BEddcS");
+        encode_request(&mut buf, &S, &[], ParamFormat::Binary, false).unwrap();
+        assert_eq!(walk(&buf), b"BES");
     }
 
     /// The message tags in `buf`, checking every length on the way.

@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{self, ChannelBinding, ScramSha256};
-use postgres_protocol::message::backend::Message;
+use postgres_protocol::message::backend::{AuthenticationSaslBody, Message};
 use postgres_protocol::message::frontend;
 
 use super::codec::{fill, next_message};
@@ -61,54 +61,77 @@ pub(crate) async fn startup<S: AsyncReadRent + AsyncWriteRent>(
     ];
     frontend::startup_message(params.iter().copied(), &mut wbuf)
         .map_err(|e| Error::protocol_io("encode startup message", e))?;
-    let (res, buf) = send(stream, wbuf).await;
-    wbuf = buf;
-    res?;
-
-    let mut scram: Option<ScramSha256> = None;
+    let mut auth = Authentication { scram: None };
     let mut process_id = 0;
     loop {
+        if !wbuf.is_empty() {
+            let (res, buf) = send(stream, wbuf).await;
+            wbuf = buf;
+            res?;
+        }
         match recv(stream, rbuf).await? {
+            Message::BackendKeyData(body) => process_id = body.process_id(),
+            Message::ParameterStatus(_) | Message::NoticeResponse(_) => {}
+            Message::ErrorResponse(body) => {
+                let db = DbError::parse(body.fields())
+                    .map_err(|e| Error::protocol_io("malformed ErrorResponse", e))?;
+                // Class 28 is "invalid authorization specification" (wrong password,
+                // unknown role, no pg_hba.conf entry).
+                return Err(if db.code.starts_with("28") {
+                    Error::auth_db(db)
+                } else {
+                    Error::db(db)
+                });
+            }
+            Message::ReadyForQuery(_) => return Ok((Startup { process_id }, wbuf)),
+            message => auth.answer(message, cfg, &mut wbuf)?,
+        }
+    }
+}
+
+/// The authentication exchange: each request of the server answered into the send buffer.
+struct Authentication {
+    /// The SCRAM exchange, once the server has asked for SASL.
+    scram: Option<ScramSha256>,
+}
+
+impl Authentication {
+    fn answer(
+        &mut self,
+        message: Message,
+        cfg: &PgConfig,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), Error> {
+        let encode = |e| Error::protocol_io("encode authentication response", e);
+        match message {
             Message::AuthenticationOk => {}
             Message::AuthenticationCleartextPassword => {
-                frontend::password_message(password(cfg)?.as_bytes(), &mut wbuf)
-                    .map_err(|e| Error::protocol_io("encode password", e))?;
+                frontend::password_message(password(cfg)?.as_bytes(), wbuf).map_err(encode)?;
             }
             Message::AuthenticationMd5Password(body) => {
                 let hash = md5_hash(cfg.user.as_bytes(), password(cfg)?.as_bytes(), body.salt());
-                frontend::password_message(hash.as_bytes(), &mut wbuf)
-                    .map_err(|e| Error::protocol_io("encode password", e))?;
+                frontend::password_message(hash.as_bytes(), wbuf).map_err(encode)?;
             }
             Message::AuthenticationSasl(body) => {
-                let mut offered = false;
-                let mut mechanisms = body.mechanisms();
-                while let Some(m) = fallible_iterator::FallibleIterator::next(&mut mechanisms)
-                    .map_err(|e| Error::protocol_io("SASL mechanisms", e))?
-                {
-                    offered |= m == sasl::SCRAM_SHA_256;
-                }
-                if !offered {
-                    return Err(Error::auth(
-                        "server offers no SASL mechanism we speak (SCRAM-SHA-256)",
-                    ));
-                }
+                require_scram(&body)?;
                 // No TLS, so no channel binding: "unsupported" is the honest answer.
                 let s = ScramSha256::new(password(cfg)?.as_bytes(), ChannelBinding::unsupported());
-                frontend::sasl_initial_response(sasl::SCRAM_SHA_256, s.message(), &mut wbuf)
-                    .map_err(|e| Error::protocol_io("encode SASL response", e))?;
-                scram = Some(s);
+                frontend::sasl_initial_response(sasl::SCRAM_SHA_256, s.message(), wbuf)
+                    .map_err(encode)?;
+                self.scram = Some(s);
             }
             Message::AuthenticationSaslContinue(body) => {
-                let s = scram
+                let s = self
+                    .scram
                     .as_mut()
                     .ok_or_else(|| Error::protocol("SASL continue without SASL start"))?;
                 s.update(body.data())
                     .map_err(|_| Error::auth("invalid SCRAM server-first message"))?;
-                frontend::sasl_response(s.message(), &mut wbuf)
-                    .map_err(|e| Error::protocol_io("encode SASL response", e))?;
+                frontend::sasl_response(s.message(), wbuf).map_err(encode)?;
             }
             Message::AuthenticationSaslFinal(body) => {
-                let s = scram
+                let s = self
+                    .scram
                     .as_mut()
                     .ok_or_else(|| Error::protocol("SASL final without SASL start"))?;
                 // This is where the server proves it knows the password too.
@@ -124,28 +147,25 @@ pub(crate) async fn startup<S: AsyncReadRent + AsyncWriteRent>(
                     "server asks for an authentication method we do not speak",
                 ));
             }
-            Message::BackendKeyData(body) => process_id = body.process_id(),
-            Message::ParameterStatus(_) | Message::NoticeResponse(_) => {}
-            Message::ErrorResponse(body) => {
-                let db = DbError::parse(body.fields())
-                    .map_err(|e| Error::protocol_io("malformed ErrorResponse", e))?;
-                // Class 28 is "invalid authorization specification" (wrong password,
-                // unknown role, no pg_hba.conf entry).
-                return Err(if db.code.starts_with("28") {
-                    Error::auth_db(db)
-                } else {
-                    Error::db(db)
-                });
-            }
-            Message::ReadyForQuery(_) => return Ok((Startup { process_id }, wbuf)),
             _ => return Err(Error::protocol("unexpected message during start-up")),
         }
-        if !wbuf.is_empty() {
-            let (res, buf) = send(stream, wbuf).await;
-            wbuf = buf;
-            res?;
+        Ok(())
+    }
+}
+
+/// The server must offer SCRAM-SHA-256, the one SASL mechanism we speak.
+fn require_scram(body: &AuthenticationSaslBody) -> Result<(), Error> {
+    let mut mechanisms = body.mechanisms();
+    while let Some(m) = fallible_iterator::FallibleIterator::next(&mut mechanisms)
+        .map_err(|e| Error::protocol_io("SASL mechanisms", e))?
+    {
+        if m == sasl::SCRAM_SHA_256 {
+            return Ok(());
         }
     }
+    Err(Error::auth(
+        "server offers no SASL mechanism we speak (SCRAM-SHA-256)",
+    ))
 }
 
 fn password(cfg: &PgConfig) -> Result<&str, Error> {

@@ -9,18 +9,19 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
 
-use super::client::{Notification, Response, Shared, State};
 use super::codec::{SEND_BYTES_INITIAL, fill, next_message};
 use super::connect::send;
 use super::error::{DbError, Error};
 use super::rows::Rows;
+use super::shared::{Notification, Response, Shared, State};
 
 /// Sends everything queued in one write per wake-up: requests from many callers that
 /// arrived while the previous write was in flight go out together (the pipelining).
 pub(crate) async fn writer_task<W: AsyncWriteRent>(shared: Rc<Shared>, mut stream: W) {
     let mut spare = BytesMut::with_capacity(SEND_BYTES_INITIAL);
     loop {
-        shared.writer_wake.wait().await;
+        // Made before looking, so that work queued from here on wakes it.
+        let woken = shared.wake.wait();
         if shared.state.get() == State::Closed {
             break;
         }
@@ -32,8 +33,10 @@ pub(crate) async fn writer_task<W: AsyncWriteRent>(shared: Rc<Shared>, mut strea
             frontend::terminate(&mut spare);
         }
         if spare.is_empty() {
+            woken.await;
             continue;
         }
+        drop(woken);
         let terminating =
             shared.state.get() == State::Closing && shared.waiters.borrow().is_empty();
         let (res, buf) = send(&mut stream, spare).await;
@@ -89,7 +92,9 @@ pub(crate) async fn reader_task<R: AsyncReadRent>(
             break e;
         }
     };
-    shared.fail(error);
+    // A server that ends the session says why first (FATAL, e.g. 57P01 for an
+    // administrator's terminate): that, not the EOF after it, is the cause worth logging.
+    shared.fail(reply.error.take().unwrap_or(error));
 }
 
 /// Handles one backend message. Asynchronous messages are peeled off first; everything
@@ -183,7 +188,7 @@ fn complete(shared: &Shared, reply: Reply) -> Result<(), Error> {
     // The caller may have stopped waiting (its future dropped); that is fine.
     let _ = waiter.tx.send(result);
     if shared.state.get() == State::Closing && shared.waiters.borrow().is_empty() {
-        shared.writer_wake.wake();
+        shared.wake.notify();
     }
     Ok(())
 }

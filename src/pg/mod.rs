@@ -11,6 +11,7 @@
 //! * `connect`: start-up and authentication (trust, cleartext, MD5, SCRAM-SHA-256).
 //! * `client`: `Client`, the handle callers use, and request encoding.
 //! * `connection`: the reader and writer tasks that own the socket halves.
+//! * `shared`: the state a connection's handles and its two tasks share.
 //! * `rows`: result rows stored in one buffer.
 //! * `session`: a self-healing per-shard handle: reconnect with backoff, re-LISTEN.
 
@@ -22,13 +23,15 @@ mod connection;
 mod error;
 mod rows;
 mod session;
+mod shared;
 mod statement;
 
-pub use client::{Client, Notification, REQUESTS_IN_FLIGHT_MAX};
+pub use client::{Client, REQUESTS_IN_FLIGHT_MAX};
 pub use config::{Host, PgConfig};
 pub use error::{DbError, Error, ErrorKind};
 pub use rows::{Row, Rows};
 pub use session::{Session, SessionEvent};
+pub use shared::Notification;
 pub use statement::{Statement, oid};
 
 /// Run a short database conversation to completion on a small single-threaded runtime of

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use local_sync::{mpsc::unbounded, oneshot};
 
-use super::client::{Client, Notification};
+use super::client::Client;
 use super::config::PgConfig;
 use super::error::Error;
 use super::rows::Rows;
+use super::shared::Notification;
 use super::statement::Statement;
 
 /// First reconnect delay; doubled after every failed attempt up to `BACKOFF_MAX`.
@@ -30,8 +31,16 @@ pub enum SessionEvent {
     /// A (new) connection is up and listening. Notifications may have been missed while
     /// down: drop caches that depend on them.
     Connected,
-    /// The connection was lost (or shut down); calls fail with `Closed` until `Connected`.
-    Disconnected,
+    /// The connection was lost (or shut down), and why; calls fail with `Closed` until
+    /// `Connected`.
+    Disconnected {
+        cause: String,
+    },
+    /// An attempt to connect failed, and why (refused, timed out, authentication, ...); the
+    /// supervisor backs off and tries again.
+    ConnectFailed {
+        cause: String,
+    },
     Notification(Notification),
 }
 
@@ -140,10 +149,6 @@ impl Session {
         self.client()?.execute_binary(stmt, params).await
     }
 
-    pub async fn copy_in(&self, stmt: &Statement, data: &[u8]) -> Result<u64, Error> {
-        self.client()?.copy_in(stmt, data).await
-    }
-
     pub async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         self.client()?.batch_execute(sql).await
     }
@@ -175,10 +180,20 @@ async fn supervise(inner: Rc<Inner>) {
     let mut rng = seed(&inner);
     while !inner.stopping.get() {
         let attempt = monoio::time::timeout(CONNECT_TIMEOUT, connect_and_listen(&inner)).await;
-        let Ok(Ok((client, mut notes))) = attempt else {
-            monoio::time::sleep(jittered(backoff, &mut rng)).await;
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-            continue;
+        let (client, mut notes) = match attempt {
+            Ok(Ok(connected)) => connected,
+            failure => {
+                let cause = match failure {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+                };
+                if !inner.stopping.get() {
+                    let _ = inner.events_tx.send(SessionEvent::ConnectFailed { cause });
+                }
+                monoio::time::sleep(jittered(backoff, &mut rng)).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
         };
         if inner.stopping.get() {
             client.close().await;
@@ -197,8 +212,11 @@ async fn supervise(inner: Rc<Inner>) {
         while let Some(n) = notes.recv().await {
             let _ = inner.events_tx.send(SessionEvent::Notification(n));
         }
-        inner.current.borrow_mut().take();
-        let _ = inner.events_tx.send(SessionEvent::Disconnected);
+        let lost = inner.current.borrow_mut().take();
+        let cause = lost
+            .and_then(|c| c.closed_cause())
+            .unwrap_or_else(|| "closed".to_owned());
+        let _ = inner.events_tx.send(SessionEvent::Disconnected { cause });
         if !inner.stopping.get() {
             // Even a connection that just died gets a short pause, so a server that accepts
             // and then drops us cannot make this loop spin.

@@ -124,9 +124,13 @@ async fn database_events(
     let ctx = &shard.ctx;
     let stats = ctx.stats();
     let mut connected_before = false;
+    // The cause of the last failed attempt: an outage is logged when it begins and when its
+    // cause changes, not at every backoff step.
+    let mut last_failure: Option<String> = None;
     while let Some(event) = events.recv().await {
         match event {
             SessionEvent::Connected => {
+                last_failure = None;
                 log::info("database connected", &[("shard", &ctx.shard_id)]);
                 stats.pg_reconnects.set(ctx.pg.reconnects());
                 stats.pg_connected.set(1);
@@ -136,16 +140,25 @@ async fn database_events(
                 connected_before = true;
                 load_revocations(ctx).await;
             }
-            SessionEvent::Disconnected => {
+            SessionEvent::Disconnected { cause } => {
                 stats.pg_connected.set(0);
+                let fields: [(&str, &dyn std::fmt::Display); 2] =
+                    [("shard", &ctx.shard_id), ("cause", &cause)];
                 // Our own close at shutdown is no fault.
                 if shard.shutdown.is_fired() {
-                    log::debug("database session closed", &[("shard", &ctx.shard_id)]);
+                    log::debug("database session closed", &fields);
                 } else {
-                    log::warn(
-                        "database connection lost; reconnecting",
-                        &[("shard", &ctx.shard_id)],
-                    );
+                    log::warn("database connection lost; reconnecting", &fields);
+                }
+            }
+            SessionEvent::ConnectFailed { cause } => {
+                let fields: [(&str, &dyn std::fmt::Display); 2] =
+                    [("shard", &ctx.shard_id), ("cause", &cause)];
+                if last_failure.as_ref() == Some(&cause) {
+                    log::debug("database still unreachable; retrying", &fields);
+                } else {
+                    log::warn("cannot connect to the database; retrying", &fields);
+                    last_failure = Some(cause);
                 }
             }
             SessionEvent::Notification(n) if n.channel == INVALIDATE_CHANNEL => {
