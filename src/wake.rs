@@ -30,22 +30,55 @@ impl Event {
     /// Wake every pending wait, and count the notification for waits not yet polled.
     pub fn notify(&self) {
         self.notified.set(self.notified.get() + 1);
-        // Take the wakers out before waking, in case a woken task touches the map.
-        let waiters: Vec<Waker> = self.waiters.borrow_mut().drain().map(|(_, w)| w).collect();
-        for waker in waiters {
+        // One at a time, with the map released before each wake (a woken task may touch
+        // it), and without collecting them anywhere: notifying allocates nothing.
+        while let Some(waker) = self.take_waiter() {
             waker.wake();
         }
     }
 
+    fn take_waiter(&self) -> Option<Waker> {
+        let mut waiters = self.waiters.borrow_mut();
+        let id = *waiters.keys().next()?;
+        waiters.remove(&id)
+    }
+
     /// Resolves at the first [`Event::notify`] after this call.
     pub fn wait(&self) -> Wait<'_> {
-        let id = self.next_wait_id.get();
-        self.next_wait_id.set(id + 1);
         Wait {
             event: self,
-            seen: self.notified.get(),
-            id,
+            ticket: self.ticket(),
         }
+    }
+
+    /// A wait for a future written by hand that owns what holds the event (an `Rc`) and so
+    /// cannot borrow it: poll it with [`Event::poll_ticket`], and [`Event::forget`] it when
+    /// the future is dropped.
+    pub fn ticket(&self) -> Ticket {
+        let id = self.next_wait_id.get();
+        self.next_wait_id.set(id + 1);
+        Ticket {
+            id,
+            seen: self.notified.get(),
+        }
+    }
+
+    /// Ready once the event was notified after `ticket` was made; otherwise the task is
+    /// woken by the next notification.
+    pub fn poll_ticket(&self, ticket: &Ticket, cx: &mut Context<'_>) -> Poll<()> {
+        if self.notified.get() != ticket.seen {
+            self.forget(ticket);
+            return Poll::Ready(());
+        }
+        self.waiters
+            .borrow_mut()
+            .insert(ticket.id, cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Drop the waker a ticket left, if any.
+    pub fn forget(&self, ticket: &Ticket) {
+        self.waiters.borrow_mut().remove(&ticket.id);
     }
 
     /// Pending waits that have been polled: for tests that check nothing accumulates.
@@ -54,30 +87,28 @@ impl Event {
     }
 }
 
+/// One waiter's place: made at a moment, ready at the first notification after it.
+#[derive(Debug)]
+pub struct Ticket {
+    id: u64,
+    seen: u64,
+}
+
 pub struct Wait<'a> {
     event: &'a Event,
-    seen: u64,
-    id: u64,
+    ticket: Ticket,
 }
 
 impl Future for Wait<'_> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.event.notified.get() != self.seen {
-            self.event.waiters.borrow_mut().remove(&self.id);
-            return Poll::Ready(());
-        }
-        self.event
-            .waiters
-            .borrow_mut()
-            .insert(self.id, cx.waker().clone());
-        Poll::Pending
+        self.event.poll_ticket(&self.ticket, cx)
     }
 }
 
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
-        self.event.waiters.borrow_mut().remove(&self.id);
+        self.event.forget(&self.ticket);
     }
 }
 

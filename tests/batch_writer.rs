@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use common::{TestDb, free_port};
 use edgeauth::batch::encode::{ArrayRows, PG_EPOCH_OFFSET_US};
-use edgeauth::batch::sql::{INSERT_FRESH, INSERT_IDEMPOTENT};
 use edgeauth::batch::{
     Backpressure, Durability, NotCommitted, TokenRow, TokenWriter, WriterConfig, WriterStats,
 };
 use edgeauth::pg::{Host, PgConfig, Session, Statement};
+use edgeauth::store::tokens::{INSERT_FRESH, INSERT_IDEMPOTENT};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -146,10 +146,6 @@ fn deadline() -> Instant {
     Instant::now() + WAIT
 }
 
-fn stat(counter: &std::sync::atomic::AtomicU64) -> u64 {
-    WriterStats::read(counter)
-}
-
 /// A full batch is written without waiting for the flush interval; the partial one waits.
 #[test]
 fn size_triggered_flush() {
@@ -167,14 +163,14 @@ fn size_triggered_flush() {
         }
         wait_rows(&db, 200).await;
         wait_pending(&w, 50).await;
-        assert_eq!(stat(&stats.pending), 50);
-        assert_eq!(stat(&stats.batches_written), 2);
-        assert_eq!(stat(&stats.rows_written), 200);
+        assert_eq!(stats.pending.get(), 50);
+        assert_eq!(stats.batches_written.get(), 2);
+        assert_eq!(stats.rows_written.get(), 200);
         assert_eq!(w.shutdown(deadline()).await, 0);
         session.shutdown().await;
         assert_eq!(db.token_rows(), 250);
-        assert_eq!(stat(&stats.failures), 0);
-        assert!(stat(&stats.flush_latency_us_max) > 0);
+        assert_eq!(stats.failures.get(), 0);
+        assert!(stats.flush_latency_us_max.get() > 0);
     });
 }
 
@@ -273,9 +269,9 @@ fn fifty_thousand_rows_then_shutdown() {
         assert_eq!(w.pending(), 0);
         let expected: HashSet<String> = (0..n).map(jti_text).collect();
         assert_eq!(table_jtis(&db), expected);
-        assert_eq!(stat(&stats.rows_written), n);
-        assert_eq!(stat(&stats.batches_written), n / 1000);
-        assert_eq!(stat(&stats.batches_in_flight), 0);
+        assert_eq!(stats.rows_written.get(), n);
+        assert_eq!(stats.batches_written.get(), n / 1000);
+        assert_eq!(stats.batches_in_flight.get(), 0);
         // After stop, nothing more is accepted.
         assert_eq!(w.push(&row(n)).unwrap_err(), Backpressure);
     });
@@ -313,7 +309,7 @@ fn commit_durability_resolves_after_the_row_is_in_the_table() {
             "1"
         );
         second.await.expect("committed");
-        assert_eq!(stat(&stats.batches_written), 1, "one group commit for both");
+        assert_eq!(stats.batches_written.get(), 1, "one group commit for both");
         // Many futures, several batches.
         let futures: Vec<_> = (2..2500)
             .map(|i| w.push(&row(i)).unwrap().unwrap())
@@ -383,11 +379,8 @@ fn backpressure_at_max_pending_and_recovery() {
         assert_eq!(w.push(&row(100)).unwrap_err(), Backpressure);
         monoio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(w.push(&row(100)).unwrap_err(), Backpressure, "still down");
-        assert_eq!(stat(&stats.pending), 100);
-        assert!(
-            stat(&stats.failures) > 0,
-            "writes were attempted and failed"
-        );
+        assert_eq!(stats.pending.get(), 100);
+        assert!(stats.failures.get() > 0, "writes were attempted and failed");
 
         start_proxy(port);
         let started = Instant::now();
@@ -406,7 +399,7 @@ fn backpressure_at_max_pending_and_recovery() {
         session.shutdown().await;
         let expected: HashSet<String> = (0..150).map(jti_text).collect();
         assert_eq!(table_jtis(&db), expected);
-        assert!(stat(&stats.retries) > 0);
+        assert!(stats.retries.get() > 0);
     });
 }
 
@@ -490,15 +483,15 @@ fn connection_killed_mid_stream_loses_and_duplicates_nothing() {
         session.shutdown().await;
         assert!(killed > 0, "the writer's backend was never found to kill");
         assert!(
-            stat(&stats.failures) > 0,
+            stats.failures.get() > 0,
             "no write failed: the kills missed the stream"
         );
         assert_eq!(db.token_rows(), n as i64, "duplicates or losses");
         let expected: HashSet<String> = (0..n).map(jti_text).collect();
         assert_eq!(table_jtis(&db), expected);
-        assert_eq!(stat(&stats.rows_rejected), 0);
+        assert_eq!(stats.rows_rejected.get(), 0);
         assert_eq!(
-            stat(&stats.rows_written) + stat(&stats.rows_already_present),
+            stats.rows_written.get() + stats.rows_already_present.get(),
             n
         );
     });
@@ -535,10 +528,10 @@ fn preexisting_jti_conflict_is_not_a_loss() {
             )),
             "earlier"
         );
-        assert_eq!(stat(&stats.rows_written), 99);
-        assert_eq!(stat(&stats.rows_already_present), 1);
-        assert_eq!(stat(&stats.rows_rejected), 0);
-        assert_eq!(stat(&stats.failures), 1, "only the COPY failed");
+        assert_eq!(stats.rows_written.get(), 99);
+        assert_eq!(stats.rows_already_present.get(), 1);
+        assert_eq!(stats.rows_rejected.get(), 0);
+        assert_eq!(stats.failures.get(), 1, "only the COPY failed");
     });
 }
 
@@ -577,10 +570,10 @@ fn poison_row_is_isolated_and_the_rest_land() {
         session.shutdown().await;
         let expected: HashSet<String> = (0..1000).filter(|&i| i != poison).map(jti_text).collect();
         assert_eq!(table_jtis(&db), expected);
-        assert_eq!(stat(&stats.rows_rejected), 1);
-        assert_eq!(stat(&stats.rows_written), 999);
+        assert_eq!(stats.rows_rejected.get(), 1);
+        assert_eq!(stats.rows_written.get(), 999);
         // COPY, then ~2 statements per halving down to one row.
-        assert!(stat(&stats.failures) <= 12, "{}", stat(&stats.failures));
+        assert!(stats.failures.get() <= 12, "{}", stats.failures.get());
     });
 }
 

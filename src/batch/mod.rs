@@ -47,12 +47,13 @@
 //! # Files
 //!
 //! * `encode`: `TokenRow`, a batch's five array buffers, the arrays of a range of it.
-//! * `sql`: the two statements.
-//! * `writer`: `TokenWriter` and its tasks.
+//! * `retry`: retry-and-bisect and backoff, as pure state machines with unit tests.
+//! * `writer`: `TokenWriter` and its tasks, which drive `retry` (the two statements they send
+//!   live in `store::tokens`).
 //! * `stats`: `WriterStats`, the counters `/metrics` reads.
 
 pub mod encode;
-pub mod sql;
+pub mod retry;
 pub mod stats;
 pub mod writer;
 

@@ -13,26 +13,20 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use crate::log;
 use crate::pg::{self, Session};
+use crate::store::tokens::{INSERT_FRESH, INSERT_IDEMPOTENT};
+use crate::wake::{Event, Ticket};
 
 use super::encode::{ArrayRows, TokenRow, UnnestParams};
-use super::sql::{INSERT_FRESH, INSERT_IDEMPOTENT};
+use super::retry::{Backoff, Insert, Progress, Verdict};
 use super::stats::WriterStats;
-
-/// First pause after a failed write; doubled per consecutive failure up to `BACKOFF_MAX`,
-/// and back to the minimum after any success.
-const BACKOFF_MIN: Duration = Duration::from_millis(50);
-/// Short enough that a returning database is used within a second or two even if the
-/// session's `Connected` wake-up were missed; long enough not to spin during an outage.
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Bytes of `client_id` + `scope` a batch buffer is first sized for, per row; a buffer
 /// grows past it once if rows are longer and keeps that capacity.
 const ROW_VARIABLE_BYTES_TYPICAL: usize = 64;
@@ -148,12 +142,12 @@ enum Settled {
 
 /// The fate of one batch, shared by the `Committed` futures of its rows. One per batch,
 /// reused once no future holds it, so group commit allocates nothing per row or per batch.
-#[derive(Debug)]
 struct Outcome {
     settled: Cell<Settled>,
     /// Row indexes the database rejected (rare: almost always empty).
     rejected: RefCell<Vec<u32>>,
-    wakers: RefCell<Vec<Waker>>,
+    /// Notified when `settled` leaves `Pending`.
+    changed: Event,
 }
 
 impl Outcome {
@@ -161,93 +155,62 @@ impl Outcome {
         Outcome {
             settled: Cell::new(Settled::Pending),
             rejected: RefCell::new(Vec::new()),
-            wakers: RefCell::new(Vec::new()),
+            changed: Event::new(),
         }
     }
 
     fn settle(&self, settled: Settled) {
         self.settled.set(settled);
-        wake_every(&self.wakers);
+        self.changed.notify();
     }
 }
 
 /// Resolves when the batch holding one row has committed (`Durability::Commit`).
-#[derive(Debug)]
 #[must_use = "the token may be handed out only after this resolves to Ok"]
 pub struct Committed {
     outcome: Rc<Outcome>,
     row: u32,
+    /// Made with the future, so a settle before its first poll is not missed.
+    ticket: Ticket,
+}
+
+impl fmt::Debug for Committed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Committed").field("row", &self.row).finish()
+    }
 }
 
 impl Future for Committed {
     type Output = Result<(), NotCommitted>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let rejected = || self.outcome.rejected.borrow().contains(&self.row);
         match self.outcome.settled.get() {
             Settled::Pending => {
-                self.outcome.wakers.borrow_mut().push(cx.waker().clone());
+                // Settling notifies, so the ticket is ready by the time `settled` changes.
+                let _ = self.outcome.changed.poll_ticket(&self.ticket, cx);
                 Poll::Pending
             }
-            Settled::Done if rejected() => Poll::Ready(Err(NotCommitted::Rejected)),
+            Settled::Done | Settled::Abandoned if rejected() => {
+                Poll::Ready(Err(NotCommitted::Rejected))
+            }
             Settled::Done => Poll::Ready(Ok(())),
-            Settled::Abandoned if rejected() => Poll::Ready(Err(NotCommitted::Rejected)),
             Settled::Abandoned => Poll::Ready(Err(NotCommitted::ShutDown)),
         }
     }
 }
 
-/// Wakes and removes every waker in `wakers`, keeping the vector's capacity (a
-/// `mem::take` would make the next registration allocate, once per batch). The borrow is
-/// released before each wake, in case a waker touches the list.
-fn wake_every(wakers: &RefCell<Vec<Waker>>) {
-    loop {
-        let Some(waker) = wakers.borrow_mut().pop() else {
-            return;
-        };
-        waker.wake();
-    }
-}
-
-/// Wakes every task waiting on one condition. A generation counter makes a wake between
-/// creating the wait and its first poll count, so no wake-up is lost.
-#[derive(Default)]
-struct WakeList {
-    generation: Cell<u64>,
-    wakers: RefCell<Vec<Waker>>,
-}
-
-impl WakeList {
-    fn wake_all(&self) {
-        self.generation.set(self.generation.get() + 1);
-        wake_every(&self.wakers);
-    }
-
-    fn wait(&self) -> impl Future<Output = ()> + '_ {
-        let seen = self.generation.get();
-        std::future::poll_fn(move |cx| {
-            if self.generation.get() != seen {
-                Poll::Ready(())
-            } else {
-                self.wakers.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
+impl Drop for Committed {
+    fn drop(&mut self) {
+        self.outcome.changed.forget(&self.ticket);
     }
 }
 
 /// One batch: its rows and how far writing them has got.
 struct Batch {
     rows: ArrayRows,
-    /// Row ranges not yet settled; the last one is written next. Sealing sets it to the
-    /// whole batch; a poison-row error splits a range in two.
-    todo: Vec<Range<u32>>,
-    /// True until the first write attempt fails: only then is the plain insert (no ON
-    /// CONFLICT) used. After any failure the outcome may be unknown, so retries use the
-    /// idempotent insert.
-    fresh: bool,
-    /// Statements sent for this batch so far (the first is not a retry).
-    attempts: u32,
+    /// Which rows are settled, and which statement comes next (`batch::retry`).
+    progress: Progress,
     /// When the first row was pushed: the time flush is due `flush_interval` later.
     opened_at: Instant,
     sealed_at: Instant,
@@ -260,9 +223,7 @@ impl Batch {
         let now = Instant::now();
         Batch {
             rows: ArrayRows::with_capacity(batch_size, ROW_VARIABLE_BYTES_TYPICAL),
-            todo: Vec::with_capacity(32),
-            fresh: true,
-            attempts: 0,
+            progress: Progress::with_capacity(32),
             opened_at: now,
             sealed_at: now,
             outcome: None,
@@ -295,16 +256,14 @@ struct Shared {
     outcomes_spare: RefCell<Vec<Rc<Outcome>>>,
     /// Rows accepted and not settled: open + ready + in flight. Never above `max_pending`.
     pending: Cell<usize>,
-    /// Delay after the next failure; reset by any success.
-    backoff: Cell<Duration>,
-    /// Writers take no batch before this instant (set by a failure).
-    not_before: Cell<Option<Instant>>,
+    /// When writers may write again after failures (`batch::retry`).
+    backoff: RefCell<Backoff>,
     /// Writer tasks waiting for a sealed batch (or for stop).
-    workers: WakeList,
+    workers: Event,
     /// The timer waiting for a first row, for the ready queue to drain, or for stop.
-    timer: WakeList,
+    timer: Event,
     /// `shutdown` waiting for `pending` to fall, and for the tasks to exit.
-    progress: WakeList,
+    progress: Event,
     /// Writer and timer tasks still running: `shutdown` waits for them so that none
     /// outlives the writer (a task dropped with its runtime must not hold the session).
     tasks_alive: Cell<usize>,
@@ -337,11 +296,10 @@ impl TokenWriter {
             session,
             state: Cell::new(State::Running),
             pending: Cell::new(0),
-            backoff: Cell::new(BACKOFF_MIN),
-            not_before: Cell::new(None),
-            workers: WakeList::default(),
-            timer: WakeList::default(),
-            progress: WakeList::default(),
+            backoff: RefCell::new(Backoff::default()),
+            workers: Event::new(),
+            timer: Event::new(),
+            progress: Event::new(),
             tasks_alive: Cell::new(0),
         });
         let outcome = shared.new_outcome();
@@ -368,13 +326,14 @@ impl TokenWriter {
         let mut open = s.open.borrow_mut();
         if open.rows.is_empty() {
             open.opened_at = Instant::now();
-            s.timer.wake_all();
+            s.timer.notify();
         }
         let index = open.rows.len() as u32;
         open.rows.push(row);
         let committed = open.outcome.as_ref().map(|outcome| Committed {
             outcome: outcome.clone(),
             row: index,
+            ticket: outcome.changed.ticket(),
         });
         let full = open.rows.len() >= s.config.batch_size;
         drop(open);
@@ -434,14 +393,14 @@ impl Shared {
             "pending {pending} above max_pending"
         );
         self.pending.set(pending);
-        WriterStats::set(&self.stats.pending, pending as u64);
+        self.stats.pending.set(pending as u64);
     }
 
     /// Rows leave `pending`: written, found present, rejected.
     fn settle_rows(&self, rows: usize) {
         debug_assert!(rows <= self.pending.get());
         self.set_pending(self.pending.get() - rows);
-        self.progress.wake_all();
+        self.progress.notify();
     }
 
     fn new_outcome(&self) -> Option<Rc<Outcome>> {
@@ -454,7 +413,6 @@ impl Shared {
             let outcome = spare.swap_remove(i);
             outcome.settled.set(Settled::Pending);
             outcome.rejected.borrow_mut().clear();
-            outcome.wakers.borrow_mut().clear();
             return Some(outcome);
         }
         Some(Rc::new(Outcome::new()))
@@ -475,13 +433,10 @@ impl Shared {
         }
         debug_assert!(batch.rows.len() <= self.config.batch_size);
         batch.rows.seal();
-        batch.todo.clear();
-        batch.todo.push(0..batch.rows.len() as u32);
-        batch.fresh = true;
-        batch.attempts = 0;
+        batch.progress.start(batch.rows.len() as u32);
         batch.sealed_at = Instant::now();
         self.ready.borrow_mut().push_back(batch);
-        self.workers.wake_all();
+        self.workers.notify();
     }
 
     fn take_ready(&self) -> Option<Batch> {
@@ -489,7 +444,7 @@ impl Shared {
         let batch = ready.pop_front()?;
         if ready.is_empty() {
             // The timer may be holding back an overdue open batch until a writer is free.
-            self.timer.wake_all();
+            self.timer.notify();
         }
         Some(batch)
     }
@@ -502,7 +457,6 @@ impl Shared {
             }
         }
         batch.rows.clear();
-        batch.todo.clear();
         let mut free = self.free.borrow_mut();
         if free.len() < self.free_batches_max {
             free.push(batch);
@@ -510,10 +464,10 @@ impl Shared {
     }
 
     fn finish(&self, batch: Batch) {
-        debug_assert!(batch.todo.is_empty());
+        debug_assert!(batch.progress.is_done());
         let latency_us = batch.sealed_at.elapsed().as_micros() as u64;
         self.stats.record_flush_latency(latency_us);
-        WriterStats::add(&self.stats.batches_written, 1);
+        self.stats.batches_written.bump();
         if let Some(outcome) = &batch.outcome {
             outcome.settle(Settled::Done);
         }
@@ -533,25 +487,13 @@ impl Shared {
             self.abandon(batch);
         } else {
             self.ready.borrow_mut().push_front(batch);
-            self.workers.wake_all();
+            self.workers.notify();
         }
-    }
-
-    /// Pauses every writer. The batches in flight when a connection dies all fail at
-    /// once; only the first failure of such a burst doubles the backoff.
-    fn back_off(&self) {
-        let now = Instant::now();
-        if self.not_before.get().is_some_and(|t| t > now) {
-            return;
-        }
-        let backoff = self.backoff.get();
-        self.not_before.set(Some(now + backoff));
-        self.backoff.set((backoff * 2).min(BACKOFF_MAX));
     }
 
     fn task_exited(&self) {
         self.tasks_alive.set(self.tasks_alive.get() - 1);
-        self.progress.wake_all();
+        self.progress.notify();
     }
 
     fn stop(&self) -> usize {
@@ -563,8 +505,8 @@ impl Shared {
         }
         let open = std::mem::replace(&mut *self.open.borrow_mut(), Batch::new(1));
         self.abandon(open);
-        self.workers.wake_all();
-        self.timer.wake_all();
+        self.workers.notify();
+        self.timer.notify();
         if left > 0 {
             log::error(
                 "token writer stopped with rows not written",
@@ -606,20 +548,6 @@ async fn timer_loop(s: &Shared) {
     }
 }
 
-/// Waits for whichever of two futures finishes first (the other is dropped).
-async fn either<A: Future, B: Future>(a: A, b: B) {
-    let mut a = std::pin::pin!(a);
-    let mut b = std::pin::pin!(b);
-    std::future::poll_fn(|cx| {
-        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
-}
-
 /// What one write statement did to a batch.
 enum Step {
     /// The batch has rows left to settle: write again at once.
@@ -645,7 +573,8 @@ async fn writer_loop(s: &Shared) {
         if s.state.get() == State::Stopped {
             return;
         }
-        if let Some(t) = s.not_before.get() {
+        let not_before = s.backoff.borrow().not_before();
+        if let Some(t) = not_before {
             let now = Instant::now();
             if now < t {
                 // Cut short by stop; a new batch does not end a backoff.
@@ -654,7 +583,11 @@ async fn writer_loop(s: &Shared) {
             }
             if !s.session.is_connected() {
                 // Write as soon as the session reconnects, or try again after a backoff.
-                either(s.session.wait_connected(s.backoff.get()), s.workers.wait()).await;
+                let delay = s.backoff.borrow().delay();
+                monoio::select! {
+                    _ = s.session.wait_connected(delay) => {}
+                    _ = s.workers.wait() => {}
+                }
             }
         }
         let Some(mut batch) = s.take_ready() else {
@@ -664,7 +597,7 @@ async fn writer_loop(s: &Shared) {
             s.workers.wait().await;
             continue;
         };
-        WriterStats::add(&s.stats.batches_in_flight, 1);
+        s.stats.batches_in_flight.bump();
         loop {
             match write_once(s, &mut batch, &mut params).await {
                 Step::Continue => continue,
@@ -673,127 +606,82 @@ async fn writer_loop(s: &Shared) {
                     break;
                 }
                 Step::Failed => {
-                    s.back_off();
+                    s.backoff.borrow_mut().failed(Instant::now());
                     s.requeue(batch);
                     break;
                 }
             }
         }
-        s.stats
-            .batches_in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        s.stats.batches_in_flight.sub(1);
     }
 }
 
-/// How the writer treats a failed write statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
-    /// 23505 on the plain insert: some jti is already in the table (it was there before,
-    /// or another writer put it there). Retry at once with the idempotent insert.
-    Conflict,
-    /// A data exception (class 22) or integrity violation (class 23) that ON CONFLICT does
-    /// not cover: some row in the range is poison. Bisect.
-    Poison,
-    /// Anything else (connection lost, server shutting down, out of disk, a missing table
-    /// or privilege): not a property of the rows, so never a reason to drop them. Retry
-    /// the same range after a backoff, until it works or shutdown gives up.
-    Transient,
-}
-
-fn classify(e: &pg::Error, fresh: bool) -> Failure {
-    if e.kind() != pg::ErrorKind::Db {
-        return Failure::Transient;
-    }
-    match e.code().unwrap_or("") {
-        "23505" if fresh => Failure::Conflict,
-        code if code.starts_with("22") || code.starts_with("23") => Failure::Poison,
-        _ => Failure::Transient,
-    }
-}
-
-/// Sends one statement for the batch's next range and settles what it can.
+/// Sends one statement for the batch (the one its `Progress` asks for) and carries out the
+/// verdict on the answer: count, settle, reject, or hand the batch back for a backoff.
 async fn write_once(s: &Shared, batch: &mut Batch, params: &mut UnnestParams) -> Step {
-    let range = batch
-        .todo
-        .last()
-        .cloned()
-        .expect("a batch being written has rows to settle");
-    let rows = range.len();
-    if batch.attempts > 0 {
-        WriterStats::add(&s.stats.retries, 1);
+    let write = batch.progress.next_write();
+    if write.retry {
+        s.stats.retries.bump();
     }
-    batch.attempts += 1;
-    let whole = rows == batch.rows.len();
-    let result = if batch.fresh {
-        debug_assert!(whole);
+    let statement = match write.insert {
+        Insert::Fresh => &INSERT_FRESH,
+        Insert::Idempotent => &INSERT_IDEMPOTENT,
+    };
+    let whole = write.rows.len() == batch.rows.len();
+    let result = if whole {
         s.session
-            .execute_binary(&INSERT_FRESH, &batch.rows.params())
-            .await
-    } else if whole {
-        s.session
-            .execute_binary(&INSERT_IDEMPOTENT, &batch.rows.params())
+            .execute_binary(statement, &batch.rows.params())
             .await
     } else {
-        params.encode(&batch.rows, range.start as usize..range.end as usize);
-        s.session
-            .execute_binary(&INSERT_IDEMPOTENT, &params.params())
-            .await
+        params.encode(
+            &batch.rows,
+            write.rows.start as usize..write.rows.end as usize,
+        );
+        s.session.execute_binary(statement, &params.params()).await
     };
     let error = match result {
         Ok(inserted) => {
-            let inserted = inserted as usize;
-            debug_assert!(inserted <= rows, "{inserted} rows inserted from {rows}");
-            WriterStats::add(&s.stats.rows_written, inserted as u64);
-            WriterStats::add(
-                &s.stats.rows_already_present,
-                (rows - inserted.min(rows)) as u64,
-            );
-            batch.todo.pop();
-            s.settle_rows(rows);
-            s.backoff.set(BACKOFF_MIN);
-            s.not_before.set(None);
-            return if batch.todo.is_empty() {
-                Step::Finished
-            } else {
-                Step::Continue
-            };
+            let settled = batch.progress.succeeded(inserted);
+            s.stats.rows_written.add(settled.inserted as u64);
+            s.stats
+                .rows_already_present
+                .add((settled.rows - settled.inserted) as u64);
+            s.settle_rows(settled.rows);
+            s.backoff.borrow_mut().succeeded();
+            return next_step(batch);
         }
         Err(e) => e,
     };
-    WriterStats::add(&s.stats.failures, 1);
-    let failure = classify(&error, batch.fresh);
-    batch.fresh = false;
-    match failure {
-        Failure::Conflict => Step::Continue,
-        Failure::Poison if rows == 1 => {
-            reject_row(s, batch, range.start, &error);
-            batch.todo.pop();
+    s.stats.failures.bump();
+    let sqlstate = (error.kind() == pg::ErrorKind::Db)
+        .then(|| error.code())
+        .flatten();
+    match batch.progress.failed(sqlstate) {
+        Verdict::RetryIdempotent | Verdict::Bisected => {}
+        Verdict::Rejected { row } => {
+            reject_row(s, batch, row, &error);
             s.settle_rows(1);
-            if batch.todo.is_empty() {
-                Step::Finished
-            } else {
-                Step::Continue
-            }
         }
-        Failure::Poison => {
-            batch.todo.pop();
-            let mid = range.start + range.len() as u32 / 2;
-            // The first half is written next (`todo` is a stack).
-            batch.todo.push(mid..range.end);
-            batch.todo.push(range.start..mid);
-            Step::Continue
-        }
-        Failure::Transient => {
+        Verdict::BackOff => {
             log::warn(
                 "token batch write failed; will retry",
                 &[
-                    ("rows", &rows),
-                    ("attempt", &batch.attempts),
+                    ("rows", &write.rows.len()),
+                    ("attempt", &batch.progress.attempts()),
                     ("error", &error),
                 ],
             );
-            Step::Failed
+            return Step::Failed;
         }
+    }
+    next_step(batch)
+}
+
+fn next_step(batch: &Batch) -> Step {
+    if batch.progress.is_done() {
+        Step::Finished
+    } else {
+        Step::Continue
     }
 }
 
@@ -812,7 +700,7 @@ fn reject_row(s: &Shared, batch: &Batch, row: u32, error: &pg::Error) {
             ("error", &error.db_message().unwrap_or("")),
         ],
     );
-    WriterStats::add(&s.stats.rows_rejected, 1);
+    s.stats.rows_rejected.bump();
     if let Some(outcome) = &batch.outcome {
         outcome.rejected.borrow_mut().push(row);
     }

@@ -58,7 +58,7 @@ pub fn stats(ctx: &Context, out: &mut Vec<u8>, keep_alive: bool) {
     let mut shards = Vec::with_capacity(ctx.all_stats.len());
     for (id, stats) in ctx.all_stats.iter().enumerate() {
         let cache = stats.cache.snapshot();
-        let pending = crate::batch::WriterStats::read(&stats.writer.pending);
+        let pending = stats.writer.pending.get();
         let client_queries = stats.client_queries.get();
         shards.push(serde_json::json!({
             "shard": id,

@@ -7,7 +7,6 @@
 
 use std::fmt::{Display, Write};
 
-use crate::batch::WriterStats;
 use crate::endpoint::context::Context;
 use crate::endpoint::request_metrics::{ENDPOINTS, LATENCY_LE, RequestCounters, status_label};
 use crate::endpoint::stats::ShardStats;
@@ -119,55 +118,55 @@ const SIMPLE: &[(&str, &str, &str, Pick)] = &[
         "edgeauth_writer_pending",
         "gauge",
         "Tokens issued and not yet recorded",
-        |s| WriterStats::read(&s.writer.pending),
+        |s| s.writer.pending.get(),
     ),
     (
         "edgeauth_writer_batches_in_flight",
         "gauge",
         "Token batches being written now",
-        |s| WriterStats::read(&s.writer.batches_in_flight),
+        |s| s.writer.batches_in_flight.get(),
     ),
     (
         "edgeauth_writer_batches_total",
         "counter",
         "Token batches written",
-        |s| WriterStats::read(&s.writer.batches_written),
+        |s| s.writer.batches_written.get(),
     ),
     (
         "edgeauth_writer_rows_total",
         "counter",
         "Token rows inserted",
-        |s| WriterStats::read(&s.writer.rows_written),
+        |s| s.writer.rows_written.get(),
     ),
     (
         "edgeauth_writer_rows_already_present_total",
         "counter",
         "Rows a retry found already recorded",
-        |s| WriterStats::read(&s.writer.rows_already_present),
+        |s| s.writer.rows_already_present.get(),
     ),
     (
         "edgeauth_writer_rows_rejected_total",
         "counter",
         "Rows the database refused on their own (logged)",
-        |s| WriterStats::read(&s.writer.rows_rejected),
+        |s| s.writer.rows_rejected.get(),
     ),
     (
         "edgeauth_writer_failures_total",
         "counter",
         "Batch writes that failed",
-        |s| WriterStats::read(&s.writer.failures),
+        |s| s.writer.failures.get(),
     ),
     (
         "edgeauth_writer_retries_total",
         "counter",
         "Batch writes retried",
-        |s| WriterStats::read(&s.writer.retries),
+        |s| s.writer.retries.get(),
     ),
     (
         "edgeauth_writer_flush_latency_us_max",
         "gauge",
         "Longest batch flush, microseconds",
-        |s| WriterStats::read(&s.writer.flush_latency_us_max),
+        |s| s.writer.flush_latency_us_max.get(),
     ),
 ];
 

@@ -2,13 +2,13 @@
 //!
 //! What signs: jsonwebtoken (the design's JWT crate). Each `SigningKey` holds the signer that
 //! jsonwebtoken's aws-lc `CryptoProvider::signer_factory` builds, once, when the key loads;
-//! per token we call its `try_sign` on the signing input. This is the "signer built once" row
-//! of PERF-NOTES: `jsonwebtoken::encode` would parse the key again for every token, which
-//! roughly doubles the cost of EdDSA and ES256. The price of going through jsonwebtoken is one
-//! `Vec` per signature, and for RS256 much more: its aws-lc RSA signer keeps the DER and parses
-//! (and validates) the key on every signature, so RS256-2048 costs ~0.7 ms per token instead
-//! of ~0.25 ms with a pre-parsed aws-lc key (criterion, this box). RS256 is only for legacy
-//! verifiers; ES256 (the default), EdDSA and HS256 cost the same as with aws-lc directly.
+//! per token we call its `try_sign` on the signing input: `jsonwebtoken::encode` would parse
+//! the key again for every token, which roughly doubles the cost of EdDSA and ES256. The price
+//! of going through jsonwebtoken is one `Vec` per signature, and for RS256 much more: its
+//! aws-lc RSA signer keeps the DER and parses (and validates) the key on every signature, so
+//! RS256 costs about three times what a pre-parsed aws-lc key would (docs/MEASUREMENTS.md).
+//! RS256 is only for legacy verifiers; ES256 (the default), EdDSA and HS256 cost the same as
+//! with aws-lc directly.
 //!
 //! aws-lc still does what jsonwebtoken does not: it parses the key once at load (detects the
 //! algorithm, accepts SEC1 EC and PKCS#1 RSA files, checks sizes), converts it to the DER

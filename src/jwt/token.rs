@@ -109,10 +109,7 @@ mod tests {
     const AUD: &str = "https://api.example.test";
 
     fn now() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_secs()
+        crate::clock::unix_now_s()
     }
 
     fn claims<'a>(sub: &'a str, scope: &'a str, jti: &'a str) -> AccessClaims<'a> {

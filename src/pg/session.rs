@@ -251,10 +251,7 @@ fn jittered(d: Duration, rng: &mut u64) -> Duration {
 }
 
 fn seed(inner: &Rc<Inner>) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let nanos = crate::clock::unix_now().as_nanos() as u64;
     (nanos ^ (Rc::as_ptr(inner) as u64)) | 1
 }
 

@@ -1,5 +1,8 @@
-//! Pruning of expired rows in `tokens` and `revoked_tokens`. (Tokens are written by the
-//! batch writer, `crate::batch`.)
+//! The `tokens` table: the two statements the batch writer (`crate::batch`) writes token
+//! rows with, and the pruning of expired rows in `tokens` and `revoked_tokens`.
+//!
+//! Both inserts take a batch as five binary arrays in the order jti, client_id, scope,
+//! issued_at, expires_at. Each is one statement, so one transaction: it lands whole or not.
 //!
 //! Both `edgeauth prune` and the server's periodic job (`crate::shard`, shard 0) delete in
 //! chunks of `PRUNE_CHUNK_ROWS`, each its own short transaction, so no statement holds many
@@ -16,7 +19,37 @@
 //! `ctid` is safe here: the rows are locked by the same statement (`FOR UPDATE`), and token
 //! rows are never updated, so their `ctid` cannot move under us.
 
-use crate::pg::{self, Statement};
+use crate::pg::{self, Statement, oid};
+
+/// The five arrays of a token batch, in the column order below (`batch::encode`).
+const ARRAY_TYPES: &[u32] = &[
+    oid::UUID_ARRAY,
+    oid::TEXT_ARRAY,
+    oid::TEXT_ARRAY,
+    oid::TIMESTAMPTZ_ARRAY,
+    oid::TIMESTAMPTZ_ARRAY,
+];
+
+/// A fresh batch: the fastest statement measured (faster than binary COPY, and ~30% faster
+/// than the same insert with `ON CONFLICT`). A jti already in the table fails it whole
+/// with 23505, and the writer retries with `INSERT_IDEMPOTENT`.
+pub const INSERT_FRESH: Statement = Statement::new(
+    "batch_insert_fresh",
+    "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])",
+    ARRAY_TYPES,
+);
+
+/// Anything after a failure (a retry, or a slice of a batch being bisected): idempotent, so
+/// a batch whose earlier attempt committed (its acknowledgement lost with the connection)
+/// is not written twice, and a jti already present is skipped rather than fatal.
+pub const INSERT_IDEMPOTENT: Statement = Statement::new(
+    "batch_insert_idempotent",
+    "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+     ON CONFLICT (jti) DO NOTHING",
+    ARRAY_TYPES,
+);
 
 /// Rows deleted per statement while pruning: small enough that no statement holds its locks
 /// or its WAL for long on a big table (tens of milliseconds, docs/MEASUREMENTS.md), large
