@@ -1,23 +1,33 @@
-//! Validated configuration: flags > `EDGEAUTH_*` environment > TOML file > defaults.
+//! Every setting, declared once: [`SETTINGS`] holds one entry per setting — its name, unit,
+//! help, how its text becomes a typed, bounded value of [`Config`], and how that value is
+//! shown. Everything else follows from the table: the `--flag`, the `EDGEAUTH_<NAME>`
+//! environment variable (both through clap, `cli`), the key of the TOML file, validation,
+//! the default shown in `--help`, the start-up log line, and the reference table
+//! ([`reference`]). Defaults are [`Config::default`], built from `limits`.
 //!
-//! `cli::Settings` holds what the user wrote; `Config::resolve` turns it into typed values
-//! once, at the boundary, so nothing downstream parses a duration or an address again.
+//! Precedence: flags > environment > TOML file (`--config`) > defaults. Values are parsed
+//! once, here, so nothing downstream parses a duration or an address again.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::batch::Durability;
-use crate::cli::Settings;
 use crate::limits;
 use crate::log::Level;
 
-/// Expired rows are pruned this often by default: often enough that the tables stay near
-/// their live size (a round is cheap when little has expired), rarely enough to be noise.
-pub const PRUNE_INTERVAL_DEFAULT: Duration = Duration::from_secs(600);
-
-/// Shorter intervals would keep shard 0's session busy pruning; tests use 200ms.
-pub const PRUNE_INTERVAL_MIN: Duration = Duration::from_millis(100);
+/// When a token request is answered relative to the write of its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Answer at once; the row is written within `flush_interval`. A crash loses the rows
+    /// not yet committed (their tokens are valid JWTs nobody can introspect or revoke).
+    Async,
+    /// Answer only after the batch holding the row has committed (group commit): no token
+    /// that got a 200 can be lost to a crash, at the price of up to `flush_interval` (plus
+    /// a commit) of latency per request. Use a flush interval of a few milliseconds.
+    Commit,
+}
 
 /// Which monoio driver the shards run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,13 +38,16 @@ pub enum IoDriver {
     Epoll,
 }
 
-#[derive(Clone, Debug)]
+/// The validated configuration. `Debug` shows no secret.
+#[derive(Clone)]
 pub struct Config {
     /// Unset: the commands that need a database say so.
     pub database_url: Option<String>,
     pub listen: SocketAddr,
     pub shards: usize,
+    /// Unset: `http://<listen>`.
     pub issuer: String,
+    /// Unset: the issuer.
     pub audience: String,
     pub token_ttl: Duration,
     /// The first signs; all are published. Empty: `<data_dir>/signing-key.pem`, generated
@@ -63,181 +76,352 @@ pub struct Config {
     pub prune_interval: Option<Duration>,
 }
 
-/// The settings a TOML file may hold (the same names as the flags, with underscores).
-const FILE_KEYS: &[&str] = &[
-    "database_url",
-    "listen",
-    "shards",
-    "issuer",
-    "audience",
-    "token_ttl",
-    "signing_keys",
-    "data_dir",
-    "admin_token",
-    "log_level",
-    "io_driver",
-    "idle_timeout",
-    "max_connections",
-    "cache_ttl",
-    "cache_capacity",
-    "batch_size",
-    "flush_interval",
-    "max_pending",
-    "durability",
-    "prune_interval",
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            database_url: None,
+            listen: limits::LISTEN_DEFAULT,
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            issuer: format!("http://{}", limits::LISTEN_DEFAULT),
+            audience: format!("http://{}", limits::LISTEN_DEFAULT),
+            token_ttl: limits::TOKEN_TTL_DEFAULT,
+            signing_keys: Vec::new(),
+            data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+            admin_token: None,
+            log_level: Level::Info,
+            io_driver: IoDriver::Auto,
+            idle_timeout: limits::IDLE_TIMEOUT_DEFAULT,
+            max_connections: limits::CONNECTIONS_PER_SHARD_MAX,
+            cache_ttl: limits::CACHE_TTL_DEFAULT,
+            cache_capacity: limits::CACHE_CAPACITY_DEFAULT,
+            batch_size: limits::BATCH_SIZE_DEFAULT,
+            flush_interval: limits::FLUSH_INTERVAL_DEFAULT,
+            max_pending: limits::MAX_PENDING_DEFAULT,
+            durability: Durability::Async,
+            prune_interval: Some(limits::PRUNE_INTERVAL_DEFAULT),
+        }
+    }
+}
+
+const DATA_DIR_DEFAULT: &str = "./edgeauth-data";
+
+/// One setting: everything about it in one place.
+pub struct Setting {
+    /// The TOML key; the flag is `--` and the name with `-`, the environment variable
+    /// `EDGEAUTH_` and the name in capitals.
+    pub name: &'static str,
+    /// The unit or form of its value, for `--help` and the reference.
+    pub unit: &'static str,
+    pub help: &'static str,
+    /// Hidden from the process list's environment display (clap) and masked in logs.
+    pub secret: bool,
+    /// Parse, check the bound, and store into the configuration.
+    set: fn(&mut Config, &str) -> Result<(), String>,
+    /// The value as the log line and the reference show it (secrets masked).
+    show: fn(&Config) -> String,
+}
+
+impl Setting {
+    pub fn flag(&self) -> String {
+        self.name.replace('_', "-")
+    }
+
+    pub fn env(&self) -> String {
+        format!("EDGEAUTH_{}", self.name.to_ascii_uppercase())
+    }
+
+    /// The default, as shown in `--help` and the reference.
+    pub fn default_shown(&self) -> String {
+        (self.show)(&Config::default())
+    }
+}
+
+/// The settings, in the order `--help` and the log line show them.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "database_url",
+        unit: "URL or key=value",
+        help: "PostgreSQL: postgres://user:pass@host:port/db or host=/socket/dir ...",
+        secret: true,
+        set: |c, v| set(&mut c.database_url, Some(v.to_owned())),
+        show: |c| match &c.database_url {
+            Some(url) => redact_url(url),
+            None => "unset".to_owned(),
+        },
+    },
+    Setting {
+        name: "listen",
+        unit: "address:port",
+        help: "address every shard binds with SO_REUSEPORT",
+        secret: false,
+        set: |c, v| set(&mut c.listen, v.parse().map_err(|e| format!("{v:?}: {e}"))?),
+        show: |c| c.listen.to_string(),
+    },
+    Setting {
+        name: "shards",
+        unit: "count",
+        help: "shard threads, one per core (default: the cores available)",
+        secret: false,
+        set: |c, v| set(&mut c.shards, count(v, 1, limits::SHARDS_MAX)?),
+        show: |c| c.shards.to_string(),
+    },
+    Setting {
+        name: "issuer",
+        unit: "URL",
+        help: "iss claim and metadata issuer (default: http://<listen>)",
+        secret: false,
+        set: |c, v| set(&mut c.issuer, issuer(v)?),
+        show: |c| c.issuer.clone(),
+    },
+    Setting {
+        name: "audience",
+        unit: "string",
+        help: "default aud claim (default: the issuer); a client may have its own",
+        secret: false,
+        set: |c, v| set(&mut c.audience, v.to_owned()),
+        show: |c| c.audience.clone(),
+    },
+    Setting {
+        name: "token_ttl",
+        unit: "duration",
+        help: "access-token lifetime",
+        secret: false,
+        set: |c, v| {
+            let d = duration_between(v, limits::TOKEN_TTL_MIN, limits::TOKEN_TTL_MAX)?;
+            set(&mut c.token_ttl, d)
+        },
+        show: |c| show_duration(c.token_ttl),
+    },
+    Setting {
+        name: "signing_keys",
+        unit: "PEM files, comma-separated",
+        help: "the first signs, all are published (default: <data_dir>/signing-key.pem, created)",
+        secret: false,
+        set: |c, v| set(&mut c.signing_keys, path_list(v)),
+        show: |c| {
+            let paths: Vec<String> = c
+                .signing_key_paths()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            paths.join(",")
+        },
+    },
+    Setting {
+        name: "data_dir",
+        unit: "path",
+        help: "where generated keys (and the dev PostgreSQL cluster of scripts/run.sh) live",
+        secret: false,
+        set: |c, v| set(&mut c.data_dir, PathBuf::from(v)),
+        show: |c| c.data_dir.display().to_string(),
+    },
+    Setting {
+        name: "admin_token",
+        unit: "string",
+        help: "bearer token for /admin/* (unset: the admin endpoints do not exist)",
+        secret: true,
+        set: |c, v| {
+            if v.len() < limits::ADMIN_TOKEN_BYTES_MIN {
+                return Err(format!(
+                    "use at least {} characters",
+                    limits::ADMIN_TOKEN_BYTES_MIN
+                ));
+            }
+            set(&mut c.admin_token, Some(v.to_owned()))
+        },
+        show: |c| {
+            if c.admin_token.is_some() {
+                "set"
+            } else {
+                "unset"
+            }
+            .to_owned()
+        },
+    },
+    Setting {
+        name: "log_level",
+        unit: "error|warn|info|debug",
+        help: "JSON log lines on stderr from this level up",
+        secret: false,
+        set: |c, v| set(&mut c.log_level, v.parse()?),
+        show: |c| c.log_level.as_str().to_owned(),
+    },
+    Setting {
+        name: "io_driver",
+        unit: "auto|io_uring|epoll",
+        help: "the shards' I/O driver; auto is io_uring where the kernel allows it",
+        secret: false,
+        set: |c, v| {
+            let driver = match v.to_ascii_lowercase().as_str() {
+                "auto" => IoDriver::Auto,
+                "io_uring" | "iouring" | "uring" => IoDriver::IoUring,
+                "epoll" | "legacy" => IoDriver::Epoll,
+                _ => return Err(format!("{v:?}: use io_uring, epoll or auto")),
+            };
+            set(&mut c.io_driver, driver)
+        },
+        show: |c| c.io_driver.as_str().to_owned(),
+    },
+    Setting {
+        name: "idle_timeout",
+        unit: "duration",
+        help: "a connection without a whole request for this long is closed",
+        secret: false,
+        set: |c, v| set(&mut c.idle_timeout, duration(v)?),
+        show: |c| show_duration(c.idle_timeout),
+    },
+    Setting {
+        name: "max_connections",
+        unit: "count",
+        help: "connections per shard; beyond it a new one is closed at accept",
+        secret: false,
+        set: |c, v| {
+            set(
+                &mut c.max_connections,
+                count(v, 1, limits::CONNECTIONS_PER_SHARD_MAX)?,
+            )
+        },
+        show: |c| c.max_connections.to_string(),
+    },
+    Setting {
+        name: "cache_ttl",
+        unit: "duration",
+        help: "client cache entry lifetime",
+        secret: false,
+        set: |c, v| {
+            set(
+                &mut c.cache_ttl,
+                duration_between(v, limits::CACHE_TTL_MIN, Duration::MAX)?,
+            )
+        },
+        show: |c| show_duration(c.cache_ttl),
+    },
+    Setting {
+        name: "cache_capacity",
+        unit: "count",
+        help: "clients cached per shard, LRU beyond; 0 turns the cache off",
+        secret: false,
+        set: |c, v| {
+            set(
+                &mut c.cache_capacity,
+                count(v, 0, limits::CACHE_CAPACITY_MAX)?,
+            )
+        },
+        show: |c| c.cache_capacity.to_string(),
+    },
+    Setting {
+        name: "batch_size",
+        unit: "count",
+        help: "tokens per batch write",
+        secret: false,
+        set: |c, v| set(&mut c.batch_size, count(v, 1, limits::BATCH_SIZE_MAX)?),
+        show: |c| c.batch_size.to_string(),
+    },
+    Setting {
+        name: "flush_interval",
+        unit: "duration",
+        help: "longest a token waits in the buffer",
+        secret: false,
+        set: |c, v| {
+            let d = duration_between(v, limits::FLUSH_INTERVAL_MIN, limits::FLUSH_INTERVAL_MAX)?;
+            set(&mut c.flush_interval, d)
+        },
+        show: |c| show_duration(c.flush_interval),
+    },
+    Setting {
+        name: "max_pending",
+        unit: "count",
+        help: "buffered tokens per shard before the token endpoint answers 503 (at least batch_size)",
+        secret: false,
+        set: |c, v| set(&mut c.max_pending, count(v, 1, limits::PENDING_TOKENS_MAX)?),
+        show: |c| c.max_pending.to_string(),
+    },
+    Setting {
+        name: "durability",
+        unit: "async|commit",
+        help: "async: answer before the batch commits; commit: after it commits (group commit)",
+        secret: false,
+        set: |c, v| {
+            let durability = match v.to_ascii_lowercase().as_str() {
+                "async" => Durability::Async,
+                "commit" => Durability::Commit,
+                _ => return Err(format!("{v:?}: use async or commit")),
+            };
+            set(&mut c.durability, durability)
+        },
+        show: |c| c.durability.as_str().to_owned(),
+    },
+    Setting {
+        name: "prune_interval",
+        unit: "duration, or 0/off",
+        help: "how often the server deletes expired tokens and revocations; 0 or off: never",
+        secret: false,
+        set: |c, v| set(&mut c.prune_interval, prune_interval(v)?),
+        show: |c| c.prune_interval.map_or("off".to_owned(), show_duration),
+    },
 ];
 
+/// Store a parsed value; `Ok` so that an entry's `set` is one expression.
+fn set<T>(slot: &mut T, value: T) -> Result<(), String> {
+    *slot = value;
+    Ok(())
+}
+
+/// What the user wrote, before validation: flags and environment (through clap), and the
+/// path of the TOML file. `cli` fills it; a SIGHUP resolves it again.
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    /// TOML file with settings (lowest precedence but the defaults).
+    pub file: Option<PathBuf>,
+    /// Setting name -> text, for the settings a flag or the environment gave.
+    pub given: BTreeMap<&'static str, String>,
+}
+
+impl Settings {
+    /// Settings given as `(name, value)` pairs, as if by flags (for tests and tools).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        let mut settings = Settings::default();
+        for (name, value) in pairs {
+            let setting = find(name).ok_or_else(|| format!("unknown setting {name:?}"))?;
+            settings.given.insert(setting.name, (*value).to_owned());
+        }
+        Ok(settings)
+    }
+}
+
+fn find(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
 impl Config {
+    /// Validate what was given, over the file, over the defaults.
     pub fn resolve(settings: &Settings) -> Result<Config, String> {
-        let mut s = settings.clone();
-        if let Some(path) = &settings.config {
-            fill_from_file(&mut s, path)?;
-        }
-        let listen: SocketAddr = match &s.listen {
-            Some(v) => v.parse().map_err(|e| format!("listen {v:?}: {e}"))?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        let mut values = match &settings.file {
+            Some(path) => read_file(path)?,
+            None => BTreeMap::new(),
         };
-        let shards = match &s.shards {
-            Some(v) => parse_count("shards", v, 1, 1024)?,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        let issuer = match &s.issuer {
-            Some(v) => {
-                let v = v.trim_end_matches('/');
-                if !(v.starts_with("https://") || v.starts_with("http://")) {
-                    return Err(format!("issuer {v:?}: must be an http(s) URL"));
-                }
-                v.to_owned()
+        values.extend(settings.given.iter().map(|(k, v)| (*k, v.clone())));
+        let mut config = Config::default();
+        for setting in SETTINGS {
+            if let Some(text) = values.get(setting.name) {
+                (setting.set)(&mut config, text.trim())
+                    .map_err(|e| format!("{}: {e}", setting.name))?;
             }
-            None => format!("http://{listen}"),
-        };
-        let audience = s.audience.clone().unwrap_or_else(|| issuer.clone());
-        let token_ttl = match &s.token_ttl {
-            Some(v) => parse_duration(v).map_err(|e| format!("token_ttl: {e}"))?,
-            None => Duration::from_secs(3600),
-        };
-        if token_ttl < Duration::from_secs(1) || token_ttl > limits::TOKEN_TTL_MAX {
-            return Err("token_ttl: must be between 1s and 24h".to_owned());
         }
-        let data_dir = s
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("./edgeauth-data"));
-        let signing_keys = match &s.signing_keys {
-            Some(v) => v
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .collect(),
-            None => Vec::new(),
-        };
-        let admin_token = match &s.admin_token {
-            Some(t) if t.len() < 16 => {
-                return Err("admin_token: use at least 16 characters".to_owned());
-            }
-            other => other.clone(),
-        };
-        let log_level = match &s.log_level {
-            Some(v) => v.parse()?,
-            None => Level::Info,
-        };
-        let io_driver = match s
-            .io_driver
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("auto") => IoDriver::Auto,
-            Some("io_uring") | Some("iouring") | Some("uring") => IoDriver::IoUring,
-            Some("epoll") | Some("legacy") => IoDriver::Epoll,
-            Some(other) => return Err(format!("io_driver {other:?}: use io_uring, epoll or auto")),
-        };
-        let idle_timeout = match &s.idle_timeout {
-            Some(v) => parse_duration(v).map_err(|e| format!("idle_timeout: {e}"))?,
-            None => limits::IDLE_TIMEOUT_DEFAULT,
-        };
-        let max_connections = match &s.max_connections {
-            Some(v) => parse_count("max_connections", v, 1, limits::CONNECTIONS_PER_SHARD_MAX)?,
-            None => limits::CONNECTIONS_PER_SHARD_MAX,
-        };
-        let cache_ttl = match &s.cache_ttl {
-            Some(v) => parse_duration(v).map_err(|e| format!("cache_ttl: {e}"))?,
-            None => Duration::from_secs(600),
-        };
-        if cache_ttl < Duration::from_millis(10) {
-            return Err("cache_ttl: must be at least 10ms".to_owned());
+        // Defaults that follow other settings.
+        if !values.contains_key("issuer") {
+            config.issuer = format!("http://{}", config.listen);
         }
-        let cache_capacity = match &s.cache_capacity {
-            Some(v) => parse_count("cache_capacity", v, 0, limits::CACHE_CAPACITY_MAX)?,
-            None => 5000,
-        };
-        let batch_size = match &s.batch_size {
-            Some(v) => parse_count("batch_size", v, 1, limits::BATCH_SIZE_MAX)?,
-            None => 1000,
-        };
-        let flush_interval = match &s.flush_interval {
-            Some(v) => parse_duration(v).map_err(|e| format!("flush_interval: {e}"))?,
-            None => Duration::from_secs(5),
-        };
-        if flush_interval < Duration::from_millis(1) || flush_interval > Duration::from_secs(60) {
-            return Err("flush_interval: must be between 1ms and 60s".to_owned());
+        if !values.contains_key("audience") {
+            config.audience = config.issuer.clone();
         }
-        let max_pending = match &s.max_pending {
-            Some(v) => parse_count("max_pending", v, 1, limits::PENDING_TOKENS_MAX)?,
-            None => 100_000,
-        };
-        if max_pending < batch_size {
+        if config.max_pending < config.batch_size {
             return Err(format!(
-                "max_pending ({max_pending}) must be at least batch_size ({batch_size})"
+                "max_pending ({}) must be at least batch_size ({})",
+                config.max_pending, config.batch_size
             ));
         }
-        let durability = match s
-            .durability
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("async") => Durability::Async,
-            Some("commit") => Durability::Commit,
-            Some(other) => return Err(format!("durability {other:?}: use async or commit")),
-        };
-        let prune_interval = match s.prune_interval.as_deref().map(str::trim) {
-            None => Some(PRUNE_INTERVAL_DEFAULT),
-            Some("0") | Some("off") => None,
-            Some(v) => match parse_duration(v).map_err(|e| format!("prune_interval: {e}"))? {
-                d if d.is_zero() => None,
-                d if d < PRUNE_INTERVAL_MIN => {
-                    return Err(format!(
-                        "prune_interval: must be at least {}ms, or 0/off to disable",
-                        PRUNE_INTERVAL_MIN.as_millis()
-                    ));
-                }
-                d => Some(d),
-            },
-        };
-        Ok(Config {
-            database_url: s.database_url.clone(),
-            listen,
-            shards,
-            issuer,
-            audience,
-            token_ttl,
-            signing_keys,
-            data_dir,
-            admin_token,
-            log_level,
-            io_driver,
-            idle_timeout,
-            max_connections,
-            cache_ttl,
-            cache_capacity,
-            batch_size,
-            flush_interval,
-            max_pending,
-            durability,
-            prune_interval,
-        })
+        Ok(config)
     }
 
     /// The key files to load: the configured ones, or the generated default.
@@ -252,85 +436,125 @@ impl Config {
     pub fn default_signing_key_path(&self) -> PathBuf {
         self.data_dir.join("signing-key.pem")
     }
+
+    /// Every setting as the log line shows it (secrets masked), in declaration order.
+    pub fn shown(&self) -> Vec<(&'static str, String)> {
+        SETTINGS.iter().map(|s| (s.name, (s.show)(self))).collect()
+    }
 }
 
-fn fill_from_file(s: &mut Settings, path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("config file {}: {e}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| format!("config file {}: {e}", path.display()))?;
-    for (key, value) in &table {
-        if !FILE_KEYS.contains(&key.as_str()) {
-            return Err(format!(
-                "config file {}: unknown setting {key:?}",
-                path.display()
-            ));
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in self.shown() {
+            map.entry(&name, &value);
         }
+        map.finish()
+    }
+}
+
+/// One row per setting (name, flag, environment variable, default, unit, help), for the
+/// configuration reference.
+pub fn reference() -> Vec<[String; 6]> {
+    SETTINGS
+        .iter()
+        .map(|s| {
+            [
+                s.name.to_owned(),
+                format!("--{}", s.flag()),
+                s.env(),
+                s.default_shown(),
+                s.unit.to_owned(),
+                s.help.to_owned(),
+            ]
+        })
+        .collect()
+}
+
+/// The file's settings as text. Unknown keys are refused (a typo must not silently fall
+/// back to a default); values are strings, integers, or arrays of strings (joined by `,`).
+fn read_file(path: &Path) -> Result<BTreeMap<&'static str, String>, String> {
+    let where_ = |e: &dyn fmt::Display| format!("config file {}: {e}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| where_(&e))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| where_(&e))?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        let setting = find(&key).ok_or_else(|| where_(&format!("unknown setting {key:?}")))?;
         let text = match value {
-            toml::Value::String(v) => v.clone(),
+            toml::Value::String(v) => v,
             toml::Value::Integer(v) => v.to_string(),
             toml::Value::Array(items) => {
-                let mut parts = Vec::with_capacity(items.len());
-                for item in items {
-                    match item {
-                        toml::Value::String(v) => parts.push(v.clone()),
-                        _ => return Err(format!("config file: {key} must list strings")),
-                    }
-                }
-                parts.join(",")
+                let strings: Option<Vec<String>> = items
+                    .into_iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect();
+                strings
+                    .ok_or_else(|| where_(&format!("{key} must list strings")))?
+                    .join(",")
             }
-            _ => return Err(format!("config file: {key} must be a string or a number")),
+            _ => return Err(where_(&format!("{key} must be a string or a number"))),
         };
-        let slot = match key.as_str() {
-            "database_url" => &mut s.database_url,
-            "listen" => &mut s.listen,
-            "shards" => &mut s.shards,
-            "issuer" => &mut s.issuer,
-            "audience" => &mut s.audience,
-            "token_ttl" => &mut s.token_ttl,
-            "signing_keys" => &mut s.signing_keys,
-            "admin_token" => &mut s.admin_token,
-            "log_level" => &mut s.log_level,
-            "io_driver" => &mut s.io_driver,
-            "idle_timeout" => &mut s.idle_timeout,
-            "cache_ttl" => &mut s.cache_ttl,
-            "cache_capacity" => &mut s.cache_capacity,
-            "batch_size" => &mut s.batch_size,
-            "flush_interval" => &mut s.flush_interval,
-            "max_pending" => &mut s.max_pending,
-            "durability" => &mut s.durability,
-            "prune_interval" => &mut s.prune_interval,
-            "max_connections" => &mut s.max_connections,
-            "data_dir" => {
-                if s.data_dir.is_none() {
-                    s.data_dir = Some(PathBuf::from(text));
-                }
-                continue;
-            }
-            _ => unreachable!("FILE_KEYS lists every key matched here"),
-        };
-        // Flags and environment win: the file only fills what they left unset.
-        if slot.is_none() {
-            *slot = Some(text);
-        }
+        values.insert(setting.name, text);
     }
-    Ok(())
+    Ok(values)
 }
 
-fn parse_count(name: &str, v: &str, min: usize, max: usize) -> Result<usize, String> {
-    let n: usize = v
-        .trim()
-        .parse()
-        .map_err(|_| format!("{name} {v:?}: not a number"))?;
+fn count(v: &str, min: usize, max: usize) -> Result<usize, String> {
+    let n: usize = v.parse().map_err(|_| format!("{v:?}: not a number"))?;
     if n < min || n > max {
-        return Err(format!("{name} {n}: must be between {min} and {max}"));
+        return Err(format!("{n}: must be between {min} and {max}"));
     }
     Ok(n)
 }
 
+fn duration_between(v: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = duration(v)?;
+    if d < min || d > max {
+        let max = if max == Duration::MAX {
+            "no limit".to_owned()
+        } else {
+            show_duration(max)
+        };
+        return Err(format!(
+            "{v}: must be at least {} and at most {max}",
+            show_duration(min)
+        ));
+    }
+    Ok(d)
+}
+
+fn issuer(v: &str) -> Result<String, String> {
+    let v = v.trim_end_matches('/');
+    if !(v.starts_with("https://") || v.starts_with("http://")) {
+        return Err(format!("{v:?}: must be an http(s) URL"));
+    }
+    Ok(v.to_owned())
+}
+
+fn path_list(v: &str) -> Vec<PathBuf> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn prune_interval(v: &str) -> Result<Option<Duration>, String> {
+    if v == "0" || v == "off" {
+        return Ok(None);
+    }
+    match duration(v)? {
+        d if d.is_zero() => Ok(None),
+        d if d < limits::PRUNE_INTERVAL_MIN => Err(format!(
+            "must be at least {}, or 0/off to disable",
+            show_duration(limits::PRUNE_INTERVAL_MIN)
+        )),
+        d => Ok(Some(d)),
+    }
+}
+
 /// `5ms`, `200ms`, `5s`, `10m`, `1h`, `1d`.
-pub fn parse_duration(v: &str) -> Result<Duration, String> {
+pub fn duration(v: &str) -> Result<Duration, String> {
     let v = v.trim();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (digits, unit) = v.split_at(split);
@@ -348,23 +572,95 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The shortest exact form: `10m`, `1h`, `200ms`.
+pub fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= per && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// A database URL with its password masked: `user:pass@` in the URL form, and any
+/// `password=` (a URL query parameter or a key=value pair).
+fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            out = format!(
+                "{}{}:***{}",
+                &url[..scheme_end + 3],
+                &rest[..colon],
+                &rest[at..]
+            );
+        }
+    }
+    let mut from = 0;
+    while let Some(at) = out[from..].to_ascii_lowercase().find("password=") {
+        let value_start = from + at + "password=".len();
+        let value_end = out[value_start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |e| value_start + e);
+        out.replace_range(value_start..value_end, "***");
+        from = value_start + 3;
+    }
+    out
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Async => "async",
+            Durability::Commit => "commit",
+        }
+    }
+}
+
+impl IoDriver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IoDriver::Auto => "auto",
+            IoDriver::IoUring => "io_uring",
+            IoDriver::Epoll => "epoll",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        Config::resolve(&Settings::from_pairs(pairs)?)
+    }
+
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("5ms"), Ok(Duration::from_millis(5)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(duration("5ms"), Ok(Duration::from_millis(5)));
+        assert_eq!(duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(duration("5").is_err());
+        assert!(duration("s").is_err());
+        assert!(duration("5 parsecs").is_err());
+        for text in ["5ms", "200ms", "5s", "10m", "1h", "2d", "90s"] {
+            assert_eq!(show_duration(duration(text).unwrap()), text);
+        }
     }
 
     #[test]
     fn defaults() {
-        let c = Config::resolve(&Settings::default()).unwrap();
+        let c = with(&[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.issuer, "http://127.0.0.1:8080");
         assert_eq!(c.audience, c.issuer);
@@ -375,41 +671,59 @@ mod tests {
         );
         assert!(c.shards >= 1);
         assert_eq!(c.prune_interval, Some(Duration::from_secs(600)));
+        assert_eq!(
+            (c.cache_capacity, c.batch_size, c.max_pending),
+            (5000, 1000, 100_000)
+        );
     }
 
     #[test]
-    fn prune_interval() {
-        let with = |v: &str| {
-            Config::resolve(&Settings {
-                prune_interval: Some(v.into()),
-                ..Settings::default()
-            })
-            .map(|c| c.prune_interval)
-        };
-        assert_eq!(with("200ms"), Ok(Some(Duration::from_millis(200))));
-        assert_eq!(with("1h"), Ok(Some(Duration::from_secs(3600))));
-        assert_eq!(with("0"), Ok(None));
-        assert_eq!(with("off"), Ok(None));
-        assert_eq!(with("0s"), Ok(None));
-        assert!(with("10ms").is_err(), "below the minimum");
-        assert!(with("sometimes").is_err());
+    fn issuer_and_audience_follow_listen() {
+        let c = with(&[("listen", "127.0.0.1:9000")]).unwrap();
+        assert_eq!(
+            (c.issuer.as_str(), c.audience.as_str()),
+            ("http://127.0.0.1:9000", "http://127.0.0.1:9000")
+        );
+        let c = with(&[
+            ("issuer", "https://auth.example/"),
+            ("listen", "127.0.0.1:9000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.issuer.as_str(), c.audience.as_str()),
+            ("https://auth.example", "https://auth.example")
+        );
+    }
+
+    #[test]
+    fn prune_interval_forms() {
+        let p = |v: &str| with(&[("prune_interval", v)]).map(|c| c.prune_interval);
+        assert_eq!(p("200ms"), Ok(Some(Duration::from_millis(200))));
+        assert_eq!(p("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(p("0"), Ok(None));
+        assert_eq!(p("off"), Ok(None));
+        assert_eq!(p("0s"), Ok(None));
+        assert!(p("10ms").is_err(), "below the minimum");
+        assert!(p("sometimes").is_err());
+    }
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("edgeauth-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("edgeauth.toml");
+        std::fs::write(&file, text).unwrap();
+        file
     }
 
     #[test]
     fn file_fills_only_what_flags_left_unset() {
-        let dir = std::env::temp_dir().join(format!("edgeauth-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("edgeauth.toml");
-        std::fs::write(
-            &file,
+        let file = temp_file(
+            "fill",
             "listen = \"127.0.0.1:9000\"\nshards = 3\ntoken_ttl = \"5m\"\nprune_interval = \"off\"\nsigning_keys = [\"a.pem\", \"b.pem\"]\n",
-        )
-        .unwrap();
-        let settings = Settings {
-            config: Some(file.clone()),
-            shards: Some("2".into()),
-            ..Settings::default()
-        };
+        );
+        let mut settings = Settings::from_pairs(&[("shards", "2")]).unwrap();
+        settings.file = Some(file.clone());
         let c = Config::resolve(&settings).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.shards, 2, "the flag wins over the file");
@@ -421,32 +735,138 @@ mod tests {
         );
 
         std::fs::write(&file, "lissten = \"x\"\n").unwrap();
-        let err = Config::resolve(&Settings {
-            config: Some(file),
+        let settings = Settings {
+            file: Some(file),
             ..Settings::default()
-        });
-        assert!(err.unwrap_err().contains("unknown setting"));
+        };
+        assert!(
+            Config::resolve(&settings)
+                .unwrap_err()
+                .contains("unknown setting")
+        );
+    }
+
+    /// Every declared setting is reachable the same way through each source: its flag and
+    /// variable names follow from its name, and a value given in the file is applied.
+    #[test]
+    fn every_setting_round_trips_through_the_file_and_its_names() {
+        for setting in SETTINGS {
+            assert_eq!(setting.flag(), setting.name.replace('_', "-"));
+            assert_eq!(
+                setting.env(),
+                format!("EDGEAUTH_{}", setting.name.to_uppercase())
+            );
+            let default = Config::default();
+            let shown = (setting.show)(&default);
+            // A value the setting accepts, different from the default where one exists.
+            let value = sample_value(setting.name);
+            let file = temp_file(setting.name, &format!("{} = \"{value}\"\n", setting.name));
+            let from_file = Config::resolve(&Settings {
+                file: Some(file),
+                ..Settings::default()
+            })
+            .unwrap_or_else(|e| panic!("{}: {e}", setting.name));
+            let from_flag = with(&[(setting.name, value)]).unwrap();
+            assert_eq!(
+                (setting.show)(&from_file),
+                (setting.show)(&from_flag),
+                "{}",
+                setting.name
+            );
+            if !setting.secret {
+                assert_ne!(
+                    (setting.show)(&from_flag),
+                    shown,
+                    "{} was not applied",
+                    setting.name
+                );
+            }
+        }
+    }
+
+    fn sample_value(name: &str) -> &'static str {
+        match name {
+            "database_url" => "postgres://u:secret@db:5432/x",
+            "listen" => "127.0.0.1:9999",
+            "shards" => "3",
+            "issuer" => "https://issuer.example",
+            "audience" => "https://api.example",
+            "token_ttl" => "15m",
+            "signing_keys" => "a.pem,b.pem",
+            "data_dir" => "/var/lib/edgeauth",
+            "admin_token" => "0123456789abcdef0123",
+            "log_level" => "debug",
+            "io_driver" => "epoll",
+            "idle_timeout" => "30s",
+            "max_connections" => "100",
+            "cache_ttl" => "1m",
+            "cache_capacity" => "7",
+            "batch_size" => "50",
+            "flush_interval" => "5ms",
+            "max_pending" => "5000",
+            "durability" => "commit",
+            "prune_interval" => "1h",
+            other => panic!("add a sample value for the new setting {other}"),
+        }
     }
 
     #[test]
     fn rejects_bad_values() {
-        let bad = |f: fn(&mut Settings)| {
-            let mut s = Settings::default();
-            f(&mut s);
-            Config::resolve(&s).is_err()
-        };
-        assert!(bad(|s| s.listen = Some("nowhere".into())));
-        assert!(bad(|s| s.shards = Some("0".into())));
-        assert!(bad(|s| s.token_ttl = Some("0s".into())));
-        assert!(bad(|s| s.io_driver = Some("kqueue".into())));
-        assert!(bad(|s| s.admin_token = Some("short".into())));
-        assert!(bad(|s| s.issuer = Some("ftp://x".into())));
-        assert!(bad(|s| s.durability = Some("eventually".into())));
-        assert!(bad(|s| s.batch_size = Some("0".into())));
+        for (name, value) in [
+            ("listen", "nowhere"),
+            ("shards", "0"),
+            ("token_ttl", "0s"),
+            ("token_ttl", "2d"),
+            ("io_driver", "kqueue"),
+            ("admin_token", "short"),
+            ("issuer", "ftp://x"),
+            ("durability", "eventually"),
+            ("batch_size", "0"),
+            ("flush_interval", "0ms"),
+            ("cache_ttl", "1ms"),
+        ] {
+            let e = with(&[(name, value)]).unwrap_err();
+            assert!(e.starts_with(name), "{name}={value}: {e}");
+        }
         assert!(
-            bad(|s| s.max_pending = Some("10".into())),
+            with(&[("max_pending", "10")]).is_err(),
             "max_pending below batch_size"
         );
-        assert!(bad(|s| s.flush_interval = Some("0ms".into())));
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let c = with(&[
+            (
+                "database_url",
+                "postgres://app:hunter2@db/x?password=hunter3&sslmode=require",
+            ),
+            ("admin_token", "a-very-secret-admin-token"),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        for secret in ["hunter2", "hunter3", "a-very-secret-admin-token"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert_eq!(
+            redact_url("host=/tmp user=x password=s dbname=y"),
+            "host=/tmp user=x password=*** dbname=y"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+    }
+
+    #[test]
+    fn the_reference_lists_every_setting() {
+        let rows = reference();
+        assert_eq!(rows.len(), SETTINGS.len());
+        let cache_ttl = rows.iter().find(|r| r[0] == "cache_ttl").unwrap();
+        assert_eq!(
+            cache_ttl[1..4],
+            [
+                "--cache-ttl".to_owned(),
+                "EDGEAUTH_CACHE_TTL".to_owned(),
+                "10m".to_owned()
+            ]
+        );
     }
 }

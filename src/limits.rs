@@ -97,3 +97,54 @@ pub const SHUTDOWN_FLUSH_MAX: Duration = Duration::from_secs(30);
 /// in the hash table, so about 10 MiB per shard when full. Beyond it the shard fails
 /// closed (every token inactive) rather than forget a revocation.
 pub const REVOKED_PER_SHARD_MAX: usize = 256 * 1024;
+
+// Settings' defaults and bounds (declared in `config`, one entry per setting).
+
+/// `listen`: loopback, so that a server started without thinking is not on the network.
+pub const LISTEN_DEFAULT: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080),
+);
+
+/// `shards`: one thread per shard; far beyond any machine's cores.
+pub const SHARDS_MAX: usize = 1024;
+
+/// `token_ttl`: access tokens are short-lived.
+pub const TOKEN_TTL_DEFAULT: Duration = Duration::from_secs(3600);
+pub const TOKEN_TTL_MIN: Duration = Duration::from_secs(1);
+
+/// `cache_ttl`: how long a cached client is trusted without a notification.
+pub const CACHE_TTL_DEFAULT: Duration = Duration::from_secs(600);
+/// Shorter would turn the cache into a query per request.
+pub const CACHE_TTL_MIN: Duration = Duration::from_millis(10);
+
+/// `cache_capacity`: clients cached per shard (0 turns the cache off).
+pub const CACHE_CAPACITY_DEFAULT: usize = 5000;
+
+/// `batch_size`: token rows per batch write.
+pub const BATCH_SIZE_DEFAULT: usize = 1000;
+
+/// `flush_interval`: the longest a token row waits in the open batch.
+pub const FLUSH_INTERVAL_DEFAULT: Duration = Duration::from_secs(5);
+pub const FLUSH_INTERVAL_MIN: Duration = Duration::from_millis(1);
+pub const FLUSH_INTERVAL_MAX: Duration = Duration::from_secs(60);
+
+/// `max_pending`: unrecorded tokens per shard before the token endpoint answers 503.
+pub const MAX_PENDING_DEFAULT: usize = 100_000;
+
+/// Batches one shard writes at once over its pipelined connection.
+pub const BATCHES_IN_FLIGHT_PER_SHARD: usize = 4;
+
+/// `prune_interval`: often enough that the tables stay near their live size (a round is
+/// cheap when little has expired), rarely enough to be noise.
+pub const PRUNE_INTERVAL_DEFAULT: Duration = Duration::from_secs(600);
+/// Shorter intervals would keep shard 0's session busy pruning; tests use 200ms.
+pub const PRUNE_INTERVAL_MIN: Duration = Duration::from_millis(100);
+
+/// `admin_token`: a bearer secret must not be guessable.
+pub const ADMIN_TOKEN_BYTES_MIN: usize = 16;
+
+const _: () = assert!(BATCH_SIZE_DEFAULT <= MAX_PENDING_DEFAULT);
+const _: () = assert!(
+    BATCH_SIZE_MAX <= u32::MAX as usize,
+    "row offsets in a batch are u32"
+);

@@ -28,10 +28,10 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
-    let config = Config::resolve(&cli.settings)?;
+    let config = Config::resolve(&cli.settings.0)?;
     log::set_level(config.log_level);
     match cli.command {
-        Command::Serve => server::serve(config, cli.settings),
+        Command::Serve => server::serve(config, cli.settings.0),
         Command::Migrate => commands::migrate(&config),
         Command::Client(cmd) => commands::client(&config, cmd),
         Command::Keys(cmd) => commands::keys(cmd),

@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::cli::Settings;
-use crate::config::{Config, IoDriver};
+use crate::config::{Config, Settings};
 use crate::endpoint::context::kid_list;
 use crate::endpoint::metadata::Documents;
 use crate::endpoint::stats::ShardStats;
@@ -72,7 +71,7 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
             return Err(e.into());
         }
     };
-    log_startup(&config, &pg, &keys, &drivers);
+    log_startup(&config, &keys, &drivers);
     let threads = std::mem::take(&mut shards.threads);
     std::thread::Builder::new()
         .name("edgeauth-signals".to_owned())
@@ -328,64 +327,26 @@ fn check_database(pg: &PgConfig) -> Result<bool> {
 
 /// One line with the effective configuration, so that an operator can see from the log what
 /// this process actually runs with (defaults, environment and file merged) without
-/// guessing precedence. Every setting appears; secrets do not: the database URL is shown
-/// with its password masked and the admin token only as whether one is set.
-fn log_startup(config: &Config, pg: &PgConfig, keys: &[SigningKey], drivers: &[&str]) {
-    let kids: Vec<&str> = keys.iter().map(|k| k.kid()).collect();
-    let key_files: Vec<String> = config
-        .signing_keys
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let key_files = if key_files.is_empty() {
-        format!(
-            "{} (default)",
-            config.data_dir.join("signing-key.pem").display()
-        )
-    } else {
-        key_files.join(",")
-    };
+/// guessing precedence: every setting under its own name (`config::SETTINGS`, secrets
+/// masked there), then what start-up made of them.
+fn log_startup(config: &Config, keys: &[SigningKey], drivers: &[&str]) {
     // Shards choose their driver themselves (auto falls back to epoll per shard): show what
     // they chose, once if they agree.
-    let mut effective: Vec<&str> = drivers.to_vec();
-    effective.sort_unstable();
-    effective.dedup();
-    let io_driver_requested = match config.io_driver {
-        IoDriver::Auto => "auto",
-        IoDriver::IoUring => "io_uring",
-        IoDriver::Epoll => "epoll",
-    };
-    let durability = match config.durability {
-        crate::batch::Durability::Async => "async",
-        crate::batch::Durability::Commit => "commit",
-    };
-    log::info(
-        "edgeauth listening",
-        &[
-            ("version", &env!("CARGO_PKG_VERSION")),
-            ("listen", &config.listen),
-            ("shards", &config.shards),
-            ("io_driver", &effective.join(",")),
-            ("io_driver_requested", &io_driver_requested),
-            ("database", &pg.display_redacted()),
-            ("issuer", &config.issuer),
-            ("audience", &config.audience),
-            ("token_ttl_s", &config.token_ttl.as_secs()),
-            ("signing_alg", &keys[0].alg()),
-            ("signing_kid", &keys[0].kid()),
-            ("published_kids", &kids.join(",")),
-            ("signing_keys", &key_files),
-            ("data_dir", &config.data_dir.display()),
-            ("idle_timeout_ms", &config.idle_timeout.as_millis()),
-            ("max_connections_per_shard", &config.max_connections),
-            ("cache_ttl_ms", &config.cache_ttl.as_millis()),
-            ("cache_capacity", &config.cache_capacity),
-            ("batch_size", &config.batch_size),
-            ("flush_interval_ms", &config.flush_interval.as_millis()),
-            ("max_pending", &config.max_pending),
-            ("durability", &durability),
-            ("admin_api", &config.admin_token.is_some()),
-            ("log_level", &config.log_level.as_str()),
-        ],
-    );
+    let mut running: Vec<&str> = drivers.to_vec();
+    running.sort_unstable();
+    running.dedup();
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid()).collect();
+    let mut fields: Vec<(&str, String)> = vec![("version", env!("CARGO_PKG_VERSION").to_owned())];
+    fields.extend(config.shown());
+    fields.extend([
+        ("io_drivers_running", running.join(",")),
+        ("signing_alg", keys[0].alg().to_string()),
+        ("signing_kid", keys[0].kid().to_owned()),
+        ("published_kids", kids.join(",")),
+    ]);
+    let fields: Vec<(&str, &dyn std::fmt::Display)> = fields
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn std::fmt::Display))
+        .collect();
+    log::info("edgeauth listening", &fields);
 }

@@ -82,7 +82,7 @@ fn config(batch_size: usize, flush_interval: Duration) -> WriterConfig {
     WriterConfig {
         batch_size,
         flush_interval,
-        ..WriterConfig::default()
+        ..WriterConfig::from_config(&edgeauth::config::Config::default())
     }
 }
 
@@ -259,7 +259,11 @@ fn fifty_thousand_rows_then_shutdown() {
     run(async {
         let stats = Arc::new(WriterStats::default());
         let session = session(&db).await;
-        let w = TokenWriter::start(session.clone(), WriterConfig::default(), stats.clone());
+        let w = TokenWriter::start(
+            session.clone(),
+            WriterConfig::from_config(&edgeauth::config::Config::default()),
+            stats.clone(),
+        );
         let n = 50_000;
         for i in 0..n {
             w.push(&row(i)).unwrap();

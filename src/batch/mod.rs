@@ -57,6 +57,7 @@ pub mod retry;
 pub mod stats;
 pub mod writer;
 
+pub use crate::config::Durability;
 pub use encode::TokenRow;
 pub use stats::WriterStats;
-pub use writer::{Backpressure, Committed, Durability, NotCommitted, TokenWriter, WriterConfig};
+pub use writer::{Backpressure, Committed, NotCommitted, TokenWriter, WriterConfig};

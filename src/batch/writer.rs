@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
+use crate::config::{Config, Durability};
+use crate::limits;
 use crate::log;
 use crate::pg::{self, Session};
 use crate::store::tokens::{INSERT_FRESH, INSERT_IDEMPOTENT};
@@ -36,19 +38,7 @@ const OUTCOMES_SPARE_MAX: usize = 32;
 /// How long `shutdown` waits, after stopping, for a task still inside a write.
 const TASK_EXIT_GRACE: Duration = Duration::from_secs(1);
 
-/// When a token request is answered relative to the write of its row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// Answer at once; the row is written within `flush_interval`. A crash loses the rows
-    /// not yet committed (their tokens are valid JWTs nobody can introspect or revoke).
-    Async,
-    /// Answer only after the batch holding the row has committed (group commit): no token
-    /// that got a 200 can be lost to a crash, at the price of up to `flush_interval` (plus
-    /// a commit) of latency per request. Use a flush interval of a few milliseconds.
-    Commit,
-}
-
-/// The writer's limits. `WriterConfig::default()` is the SPEC's defaults.
+/// The writer's limits (`WriterConfig::from_config`).
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
     /// Rows per batch: a batch is sealed and handed to a writer as soon as it has this many.
@@ -62,39 +52,16 @@ pub struct WriterConfig {
     pub in_flight_batches_max: usize,
 }
 
-impl Default for WriterConfig {
-    fn default() -> Self {
-        WriterConfig {
-            batch_size: 1000,
-            flush_interval: Duration::from_secs(5),
-            max_pending: 100_000,
-            durability: Durability::Async,
-            in_flight_batches_max: 4,
-        }
-    }
-}
-
 impl WriterConfig {
-    /// The checks `start` asserts; the configuration layer calls this to refuse a bad
-    /// configuration with a message instead.
-    pub fn validate(&self) -> Result<(), &'static str> {
-        if self.batch_size == 0 {
-            return Err("batch_size must be at least 1");
+    /// The writer's settings from the configuration (which validated them).
+    pub fn from_config(config: &Config) -> WriterConfig {
+        WriterConfig {
+            batch_size: config.batch_size,
+            flush_interval: config.flush_interval,
+            max_pending: config.max_pending,
+            durability: config.durability,
+            in_flight_batches_max: limits::BATCHES_IN_FLIGHT_PER_SHARD,
         }
-        // Row offsets in a batch are u32, and a Bind of a retry carries the whole batch.
-        if self.batch_size > 1_000_000 {
-            return Err("batch_size must be at most 1000000");
-        }
-        if self.max_pending < self.batch_size {
-            return Err("max_pending must be at least batch_size");
-        }
-        if self.flush_interval.is_zero() {
-            return Err("flush_interval must be positive");
-        }
-        if self.in_flight_batches_max == 0 || self.in_flight_batches_max > 64 {
-            return Err("in_flight_batches_max must be between 1 and 64");
-        }
-        Ok(())
     }
 }
 
@@ -275,12 +242,10 @@ pub struct TokenWriter(Rc<Shared>);
 
 impl TokenWriter {
     /// Spawns the timer task and `in_flight_batches_max` writer tasks on the current monoio
-    /// runtime. They run until `shutdown`. Panics on an invalid configuration (validate it
-    /// first with `WriterConfig::validate`).
+    /// runtime. They run until `shutdown`. The bounds are `config`'s to check.
     pub fn start(session: Session, config: WriterConfig, stats: Arc<WriterStats>) -> TokenWriter {
-        if let Err(e) = config.validate() {
-            panic!("invalid batch writer configuration: {e}");
-        }
+        assert!(config.batch_size >= 1 && config.batch_size <= limits::BATCH_SIZE_MAX);
+        assert!(config.max_pending >= config.batch_size && config.in_flight_batches_max >= 1);
         // Every batch that can be alive at once: full ones up to max_pending, plus one
         // partial per writer and the open one. Beyond that a settled batch is freed.
         let free_batches_max =

@@ -4,7 +4,7 @@
 use std::error::Error;
 
 use crate::cli::{ClientCommand, KeysCommand};
-use crate::config::{Config, parse_duration};
+use crate::config::{self, Config};
 use crate::jwt::keys::{self, Alg};
 use crate::pg::{Client, block_on};
 use crate::store::{self, clients, schema, tokens};
@@ -65,7 +65,7 @@ async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
             token_ttl,
             grant_types,
         } => {
-            let token_ttl = token_ttl.as_deref().map(parse_duration).transpose()?;
+            let token_ttl = token_ttl.as_deref().map(config::duration).transpose()?;
             let new = clients::NewClient {
                 client_id: &client_id,
                 scopes: &scopes,

@@ -8,7 +8,9 @@ pub mod commands;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
+
+use crate::config::{SETTINGS, Settings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -18,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub settings: Settings,
+    pub settings: SettingArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -82,62 +84,63 @@ pub enum KeysCommand {
     },
 }
 
-/// Raw settings as given; `config::Config::resolve` validates them.
-#[derive(Args, Debug, Default, Clone)]
-pub struct Settings {
-    /// TOML file with settings (lowest precedence).
-    #[arg(long, global = true, env = "EDGEAUTH_CONFIG")]
-    pub config: Option<PathBuf>,
-    #[arg(
-        long,
-        global = true,
-        env = "EDGEAUTH_DATABASE_URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_LISTEN")]
-    pub listen: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_SHARDS")]
-    pub shards: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_ISSUER")]
-    pub issuer: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_AUDIENCE")]
-    pub audience: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_TOKEN_TTL")]
-    pub token_ttl: Option<String>,
-    /// PEM files, comma-separated; the first signs, all are published.
-    #[arg(long, global = true, env = "EDGEAUTH_SIGNING_KEYS")]
-    pub signing_keys: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        global = true,
-        env = "EDGEAUTH_ADMIN_TOKEN",
-        hide_env_values = true
-    )]
-    pub admin_token: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_LOG_LEVEL")]
-    pub log_level: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_IO_DRIVER")]
-    pub io_driver: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_CACHE_TTL")]
-    pub cache_ttl: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_CACHE_CAPACITY")]
-    pub cache_capacity: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_BATCH_SIZE")]
-    pub batch_size: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_FLUSH_INTERVAL")]
-    pub flush_interval: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_MAX_PENDING")]
-    pub max_pending: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_DURABILITY")]
-    pub durability: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_IDLE_TIMEOUT")]
-    pub idle_timeout: Option<String>,
-    #[arg(long, global = true, env = "EDGEAUTH_MAX_CONNECTIONS")]
-    pub max_connections: Option<String>,
-    /// How often the server deletes expired tokens and revocations; `0` or `off`: never.
-    #[arg(long, global = true, env = "EDGEAUTH_PRUNE_INTERVAL")]
-    pub prune_interval: Option<String>,
+/// The settings' flags and environment variables, made from `config::SETTINGS` (one
+/// declaration per setting), plus `--config`, the TOML file.
+#[derive(Debug, Default, Clone)]
+pub struct SettingArgs(pub Settings);
+
+const CONFIG_FILE_ARG: &str = "config";
+
+impl FromArgMatches for SettingArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut settings = Settings {
+            file: matches.get_one::<PathBuf>(CONFIG_FILE_ARG).cloned(),
+            ..Settings::default()
+        };
+        for setting in SETTINGS {
+            if let Some(value) = matches.get_one::<String>(setting.name) {
+                settings.given.insert(setting.name, value.clone());
+            }
+        }
+        Ok(SettingArgs(settings))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = SettingArgs::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for SettingArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let file = Arg::new(CONFIG_FILE_ARG)
+            .long("config")
+            .env("EDGEAUTH_CONFIG")
+            .global(true)
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("TOML file with settings (below flags and environment, above defaults)");
+        SETTINGS.iter().fold(cmd.arg(file), |cmd, setting| {
+            // Built once per process; clap keeps the names for its lifetime.
+            let flag: &'static str = setting.flag().leak();
+            let env: &'static str = setting.env().leak();
+            cmd.arg(
+                Arg::new(setting.name)
+                    .long(flag)
+                    .env(env)
+                    .global(true)
+                    .hide_env_values(setting.secret)
+                    .value_name(setting.unit)
+                    .help(format!(
+                        "{} [default: {}]",
+                        setting.help,
+                        setting.default_shown()
+                    )),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        SettingArgs::augment_args(cmd)
+    }
 }

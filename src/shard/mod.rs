@@ -112,13 +112,7 @@ async fn start(init: &ShardInit) -> Result<(Rc<Shard>, monoio::net::TcpListener)
 fn context(init: &ShardInit, keys: Keys) -> Context {
     let config = &init.config;
     let pg = Session::start(init.pg.clone(), &[INVALIDATE_CHANNEL, REVOKE_CHANNEL]);
-    let writer_config = WriterConfig {
-        batch_size: config.batch_size,
-        flush_interval: config.flush_interval,
-        max_pending: config.max_pending,
-        durability: config.durability,
-        ..WriterConfig::default()
-    };
+    let writer_config = WriterConfig::from_config(config);
     let writer_stats = init.all_stats[init.id].writer.clone();
     Context::new(Parts {
         shard_id: init.id,
