@@ -22,7 +22,8 @@ use crate::config::{Config, Settings};
 use crate::endpoint::context::kid_list;
 use crate::endpoint::metadata::Documents;
 use crate::endpoint::stats::ShardStats;
-use crate::jwt::keys::{self, Alg, SigningKey};
+use crate::jwt::generate::generate_file;
+use crate::jwt::keys::{Alg, SigningKey};
 use crate::limits;
 use crate::log;
 use crate::pg::{Client, ErrorKind, PgConfig, block_on};
@@ -254,7 +255,7 @@ fn load_signing_keys(config: &Config) -> Result<(KeyPems, Vec<SigningKey>)> {
     if config.signing_keys.is_empty() {
         let path = config.default_signing_key_path();
         if !path.exists() {
-            keys::generate_file(Alg::ES256, &path)
+            generate_file(Alg::ES256, &path)
                 .map_err(|e| format!("creating {}: {e}", path.display()))?;
             log::info(
                 "generated a signing key",

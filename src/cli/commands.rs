@@ -5,6 +5,7 @@ use std::error::Error;
 
 use crate::cli::{ClientCommand, KeysCommand};
 use crate::config::{self, Config};
+use crate::jwt::generate::generate_file;
 use crate::jwt::keys::{self, Alg};
 use crate::pg::{Client, block_on};
 use crate::store::{self, clients, schema, tokens};
@@ -128,7 +129,7 @@ pub fn keys(cmd: KeysCommand) -> Result<()> {
     match cmd {
         KeysCommand::Generate { alg, out } => {
             let alg: Alg = alg.parse().map_err(|e| format!("--alg: {e}"))?;
-            keys::generate_file(alg, &out)?;
+            generate_file(alg, &out)?;
             let key = keys::SigningKey::from_pem_file(&out)?;
             println!(
                 "{}",

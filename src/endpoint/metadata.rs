@@ -40,7 +40,7 @@ impl Documents {
         }
         Documents {
             metadata: serde_json::to_vec(&metadata).expect("a json! value serializes"),
-            jwks: jwks_json(keys),
+            jwks: jwks_json(keys.iter().filter_map(SigningKey::public_jwk)),
         }
     }
 }

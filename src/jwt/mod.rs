@@ -1,14 +1,20 @@
 //! JWT access tokens: keys, signing, and the JWKS document.
 //!
-//! * `keys`: load and generate PEM signing keys, detect their algorithm, derive the `kid`.
+//! * `alg`: the signing algorithms.
+//! * `keys`: load PEM signing keys, detect their algorithm, derive the `kid`, sign, verify.
+//! * `generate`: new keys (`edgeauth keys generate`, the default key of a first start).
+//! * `b64`: unpadded base64url.
 //! * `claims`: the RFC 9068 claim set and its hand-written JSON.
 //! * `token`: `TokenSigner::sign_into`, the per-token hot path.
 //! * `jti`: UUIDv7 token ids from a per-shard random pool.
-//! * `jwks`: the public JWKS document.
+//! * `jwks`: public JWKs, their RFC 7638 thumbprints, and the JWKS document.
 //! * `verify`: check tokens we issued (introspection, revocation).
 //! * `pem`: the little PEM reader/writer the key files need.
 
+pub mod alg;
+mod b64;
 pub mod claims;
+pub mod generate;
 pub mod jti;
 pub mod jwks;
 pub mod keys;
@@ -16,9 +22,11 @@ mod pem;
 pub mod token;
 pub mod verify;
 
+pub use alg::Alg;
 pub use claims::AccessClaims;
+pub use generate::{generate_file, generate_pem};
 pub use jti::JtiGenerator;
 pub use jwks::jwks_json;
-pub use keys::{Alg, KeyError, SignError, SigningKey, generate_file, generate_pem};
+pub use keys::{KeyError, SignError, SigningKey};
 pub use token::TokenSigner;
 pub use verify::{VerifiedClaims, VerifyError, verify_token};

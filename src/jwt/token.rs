@@ -8,8 +8,9 @@ pub use super::claims::AccessClaims;
 pub use super::jti::JtiGenerator;
 pub use super::keys::SignError;
 
+use super::b64::{append_b64url, b64url_len};
 use super::claims::{write_claims_json, write_json_str};
-use super::keys::{SigningKey, append_b64url, b64url_len};
+use super::keys::SigningKey;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -44,11 +45,6 @@ impl TokenSigner {
         &self.key
     }
 
-    /// Give the key back (e.g. to put it in the verification key set).
-    pub fn into_key(self) -> SigningKey {
-        self.key
-    }
-
     /// Append `header.claims.signature` to `out`.
     ///
     /// `out` is meant to be a buffer reused across requests: nothing here allocates once it
@@ -75,7 +71,11 @@ impl TokenSigner {
         append_claims_b64(claims, out)?;
         let signature = self.key.sign(&out[token_start..])?;
         out.push(b'.');
-        append_b64url(out, &signature)
+        if append_b64url(out, &signature) {
+            Ok(())
+        } else {
+            Err(SignError::Encoding)
+        }
     }
 }
 
@@ -101,7 +101,8 @@ fn append_claims_b64(claims: &AccessClaims<'_>, out: &mut Vec<u8>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::keys::{Alg, HS256_PEM_LABEL, generate_pem};
+    use crate::jwt::generate::generate_pem;
+    use crate::jwt::keys::{Alg, HS256_PEM_LABEL};
     use crate::jwt::pem;
     use jsonwebtoken::{DecodingKey, Validation, jwk::Jwk};
 
