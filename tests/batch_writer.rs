@@ -9,13 +9,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{TestDb, free_port};
+use common::{TestDb, block_on, eventually_async, free_port, ok_if};
 use edgeauth::batch::encode::{ArrayRows, PG_EPOCH_OFFSET_US};
 use edgeauth::batch::{
     Backpressure, Durability, NotCommitted, TokenRow, TokenWriter, WriterConfig, WriterStats,
@@ -59,14 +58,6 @@ fn allocations() -> u64 {
 /// 2026-01-01T00:00:00.123456Z, in unix microseconds: sub-second digits check precision.
 const ISSUED_AT_UNIX_US: i64 = 1_767_225_600_123_456;
 
-fn run<F: Future>(f: F) -> F::Output {
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 fn pg_config(db: &TestDb) -> PgConfig {
     PgConfig::parse(&db.url).expect("the test database URL parses")
 }
@@ -105,41 +96,21 @@ fn row(i: u64) -> TokenRow<'static> {
     }
 }
 
-fn table_jtis(db: &TestDb) -> HashSet<String> {
-    db.psql("SELECT jti FROM tokens")
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Polls the table (psql blocks this thread briefly; the sleeps let the writer run).
 async fn wait_rows(db: &TestDb, rows: i64) {
-    let started = Instant::now();
-    loop {
+    eventually_async(&format!("{rows} rows in tokens"), WAIT, || {
         let n = db.token_rows();
-        if n == rows {
-            return;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "tokens has {n} rows, expected {rows}"
-        );
-        monoio::time::sleep(Duration::from_millis(20)).await;
-    }
+        ok_if(n == rows, n)
+    })
+    .await;
 }
 
 /// The table can show a batch before the writer has read its acknowledgement.
 async fn wait_pending(w: &TokenWriter, pending: usize) {
-    let started = Instant::now();
-    while w.pending() != pending {
-        assert!(
-            started.elapsed() < WAIT,
-            "pending stuck at {}, expected {pending}",
-            w.pending()
-        );
-        monoio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually_async(&format!("{pending} rows pending"), WAIT, || {
+        ok_if(w.pending() == pending, w.pending())
+    })
+    .await;
 }
 
 fn deadline() -> Instant {
@@ -150,7 +121,7 @@ fn deadline() -> Instant {
 #[test]
 fn size_triggered_flush() {
     let db = TestDb::new();
-    run(async {
+    block_on(async {
         let stats = Arc::new(WriterStats::default());
         let session = session(&db).await;
         let w = TokenWriter::start(
@@ -179,7 +150,7 @@ fn size_triggered_flush() {
 #[test]
 fn push_and_seal_allocate_nothing_in_steady_state() {
     let db = TestDb::new();
-    run(async {
+    block_on(async {
         let stats = Arc::new(WriterStats::default());
         let session = session(&db).await;
         let w = TokenWriter::start(
@@ -212,7 +183,7 @@ fn push_and_seal_allocate_nothing_in_steady_state() {
 #[test]
 fn time_triggered_flush() {
     let db = TestDb::new();
-    run(async {
+    block_on(async {
         let stats = Arc::new(WriterStats::default());
         let session = session(&db).await;
         let w = TokenWriter::start(
@@ -256,7 +227,7 @@ fn time_triggered_flush() {
 #[test]
 fn fifty_thousand_rows_then_shutdown() {
     let db = TestDb::new();
-    run(async {
+    block_on(async {
         let stats = Arc::new(WriterStats::default());
         let session = session(&db).await;
         let w = TokenWriter::start(
@@ -272,7 +243,7 @@ fn fifty_thousand_rows_then_shutdown() {
         session.shutdown().await;
         assert_eq!(w.pending(), 0);
         let expected: HashSet<String> = (0..n).map(jti_text).collect();
-        assert_eq!(table_jtis(&db), expected);
+        assert_eq!(db.recorded_jtis(), expected);
         assert_eq!(stats.rows_written.get(), n);
         assert_eq!(stats.batches_written.get(), n / 1000);
         assert_eq!(stats.batches_in_flight.get(), 0);
@@ -286,7 +257,7 @@ fn fifty_thousand_rows_then_shutdown() {
 #[test]
 fn commit_durability_resolves_after_the_row_is_in_the_table() {
     let db = TestDb::new();
-    run(async {
+    block_on(async {
         let stats = Arc::new(WriterStats::default());
         let cfg = WriterConfig {
             durability: Durability::Commit,
@@ -365,7 +336,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 fn backpressure_at_max_pending_and_recovery() {
     let db = TestDb::new();
     let port = free_port();
-    run(async {
+    block_on(async {
         let cfg = pg_config(&db).with_host(Host::Tcp("127.0.0.1".into(), port));
         let session = Session::start(cfg, &[]);
         let stats = Arc::new(WriterStats::default());
@@ -402,7 +373,7 @@ fn backpressure_at_max_pending_and_recovery() {
         assert_eq!(w.shutdown(deadline()).await, 0);
         session.shutdown().await;
         let expected: HashSet<String> = (0..150).map(jti_text).collect();
-        assert_eq!(table_jtis(&db), expected);
+        assert_eq!(db.recorded_jtis(), expected);
         assert!(stats.retries.get() > 0);
     });
 }
@@ -413,7 +384,7 @@ fn backpressure_at_max_pending_and_recovery() {
 fn shutdown_deadline_with_the_database_down_reports_unwritten_rows() {
     let db = TestDb::new();
     let port = free_port();
-    run(async {
+    block_on(async {
         let cfg = pg_config(&db).with_host(Host::Tcp("127.0.0.1".into(), port));
         let session = Session::start(cfg, &[]);
         let stats = Arc::new(WriterStats::default());
@@ -448,7 +419,7 @@ fn shutdown_deadline_with_the_database_down_reports_unwritten_rows() {
 #[test]
 fn connection_killed_mid_stream_loses_and_duplicates_nothing() {
     let db = TestDb::new();
-    run(async {
+    block_on(async {
         let stats = Arc::new(WriterStats::default());
         let session = session(&db).await;
         let w = TokenWriter::start(
@@ -492,7 +463,7 @@ fn connection_killed_mid_stream_loses_and_duplicates_nothing() {
         );
         assert_eq!(db.token_rows(), n as i64, "duplicates or losses");
         let expected: HashSet<String> = (0..n).map(jti_text).collect();
-        assert_eq!(table_jtis(&db), expected);
+        assert_eq!(db.recorded_jtis(), expected);
         assert_eq!(stats.rows_rejected.get(), 0);
         assert_eq!(
             stats.rows_written.get() + stats.rows_already_present.get(),
@@ -511,7 +482,7 @@ fn preexisting_jti_conflict_is_not_a_loss() {
          VALUES ('{}', 'earlier', '', now(), now() + interval '1 hour')",
         jti_text(7)
     ));
-    run(async {
+    block_on(async {
         let stats = Arc::new(WriterStats::default());
         let session = session(&db).await;
         let w = TokenWriter::start(
@@ -545,7 +516,7 @@ fn preexisting_jti_conflict_is_not_a_loss() {
 fn poison_row_is_isolated_and_the_rest_land() {
     let db = TestDb::new();
     db.psql("ALTER TABLE tokens ADD CONSTRAINT no_poison CHECK (client_id <> 'poison')");
-    run(async {
+    block_on(async {
         let stats = Arc::new(WriterStats::default());
         let cfg = WriterConfig {
             durability: Durability::Commit,
@@ -573,7 +544,7 @@ fn poison_row_is_isolated_and_the_rest_land() {
         assert_eq!(w.shutdown(deadline()).await, 0);
         session.shutdown().await;
         let expected: HashSet<String> = (0..1000).filter(|&i| i != poison).map(jti_text).collect();
-        assert_eq!(table_jtis(&db), expected);
+        assert_eq!(db.recorded_jtis(), expected);
         assert_eq!(stats.rows_rejected.get(), 1);
         assert_eq!(stats.rows_written.get(), 999);
         // COPY, then ~2 statements per halving down to one row.
@@ -602,7 +573,7 @@ fn write_method_throughput() {
     let db = TestDb::new();
     let values = values_statement(batch, "bench_values", "");
     let values_oc = values_statement(batch, "bench_values_oc", " ON CONFLICT (jti) DO NOTHING");
-    run(async {
+    block_on(async {
         let session = session(&db).await;
         for round in 0..rounds {
             for method in methods.split(',') {

@@ -108,14 +108,10 @@ fn unknown_clients_are_cached_as_absent() {
     assert_eq!(total(&server, "client_queries"), 1);
     // Adding it announces it, so it works at once.
     let secret = db.add_client("ghost", "read");
-    let started = Instant::now();
-    while token(&server, "ghost", &secret) != 200 {
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "a new client is usable within a second"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually("a new client is usable", Duration::from_secs(1), || {
+        let status = token(&server, "ghost", &secret);
+        ok_if(status == 200, status)
+    });
 }
 
 /// Warm every shard's cache with the client, over many connections.
@@ -125,20 +121,14 @@ fn warm(server: &Server, id: &str, secret: &str) {
     }
 }
 
-/// Every one of `attempts` requests (over fresh connections, so across shards) gets `status`
-/// within a second of `since`.
+/// 40 requests in a row (over fresh connections, so across shards) all get `status` within
+/// a second of `since`.
 fn all_shards_answer(server: &Server, id: &str, secret: &str, status: u16, since: Instant) {
-    loop {
+    let left = Duration::from_secs(1).saturating_sub(since.elapsed());
+    eventually(&format!("every shard answers {status}"), left, || {
         let statuses: Vec<u16> = (0..40).map(|_| token(server, id, secret)).collect();
-        if statuses.iter().all(|s| *s == status) {
-            return;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(1),
-            "not every shard answers {status} within 1s: {statuses:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        ok_if(statuses.iter().all(|s| *s == status), statuses)
+    });
 }
 
 #[test]
@@ -275,7 +265,8 @@ fn concurrent_misses_share_one_query() {
         assert_eq!(c.read_response().unwrap().status, 200);
     }
     let s = stats(&server);
-    assert!(s["total"]["client_queries"].as_u64().unwrap() < 32, "{s}");
+    // The first miss queries; the others join it, or find its answer cached.
+    assert_eq!(s["total"]["client_queries"], 1, "{s}");
     assert_eq!(
         s["total"]["hits"].as_u64().unwrap() + s["total"]["misses"].as_u64().unwrap(),
         32
@@ -297,16 +288,8 @@ fn reconnect_clears_the_cache() {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
           WHERE application_name = 'edgeauth' AND datname = current_database()",
     );
-    let started = Instant::now();
-    loop {
+    eventually("cache cleared on reconnect", Duration::from_secs(5), || {
         let status = token(&server, "reconnecting", &secret);
-        if status == 401 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "cache not cleared on reconnect: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        ok_if(status == 401, status)
+    });
 }

@@ -69,14 +69,6 @@ impl Drop for OwnCluster {
     }
 }
 
-fn metric(server: &Server, name: &str) -> u64 {
-    let text = String::from_utf8(server.get("/metrics").body).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum()
-}
-
 /// PostgreSQL stops in the middle of a stream of token requests and starts again.
 ///
 /// - A cached client keeps getting tokens; they wait in the shard's buffer.
@@ -152,53 +144,60 @@ fn database_restart_mid_stream() {
     assert_eq!(server.get("/readyz").status, 503);
 
     cluster.restart();
-    let recovery = Instant::now();
     let mut recovered = 0;
-    while recovered < 20 {
-        assert!(
-            recovery.elapsed() < Duration::from_secs(20),
-            "no recovery: {}",
-            server.log()
-        );
-        let r = server.request(&request);
-        if r.status == 200 {
-            issued.insert(jti_of(&r));
-            recovered += 1;
-        } else {
-            assert_eq!(r.status, 503);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    eventually(
+        "20 tokens after the restart",
+        Duration::from_secs(20),
+        || {
+            let r = server.request(&request);
+            match r.status {
+                200 => {
+                    issued.insert(jti_of(&r));
+                    recovered += 1;
+                }
+                status => assert_eq!(status, 503),
+            }
+            ok_if(recovered >= 20, recovered)
+        },
+    );
     assert_eq!(server.get("/readyz").status, 200);
     // The shard mirrors the session's reconnect count when it handles `Connected`, an
     // instant after the session is usable.
-    while metric(&server, "edgeauth_pg_reconnects_total") < 1 {
-        assert!(
-            recovery.elapsed() < Duration::from_secs(20),
-            "reconnect not counted: {}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(metric(&server, "edgeauth_pg_reconnects_total"), 1);
-    assert_eq!(metric(&server, "edgeauth_pg_connected"), 1);
+    eventually("reconnect counted", Duration::from_secs(20), || {
+        let reconnects = server.metric("edgeauth_pg_reconnects_total");
+        ok_if(reconnects >= 1, reconnects)
+    });
+    assert_eq!(server.metric("edgeauth_pg_reconnects_total"), 1);
+    assert_eq!(server.metric("edgeauth_pg_connected"), 1);
+    // The log says why the connection went, and why reconnecting failed meanwhile.
+    let log = server.log();
+    let cause_of = |message: &str| {
+        let line = log
+            .lines()
+            .find(|l| l.contains(message))
+            .unwrap_or_else(|| panic!("no {message:?}: {log}"));
+        let fields: serde_json::Value = serde_json::from_str(line).unwrap();
+        fields["cause"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(!cause_of("database connection lost").is_empty(), "{log}");
+    assert!(
+        !cause_of("cannot connect to the database").is_empty(),
+        "{log}"
+    );
     let r = server.token_basic("cold", &cold_secret, "grant_type=client_credentials");
     assert_eq!(r.status, 200);
     issued.insert(jti_of(&r));
 
     let rows = db.wait_token_rows(issued.len() as i64);
-    while metric(&server, "edgeauth_writer_pending") > 0 {
-        assert!(
-            recovery.elapsed() < Duration::from_secs(30),
-            "tokens still pending"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let recorded: HashSet<String> = db
-        .psql("SELECT jti FROM tokens")
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    eventually(
+        "every buffered token written",
+        Duration::from_secs(30),
+        || {
+            let pending = server.metric("edgeauth_writer_pending");
+            ok_if(pending == 0, pending)
+        },
+    );
+    let recorded = db.recorded_jtis();
     assert!(issued.is_subset(&recorded), "every 200 is recorded");
     assert_eq!(
         recorded.len(),

@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{BIN, Server, TestDb, basic_auth, post, token_request_basic, try_request};
+use common::{
+    BIN, LogOf, Server, TestDb, basic_auth, eventually, ok_if, post, token_request_basic,
+    try_request,
+};
 
 /// `edgeauth keys generate`; returns the new key's kid.
 fn generate(path: &Path) -> String {
@@ -64,22 +67,16 @@ fn jwks_kids(addr: SocketAddr) -> Vec<String> {
 /// Wait until the JWKS lists exactly `expected`, in order, on many consecutive requests
 /// (connections spread over both shards).
 fn wait_jwks(server: &Server, expected: &[&str]) {
-    let started = Instant::now();
-    let mut in_a_row = 0;
-    while in_a_row < 20 {
-        let kids = jwks_kids(server.addr);
-        if kids == expected {
-            in_a_row += 1;
-        } else {
-            in_a_row = 0;
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "JWKS {kids:?}, expected {expected:?}: {}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
+    let what = format!("the JWKS lists {expected:?} 20 times in a row");
+    eventually(&what, Duration::from_secs(10), || {
+        for _ in 0..20 {
+            let kids = jwks_kids(server.addr);
+            if kids != expected {
+                return Err(kids);
+            }
         }
-    }
+        Ok(())
+    });
 }
 
 fn reload(server: &Server, config: &Path, keys: &[&Path], expected_jwks: &[&str]) {
@@ -305,15 +302,14 @@ fn three_step_rotation_under_load_has_no_failed_verification() {
 /// together may be delivered as one.
 fn sighup_expect_refusal(server: &Server, nth: usize) {
     server.signal(libc::SIGHUP);
-    let started = Instant::now();
-    while server.log().matches("not reloaded").count() < nth {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "refusal {nth} not logged: {}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        &format!("refusal {nth} logged"),
+        Duration::from_secs(10),
+        || {
+            let refusals = server.log().matches("not reloaded").count();
+            ok_if(refusals >= nth, LogOf(&server.log_path))
+        },
+    );
 }
 
 #[test]

@@ -234,14 +234,14 @@ fn startup_log_shows_the_effective_configuration_without_secrets() {
         ],
     );
     // Shards answer /healthz a moment before the main thread writes the line: wait for it.
-    let started = std::time::Instant::now();
-    let log = loop {
-        let log = server.log();
-        if log.contains("edgeauth listening") || started.elapsed().as_secs() >= 10 {
-            break log;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
+    let log = eventually(
+        "the start-up line",
+        std::time::Duration::from_secs(10),
+        || {
+            let log = server.log();
+            ok_if(log.contains("edgeauth listening"), log)
+        },
+    );
     let line = log
         .lines()
         .find(|l| l.contains("edgeauth listening"))

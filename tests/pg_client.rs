@@ -5,10 +5,12 @@
 //! `EDGEAUTH_TEST_PG_PORT` (its TCP port on 127.0.0.1). Every test makes its own roles,
 //! tables and channels under unique names, so tests run in parallel and repeatedly.
 
+mod common;
+
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::{block_on, unique_name};
 use edgeauth::pg::{Client, ErrorKind, Host, PgConfig, Session, SessionEvent, Statement};
 use monoio::time::timeout;
 
@@ -38,14 +40,6 @@ fn tcp(user: &str, password: Option<&str>) -> PgConfig {
         .with_user(user, password)
 }
 
-fn run<F: Future>(f: F) -> F::Output {
-    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 fn run_uring<F: Future>(f: F) -> F::Output {
     monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .enable_timer()
@@ -54,26 +48,11 @@ fn run_uring<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// A name no other test (or earlier run) uses.
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos
-    )
-}
-
 /// Statements are `&'static` by design (they are compile-time constants in the server);
 /// tests that need per-run SQL leak a few bytes.
 fn stmt(name: &str, sql: String) -> &'static Statement {
     Box::leak(Box::new(Statement::new(
-        Box::leak(unique(name).into_boxed_str()),
+        Box::leak(unique_name(name).into_boxed_str()),
         Box::leak(sql.into_boxed_str()),
         &[],
     )))
@@ -108,7 +87,7 @@ async fn ensure_role(c: &Client, role: &str, pw: &str, md5: bool) {
 
 #[test]
 fn unix_socket_connect_and_query() {
-    run(async {
+    block_on(async {
         let c = connect().await;
         let pid = one_str(&c, &PID, &[]).await.unwrap();
         assert_eq!(pid, c.process_id().to_string());
@@ -127,7 +106,7 @@ fn unix_socket_connect_and_query() {
 
 #[test]
 fn tcp_trust_connect() {
-    run(async {
+    block_on(async {
         let c = Client::connect(&tcp(&superuser().user, None))
             .await
             .expect("tcp connect");
@@ -140,8 +119,8 @@ fn tcp_trust_connect() {
 
 #[test]
 fn unknown_database_is_a_db_error() {
-    run(async {
-        let e = Client::connect(&superuser().with_dbname(&unique("nodb")))
+    block_on(async {
+        let e = Client::connect(&superuser().with_dbname(&unique_name("nodb")))
             .await
             .err()
             .expect("must fail");
@@ -153,7 +132,7 @@ fn unknown_database_is_a_db_error() {
 /// Each password method, right and wrong password, over TCP as pg.sh's pg_hba.conf demands.
 #[test]
 fn password_methods_scram_md5_cleartext() {
-    run(async {
+    block_on(async {
         let su = connect().await;
         for (role, md5) in [
             ("edgeauth_scram", false),
@@ -209,7 +188,7 @@ async fn pipeline_of_1000() {
 
 #[test]
 fn pipelined_1000_concurrent_queries_each_get_their_answer() {
-    run(pipeline_of_1000());
+    block_on(pipeline_of_1000());
 }
 
 #[test]
@@ -219,7 +198,7 @@ fn pipelined_1000_on_io_uring() {
 
 #[test]
 fn failing_request_fails_only_its_own_waiter() {
-    run(async {
+    block_on(async {
         let c = connect().await;
         let div = Statement::new("t_div", "SELECT 10 / $1::int", &[]);
         let a = monoio::spawn({
@@ -246,7 +225,7 @@ fn failing_request_fails_only_its_own_waiter() {
 
 #[test]
 fn nulls_in_params_and_results() {
-    run(async {
+    block_on(async {
         let c = connect().await;
         let s = Statement::new(
             "t_nulls",
@@ -266,8 +245,8 @@ fn nulls_in_params_and_results() {
 /// Parse goes out once per connection; a failed Parse is forgotten and retried.
 #[test]
 fn lazy_prepare_reused_reprepared_and_forgotten_on_failure() {
-    run(async {
-        let table = unique("t_lazy");
+    block_on(async {
+        let table = unique_name("t_lazy");
         let count_prepared = Statement::new(
             "t_count_prepared",
             "SELECT count(*) FROM pg_prepared_statements WHERE name = $1",
@@ -307,8 +286,8 @@ fn lazy_prepare_reused_reprepared_and_forgotten_on_failure() {
 
 #[test]
 fn listen_notify_arrives_on_notifications() {
-    run(async {
-        let chan = unique("t_chan");
+    block_on(async {
+        let chan = unique_name("t_chan");
         let listener = connect().await;
         let mut notes = listener.notifications().expect("receiver");
         assert!(
@@ -348,7 +327,7 @@ fn listen_notify_arrives_on_notifications() {
 /// pg_terminate_backend mid-pipeline: every waiter fails with Closed, at once.
 #[test]
 fn terminated_backend_fails_every_waiter_with_closed() {
-    run(async {
+    block_on(async {
         let victim = connect().await;
         let killer = connect().await;
         let sleep = Statement::new("t_sleep", "SELECT pg_sleep(30)", &[]);
@@ -389,8 +368,8 @@ async fn next_event(events: &mut local_sync::mpsc::unbounded::Rx<SessionEvent>) 
 /// The session reconnects by itself after its backend is killed, says so, and re-LISTENs.
 #[test]
 fn session_reconnects_and_relistens() {
-    run(async {
-        let chan: &'static str = Box::leak(unique("t_sess").into_boxed_str());
+    block_on(async {
+        let chan: &'static str = Box::leak(unique_name("t_sess").into_boxed_str());
         let channels: &'static [&'static str] = Box::leak(Box::new([chan]));
         let session = Session::start(superuser(), channels);
         let mut events = session.events().expect("events");
@@ -446,7 +425,7 @@ fn session_reconnects_and_relistens() {
 /// With the database unreachable, calls fail at once instead of waiting.
 #[test]
 fn session_against_unreachable_db_fails_fast_with_closed() {
-    run(async {
+    block_on(async {
         // Port 1 on localhost: nothing listens there.
         let cfg = superuser().with_host(Host::Tcp("127.0.0.1".into(), 1));
         let session = Session::start(cfg, &[]);
@@ -468,7 +447,7 @@ fn session_against_unreachable_db_fails_fast_with_closed() {
 /// close() lets queued requests finish, then terminates.
 #[test]
 fn close_waits_for_queued_requests() {
-    run(async {
+    block_on(async {
         let c = connect().await;
         let handles: Vec<_> = (0..50u32)
             .map(|i| {
@@ -494,8 +473,8 @@ fn close_waits_for_queued_requests() {
 /// connection: nothing leaks.
 #[test]
 fn dropped_session_closes_its_connection() {
-    run(async {
-        let app = unique("t_drop");
+    block_on(async {
+        let app = unique_name("t_drop");
         let session = Session::start(superuser().with_application_name(&app), &[]);
         session.wait_connected(WAIT).await.unwrap();
         let watcher = connect().await;
@@ -532,7 +511,7 @@ fn dropped_session_closes_its_connection() {
 /// A session that cannot connect says why, at every attempt, and keeps trying.
 #[test]
 fn session_reports_why_it_cannot_connect() {
-    run(async {
+    block_on(async {
         let closed_port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()

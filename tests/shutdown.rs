@@ -49,20 +49,16 @@ fn sigterm_mid_load_loses_no_issued_token() {
         }));
     }
     // Let the load build up, then ask the server to stop.
-    while issued.lock().unwrap().len() < 300 {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually("300 tokens issued", Duration::from_secs(30), || {
+        let n = issued.lock().unwrap().len();
+        ok_if(n >= 300, n)
+    });
     assert_eq!(server.stop(), Some(0), "graceful exit: {}", server.log());
     for w in workers {
         w.join().unwrap();
     }
     let issued = issued.lock().unwrap();
-    let recorded: HashSet<String> = db
-        .psql("SELECT jti FROM tokens")
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let missing: Vec<&String> = issued.iter().filter(|j| !recorded.contains(*j)).collect();
+    let missing = db.unrecorded(issued.iter());
     assert!(
         missing.is_empty(),
         "{} of {} issued tokens are not recorded",
@@ -126,21 +122,17 @@ fn kill_9_with_commit_durability_loses_no_acknowledged_token() {
             }
         }));
     }
-    while issued.lock().unwrap().len() < 500 {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually("500 tokens issued", Duration::from_secs(30), || {
+        let n = issued.lock().unwrap().len();
+        ok_if(n >= 500, n)
+    });
     server.signal(libc::SIGKILL);
     server.wait_exit(Duration::from_secs(10));
     for w in workers {
         w.join().unwrap();
     }
     let issued = issued.lock().unwrap();
-    let recorded: HashSet<String> = db
-        .psql("SELECT jti FROM tokens")
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let missing = issued.iter().filter(|j| !recorded.contains(*j)).count();
+    let missing = db.unrecorded(issued.iter()).len();
     assert_eq!(
         missing,
         0,

@@ -16,6 +16,83 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_edgeauth");
 
+/// How often `eventually` looks again.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Look until `check` answers `Ok`, at most `limit`; then fail, saying what was awaited and
+/// the last thing `check` saw (its `Err`). With `poll_until`, the one poll loop of the suite.
+pub fn eventually<T, E: std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    check: impl FnMut() -> Result<T, E>,
+) -> T {
+    poll_until(limit, check)
+        .unwrap_or_else(|last| panic!("{what}: not within {limit:?}; last seen: {last:?}"))
+}
+
+/// Look until `check` answers `Ok`, at most `limit`; its last answer either way.
+pub fn poll_until<T, E>(limit: Duration, mut check: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check() {
+            Err(_) if Instant::now() < deadline => std::thread::sleep(POLL_INTERVAL),
+            answer => return answer,
+        }
+    }
+}
+
+/// `eventually` for a test running on a monoio runtime (`block_on`): it sleeps on the
+/// runtime's timer, so the library's tasks run while it waits.
+pub async fn eventually_async<T, E: std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(done) => return done,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("{what}: not within {limit:?}; last seen: {last:?}")
+            }
+            Err(_) => monoio::time::sleep(POLL_INTERVAL).await,
+        }
+    }
+}
+
+/// `Ok` when `condition` holds, else `Err` with what was seen: for `eventually`.
+pub fn ok_if<T: std::fmt::Debug>(condition: bool, seen: T) -> Result<T, T> {
+    if condition { Ok(seen) } else { Err(seen) }
+}
+
+/// A server's log file, read only when a failure prints it.
+pub struct LogOf<'a>(pub &'a Path);
+
+impl std::fmt::Debug for LogOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&std::fs::read_to_string(self.0).unwrap_or_default())
+    }
+}
+
+/// Run a future on a small monoio runtime (epoll), for tests that drive the library's own
+/// async code (the Postgres client, the batch writer).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    edgeauth::pg::block_on(f)
+}
+
+/// The sum over every sample of the Prometheus family `name` (all shards, all labels) in a
+/// `/metrics` page.
+pub fn metric_in(page: &str, name: &str) -> u64 {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let family = series.split('{').next()?;
+            (family == name).then(|| value.parse::<f64>().ok())?
+        })
+        .sum::<f64>() as u64
+}
+
 /// The superuser connection string of the test cluster.
 pub fn admin_url() -> String {
     std::env::var("EDGEAUTH_TEST_DATABASE_URL").unwrap_or_else(|_| {
@@ -117,6 +194,24 @@ impl TestDb {
         v["client_secret"].as_str().unwrap().to_owned()
     }
 
+    /// Every jti in `tokens`.
+    pub fn recorded_jtis(&self) -> std::collections::HashSet<String> {
+        self.psql("SELECT jti FROM tokens")
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The issued jti that are not in `tokens`.
+    pub fn unrecorded<'a>(&self, issued: impl IntoIterator<Item = &'a String>) -> Vec<&'a String> {
+        let recorded = self.recorded_jtis();
+        issued
+            .into_iter()
+            .filter(|j| !recorded.contains(*j))
+            .collect()
+    }
+
     pub fn token_rows(&self) -> i64 {
         self.psql("SELECT count(*) FROM tokens").parse().unwrap()
     }
@@ -124,14 +219,11 @@ impl TestDb {
     /// Tokens are written in batches after the response (durability = async): wait until
     /// `expected` rows are there, and no more appear.
     pub fn wait_token_rows(&self, expected: i64) -> i64 {
-        let started = Instant::now();
-        loop {
+        let rows = poll_until(Duration::from_secs(10), || {
             let rows = self.token_rows();
-            if rows >= expected || started.elapsed() > Duration::from_secs(10) {
-                return rows;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            ok_if(rows >= expected, rows)
+        });
+        rows.unwrap_or_else(|rows| rows)
     }
 }
 
@@ -201,22 +293,20 @@ impl Server {
     }
 
     fn wait_healthy(&mut self) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("edgeauth exited early ({status}): {}", self.log());
+        let addr = self.addr;
+        let child = &mut self.child;
+        let log_path = &self.log_path;
+        eventually("server healthy", Duration::from_secs(30), || {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                panic!("edgeauth exited early ({status}): {log}");
             }
-            let healthz = try_request(self.addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-            if healthz.is_ok_and(|r| r.status == 200) {
-                return;
+            let healthz = try_request(addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+            match healthz {
+                Ok(r) if r.status == 200 => Ok(()),
+                _ => Err(LogOf(log_path)),
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "server not healthy: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
     }
 
     pub fn log(&self) -> String {
@@ -236,18 +326,12 @@ impl Server {
     }
 
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                started.elapsed() < limit,
-                "server did not exit: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let child = &mut self.child;
+        let log = LogOf(&self.log_path);
+        let status = eventually("server exit", limit, || {
+            child.try_wait().unwrap().ok_or(&log)
+        });
+        status.code()
     }
 
     pub fn request(&self, raw: &[u8]) -> Response {
@@ -266,6 +350,25 @@ impl Server {
 
     pub fn connect(&self) -> Conn {
         Conn::new(self.addr)
+    }
+
+    /// `metric_in` over this server's `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let r = self.get("/metrics");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        metric_in(&String::from_utf8_lossy(&r.body), name)
+    }
+
+    /// A token for the client (Basic, client_credentials), or the refusal's status.
+    pub fn access_token(&self, id: &str, secret: &str) -> Result<String, u16> {
+        let r = self.token_basic(id, secret, "grant_type=client_credentials");
+        match r.status {
+            200 => Ok(r.json()["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned()),
+            status => Err(status),
+        }
     }
 
     /// The JWKS, for verifying tokens as a resource server would.
