@@ -69,6 +69,14 @@ async fn session(db: &TestDb) -> Session {
     session
 }
 
+/// A writer over a fresh session, with its own counters.
+async fn writer(db: &TestDb, config: WriterConfig) -> (Session, TokenWriter, Arc<WriterStats>) {
+    let stats = Arc::new(WriterStats::default());
+    let session = session(db).await;
+    let w = TokenWriter::start(session.clone(), config, stats.clone());
+    (session, w, stats)
+}
+
 fn config(batch_size: usize, flush_interval: Duration) -> WriterConfig {
     WriterConfig {
         batch_size,
@@ -122,13 +130,7 @@ fn deadline() -> Instant {
 fn size_triggered_flush() {
     let db = TestDb::new();
     block_on(async {
-        let stats = Arc::new(WriterStats::default());
-        let session = session(&db).await;
-        let w = TokenWriter::start(
-            session.clone(),
-            config(100, Duration::from_secs(3600)),
-            stats.clone(),
-        );
+        let (session, w, stats) = writer(&db, config(100, Duration::from_secs(3600))).await;
         for i in 0..250 {
             assert!(w.push(&row(i)).unwrap().is_none(), "Async durability");
         }
@@ -151,13 +153,7 @@ fn size_triggered_flush() {
 fn push_and_seal_allocate_nothing_in_steady_state() {
     let db = TestDb::new();
     block_on(async {
-        let stats = Arc::new(WriterStats::default());
-        let session = session(&db).await;
-        let w = TokenWriter::start(
-            session.clone(),
-            config(1000, Duration::from_secs(3600)),
-            stats.clone(),
-        );
+        let (session, w, _) = writer(&db, config(1000, Duration::from_secs(3600))).await;
         let mut next = 0;
         for _ in 0..8 {
             for _ in 0..1000 {
@@ -184,13 +180,7 @@ fn push_and_seal_allocate_nothing_in_steady_state() {
 fn time_triggered_flush() {
     let db = TestDb::new();
     block_on(async {
-        let stats = Arc::new(WriterStats::default());
-        let session = session(&db).await;
-        let w = TokenWriter::start(
-            session.clone(),
-            config(1000, Duration::from_millis(1000)),
-            stats.clone(),
-        );
+        let (session, w, _) = writer(&db, config(1000, Duration::from_millis(1000))).await;
         let pushed_at = Instant::now();
         for i in 0..10 {
             w.push(&row(i)).unwrap();
@@ -420,13 +410,7 @@ fn shutdown_deadline_with_the_database_down_reports_unwritten_rows() {
 fn connection_killed_mid_stream_loses_and_duplicates_nothing() {
     let db = TestDb::new();
     block_on(async {
-        let stats = Arc::new(WriterStats::default());
-        let session = session(&db).await;
-        let w = TokenWriter::start(
-            session.clone(),
-            config(200, Duration::from_millis(10)),
-            stats.clone(),
-        );
+        let (session, w, stats) = writer(&db, config(200, Duration::from_millis(10))).await;
         let killer_db = db.name.clone();
         let admin = common::admin_url();
         let killer = std::thread::spawn(move || {
@@ -483,13 +467,7 @@ fn preexisting_jti_conflict_is_not_a_loss() {
         jti_text(7)
     ));
     block_on(async {
-        let stats = Arc::new(WriterStats::default());
-        let session = session(&db).await;
-        let w = TokenWriter::start(
-            session.clone(),
-            config(100, Duration::from_secs(3600)),
-            stats.clone(),
-        );
+        let (session, w, stats) = writer(&db, config(100, Duration::from_secs(3600))).await;
         for i in 0..100 {
             w.push(&row(i)).unwrap();
         }
