@@ -43,8 +43,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// holds is what it uses (`tests/memory.rs`).
 ///
 /// - No transparent huge pages. mimalloc asks for them on its arenas (`MADV_HUGEPAGE`), so
-///   the first touch of any 2 MiB region faults in all of it: an idle one-shard server
-///   was ~19 MiB resident with them and ~6 MiB without. The heap is tens of MiB, too small
+///   the first touch of any 2 MiB region faults in all of it, which roughly triples an idle
+///   server's resident memory (docs/MEASUREMENTS.md). The heap is tens of MiB, too small
 ///   for huge pages to save TLB misses worth that. (`PR_SET_THP_DISABLE` is what mimalloc
 ///   itself does for `MIMALLOC_ALLOW_THP=0`, which it reads before `main`, too early to set
 ///   from here.)
