@@ -229,6 +229,15 @@ fn toml_example_is_accepted_and_complete() {
         readme_settings(),
         "deploy/edgeauth.toml.example names exactly the README's settings"
     );
+    let declared: BTreeSet<String> = edgeauth::config::SETTINGS
+        .iter()
+        .map(|s| s.name.to_owned())
+        .collect();
+    assert_eq!(
+        readme_settings(),
+        declared,
+        "the README's table lists exactly the settings config::SETTINGS declares"
+    );
 
     // The database URL comes from the file alone; every other setting is validated too.
     let out = client_list_with(&config);
