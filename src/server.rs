@@ -27,7 +27,7 @@ use crate::jwt::keys::{Alg, SigningKey};
 use crate::limits;
 use crate::log;
 use crate::pg::{Client, ErrorKind, PgConfig, block_on};
-use crate::shard::{self, KeyPems, KeyReload, ShardInit, WAKE_RELOAD, WAKE_SHUTDOWN};
+use crate::shard::{self, KeyPems, KeyReload, ShardCommon, ShardInit, WAKE_RELOAD, WAKE_SHUTDOWN};
 use crate::store::{self, schema};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -54,16 +54,15 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
 
     let config = Arc::new(config);
     let (ready_tx, ready_rx) = mpsc::channel();
-    let template = ShardTemplate {
+    let common = ShardCommon {
         config: config.clone(),
         pg: pg.clone(),
         key_pems,
         documents,
         all_stats: (0..config.shards).map(|_| ShardStats::default()).collect(),
         database_reachable,
-        ready: ready_tx,
     };
-    let mut shards = start_shards(template)?;
+    let mut shards = start_shards(&common, ready_tx)?;
     let drivers = match wait_ready(&ready_rx, config.shards) {
         Ok(drivers) => drivers,
         Err(e) => {
@@ -84,20 +83,12 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
     Ok(())
 }
 
-/// What every shard is given alike; `start_shards` adds what is each one's own.
-struct ShardTemplate {
-    config: Arc<Config>,
-    pg: PgConfig,
-    key_pems: KeyPems,
-    documents: Arc<Documents>,
-    all_stats: Arc<[ShardStats]>,
-    database_reachable: bool,
-    ready: mpsc::Sender<std::result::Result<&'static str, String>>,
-}
-
 /// One pinned thread per shard (cores reused round-robin when there are more shards).
-fn start_shards(template: ShardTemplate) -> Result<Shards> {
-    let count = template.config.shards;
+fn start_shards(
+    common: &ShardCommon,
+    ready: mpsc::Sender<std::result::Result<&'static str, String>>,
+) -> Result<Shards> {
+    let count = common.config.shards;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut shards = Shards {
         threads: Vec::with_capacity(count),
@@ -109,16 +100,11 @@ fn start_shards(template: ShardTemplate) -> Result<Shards> {
         let (reload_tx, reload_rx) = mpsc::channel();
         let init = ShardInit {
             id,
-            config: template.config.clone(),
-            pg: template.pg.clone(),
-            key_pems: template.key_pems.clone(),
-            documents: template.documents.clone(),
-            all_stats: template.all_stats.clone(),
+            common: common.clone(),
             wake: wake_rx,
             reloads: reload_rx,
             core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
-            database_reachable: template.database_reachable,
-            ready: template.ready.clone(),
+            ready: ready.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("edgeauth-shard-{id}"))

@@ -420,7 +420,6 @@ fn hs256_kid(secret: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::rand;
 
     const EC_SEC1: &[u8] = include_bytes!("testdata/ec_p256_sec1.pem");
     const EC_PKCS8: &[u8] = include_bytes!("testdata/ec_p256_pkcs8.pem");
@@ -435,15 +434,6 @@ mod tests {
             Err(KeyError::Unsupported(why)) => why,
             other => panic!("expected Unsupported, got {other:?}"),
         }
-    }
-
-    /// A fresh, not yet existing path under the system temp dir.
-    fn temp_path(name: &str) -> PathBuf {
-        let mut nonce = [0u8; 8];
-        rand::fill(&mut nonce).expect("rng");
-        std::env::temp_dir()
-            .join(format!("edgeauth-keys-{}", u64::from_le_bytes(nonce)))
-            .join(name)
     }
 
     #[test]
@@ -578,7 +568,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_io_error_naming_the_path() {
-        let path = temp_path("absent.pem");
+        let path = std::env::temp_dir().join("edgeauth-no-such-dir/absent.pem");
         let err = SigningKey::from_pem_file(&path).expect_err("missing");
         assert!(matches!(err, KeyError::Io { .. }));
         assert!(err.to_string().contains("absent.pem"));

@@ -33,7 +33,7 @@ use crate::pg::Session;
 use crate::shutdown::Shutdown;
 use crate::store::{INVALIDATE_CHANNEL, REVOKE_CHANNEL};
 
-pub use state::{KeyPems, KeyReload, Shard, ShardInit};
+pub use state::{KeyPems, KeyReload, Shard, ShardCommon, ShardInit};
 pub use tasks::{WAKE_RELOAD, WAKE_SHUTDOWN};
 
 /// The body of a shard thread: pin, build the runtime, serve until shutdown.
@@ -41,7 +41,7 @@ pub fn run_thread(init: ShardInit) {
     if let Some(core) = init.core {
         core_affinity::set_for_current(core);
     }
-    let driver = init.config.io_driver;
+    let driver = init.common.config.io_driver;
     let ready = init.ready.clone();
     if let Err(e) = runtime::block_on(driver, |driver_name| run(init, driver_name)) {
         let _ = ready.send(Err(e));
@@ -84,16 +84,16 @@ async fn run(init: ShardInit, driver: &'static str) {
 /// session (when the database answered at start-up) and load the revocations, so the first
 /// request finds both.
 async fn start(init: &ShardInit) -> Result<(Rc<Shard>, monoio::net::TcpListener), String> {
-    let listener = bind(init.config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", init.config.listen))?;
-    let keys = Keys::parse(&init.key_pems, init.documents.clone())
+    let listener = bind(init.common.config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", init.common.config.listen))?;
+    let keys = Keys::parse(&init.common.key_pems, init.common.documents.clone())
         .map_err(|e| format!("signing key: {e}"))?;
     let shard = Rc::new(Shard {
         ctx: context(init, keys),
         shutdown: Shutdown::new(),
     });
     let pg = &shard.ctx.pg;
-    if init.database_reachable
+    if init.common.database_reachable
         && let Err(e) = pg.wait_connected(limits::STARTUP_DB_WAIT_MAX).await
     {
         log::warn(
@@ -110,19 +110,22 @@ async fn start(init: &ShardInit) -> Result<(Rc<Shard>, monoio::net::TcpListener)
 }
 
 fn context(init: &ShardInit, keys: Keys) -> Context {
-    let config = &init.config;
-    let pg = Session::start(init.pg.clone(), &[INVALIDATE_CHANNEL, REVOKE_CHANNEL]);
+    let config = &init.common.config;
+    let pg = Session::start(
+        init.common.pg.clone(),
+        &[INVALIDATE_CHANNEL, REVOKE_CHANNEL],
+    );
     let writer_config = WriterConfig::from_config(config);
-    let writer_stats = init.all_stats[init.id].writer.clone();
+    let writer_stats = init.common.all_stats[init.id].writer.clone();
     Context::new(Parts {
         shard_id: init.id,
         config: config.clone(),
         keys,
         revocations: RevocationCache::new(limits::REVOKED_PER_SHARD_MAX),
         writer: TokenWriter::start(pg.clone(), writer_config, writer_stats),
-        clients: ClientDirectory::new(config, pg.clone(), init.all_stats.clone(), init.id),
+        clients: ClientDirectory::new(config, pg.clone(), init.common.all_stats.clone(), init.id),
         pg,
-        all_stats: init.all_stats.clone(),
+        all_stats: init.common.all_stats.clone(),
     })
 }
 

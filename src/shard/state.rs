@@ -21,22 +21,28 @@ pub struct Shard {
 /// `Send`, so each shard parses its own copies from these bytes.
 pub type KeyPems = Arc<[Vec<u8>]>;
 
-/// What the server hands a shard thread; everything in it is `Send`.
-pub struct ShardInit {
-    pub id: usize,
+/// What every shard thread is given alike (cloned for each); everything in it is `Send`.
+#[derive(Clone)]
+pub struct ShardCommon {
     pub config: Arc<Config>,
     pub pg: PgConfig,
     pub key_pems: KeyPems,
     pub documents: Arc<Documents>,
     pub all_stats: Arc<[ShardStats]>,
+    /// The start-up check reached the database: the shard waits for its own session before
+    /// it accepts, so that its first requests are not refused with 503.
+    pub database_reachable: bool,
+}
+
+/// What the server hands one shard thread.
+pub struct ShardInit {
+    pub id: usize,
+    pub common: ShardCommon,
     /// The signal thread's end writes `WAKE_SHUTDOWN` or `WAKE_RELOAD` here.
     pub wake: std::os::unix::net::UnixStream,
     /// New key sets after a SIGHUP; the shard looks only when woken with `WAKE_RELOAD`.
     pub reloads: mpsc::Receiver<KeyReload>,
     pub core: Option<core_affinity::CoreId>,
-    /// The start-up check reached the database: the shard waits for its own session before
-    /// it accepts, so that its first requests are not refused with 503.
-    pub database_reachable: bool,
     /// The shard says here whether it is listening (and on which driver) or why it is not.
     pub ready: mpsc::Sender<Result<&'static str, String>>,
 }
