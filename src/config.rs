@@ -58,6 +58,7 @@ pub struct Config {
     pub log_level: Level,
     pub io_driver: IoDriver,
     pub idle_timeout: Duration,
+    pub header_timeout: Duration,
     pub max_connections: usize,
     /// Client cache entry lifetime.
     pub cache_ttl: Duration,
@@ -91,6 +92,7 @@ impl Default for Config {
             log_level: Level::Info,
             io_driver: IoDriver::Auto,
             idle_timeout: limits::IDLE_TIMEOUT_DEFAULT,
+            header_timeout: limits::HEADER_TIMEOUT_DEFAULT,
             max_connections: limits::CONNECTIONS_PER_SHARD_MAX,
             cache_ttl: limits::CACHE_TTL_DEFAULT,
             cache_capacity: limits::CACHE_CAPACITY_DEFAULT,
@@ -265,10 +267,18 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "idle_timeout",
         unit: "duration",
-        help: "a connection without a whole request for this long is closed",
+        help: "a connection without a whole request, or taking no response, for this long is closed",
         secret: false,
-        set: |c, v| set(&mut c.idle_timeout, duration(v)?),
+        set: |c, v| set(&mut c.idle_timeout, connection_timeout(v)?),
         show: |c| show_duration(c.idle_timeout),
+    },
+    Setting {
+        name: "header_timeout",
+        unit: "duration",
+        help: "a request head must arrive whole within this time of its first byte, else 408",
+        secret: false,
+        set: |c, v| set(&mut c.header_timeout, connection_timeout(v)?),
+        show: |c| show_duration(c.header_timeout),
     },
     Setting {
         name: "max_connections",
@@ -521,6 +531,14 @@ fn duration_between(v: &str, min: Duration, max: Duration) -> Result<Duration, S
         ));
     }
     Ok(d)
+}
+
+fn connection_timeout(v: &str) -> Result<Duration, String> {
+    duration_between(
+        v,
+        limits::CONNECTION_TIMEOUT_MIN,
+        limits::CONNECTION_TIMEOUT_MAX,
+    )
 }
 
 fn issuer(v: &str) -> Result<String, String> {
@@ -798,6 +816,7 @@ mod tests {
             "log_level" => "debug",
             "io_driver" => "epoll",
             "idle_timeout" => "30s",
+            "header_timeout" => "2s",
             "max_connections" => "100",
             "cache_ttl" => "1m",
             "cache_capacity" => "7",
@@ -824,6 +843,8 @@ mod tests {
             ("batch_size", "0"),
             ("flush_interval", "0ms"),
             ("cache_ttl", "1ms"),
+            ("idle_timeout", "100000000000d"),
+            ("header_timeout", "0s"),
         ] {
             let e = with(&[(name, value)]).unwrap_err();
             assert!(e.starts_with(name), "{name}={value}: {e}");

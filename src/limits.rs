@@ -32,8 +32,24 @@ const _: () = assert!(HEADER_BYTES_MAX >= 1024 && BODY_BYTES_MAX >= 1024);
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
 
 /// A connection with no complete request for this long is closed (keep-alive idle time and
-/// slow senders alike: a request must arrive whole within it).
+/// slow senders alike: a request must arrive whole within it), and so is one that takes
+/// none of its responses for this long.
 pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
+
+/// A request head must arrive whole within this time of its first byte, else 408 and close:
+/// dribbling a byte now and then cannot hold a connection for `idle_timeout` per byte.
+pub const HEADER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+
+/// Bounds of `idle_timeout` and `header_timeout`: long enough for any honest client,
+/// short enough that `Instant + timeout` cannot overflow.
+pub const CONNECTION_TIMEOUT_MIN: Duration = Duration::from_millis(100);
+pub const CONNECTION_TIMEOUT_MAX: Duration = Duration::from_secs(3600);
+
+/// Responses a connection may have waiting to be written before it stops answering the
+/// rest of what it has sent (pipelined requests) and writes them out first: a client that
+/// pipelines large answers (`/metrics`) and never reads costs this much, not a page per
+/// request.
+pub const PENDING_OUTPUT_BYTES_MAX: usize = 64 * 1024;
 
 /// On SIGTERM, how long a shard waits for its connections to finish their requests
 /// before it closes them anyway.

@@ -236,3 +236,91 @@ fn connections_per_shard_are_bounded() {
     std::thread::sleep(Duration::from_millis(100));
     still_serving(&server);
 }
+
+/// A head dribbled a byte at a time gets 408 `header_timeout` after its first byte, however
+/// long `idle_timeout` is; a head that arrives in time is served.
+#[test]
+fn a_head_dribbled_slowly_gets_408_at_header_timeout() {
+    let db = TestDb::new();
+    let server = Server::start_with(
+        &db,
+        &[
+            ("EDGEAUTH_SHARDS", "1"),
+            ("EDGEAUTH_HEADER_TIMEOUT", "1s"),
+            ("EDGEAUTH_IDLE_TIMEOUT", "60s"),
+        ],
+    );
+    let mut slow = server.connect();
+    let started = Instant::now();
+    let head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: yes\r\n\r\n";
+    for b in head.iter().take(head.len() - 4) {
+        if slow.send(&[*b]).is_err() || started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = slow.read_response().expect("a 408 before the close");
+    assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("Connection"), Some("close"));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "408 after {waited:?}, header_timeout is 1s"
+    );
+    assert!(slow.is_closed_by_peer(Duration::from_secs(2)));
+    assert_eq!(server.metric("edgeauth_connections_timed_out_total"), 1);
+
+    // Trickled, but whole within header_timeout: served.
+    let mut quick = server.connect();
+    for chunk in head.chunks(8) {
+        quick.send(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(quick.read_response().unwrap().status, 200);
+    still_serving(&server);
+}
+
+/// Clients that pipeline `GET /metrics` and never read cost the server a bounded amount of
+/// memory each (`limits::PENDING_OUTPUT_BYTES_MAX` of answers, not one page per request),
+/// and are closed once they have taken nothing for `idle_timeout`.
+#[test]
+fn pipelining_clients_that_never_read_cost_bounded_memory_and_are_closed() {
+    const CLIENTS: usize = 200;
+    let db = TestDb::new();
+    let server = Server::start_with(
+        &db,
+        &[("EDGEAUTH_SHARDS", "1"), ("EDGEAUTH_IDLE_TIMEOUT", "2s")],
+    );
+    let before = server.rss_bytes();
+    let request = b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n".repeat(100);
+    let mut clients: Vec<std::net::TcpStream> = Vec::new();
+    for _ in 0..CLIENTS {
+        let conn = std::net::TcpStream::connect(server.addr).unwrap();
+        conn.set_write_timeout(Some(Duration::from_millis(50))).unwrap();
+        clients.push(conn);
+    }
+    // Write until the kernel's buffers are full both ways: the server has stopped reading.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for conn in &mut clients {
+        while Instant::now() < deadline && conn.write_all(&request).is_ok() {}
+    }
+    let loaded = server.rss_bytes();
+    let grown = loaded.saturating_sub(before);
+    eprintln!(
+        "{CLIENTS} never-reading pipelining clients: RSS {} -> {} MiB",
+        before >> 20,
+        loaded >> 20
+    );
+    // Unbounded, each held a read buffer's worth of pages (~120 x 6 KB) or more.
+    assert!(
+        grown < 48 << 20,
+        "RSS grew by {} MiB for {CLIENTS} clients",
+        grown >> 20
+    );
+    eventually("every stalled client closed", Duration::from_secs(15), || {
+        let closed = server.metric("edgeauth_connections_timed_out_total");
+        ok_if(closed >= CLIENTS as u64, closed)
+    });
+    drop(clients);
+    still_serving(&server);
+}

@@ -28,21 +28,10 @@ const RELEASE_WAIT_MAX: Duration = Duration::from_secs(6);
 
 const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
 
-fn rss_bytes(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib * 1024
-}
-
 /// Poll RSS until it is at most `max` or `within` has passed; returns the last reading.
 fn rss_settles_under(server: &Server, max: u64, within: Duration) -> u64 {
     let rss = poll_until(within, || {
-        let rss = rss_bytes(server);
+        let rss = server.rss_bytes();
         ok_if(rss <= max, rss)
     });
     rss.unwrap_or_else(|rss| rss)

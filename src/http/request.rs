@@ -69,6 +69,8 @@ pub enum ParseError {
     BodyTooLarge,
     /// 411: a POST without `Content-Length`.
     LengthRequired,
+    /// 408: the head did not arrive whole within `header_timeout` of its first byte.
+    HeadTimeout,
     /// 501: a `Transfer-Encoding` (chunked) without `Content-Length`. RFC 9112 §6.1 says a
     /// server that does not understand a transfer coding SHOULD answer 501, and we do not
     /// implement chunked decoding: OAuth clients send small bodies with a length. 501 also tells
@@ -86,6 +88,7 @@ impl ParseError {
             ParseError::HeadersTooLarge => 431,
             ParseError::BodyTooLarge => 413,
             ParseError::LengthRequired => 411,
+            ParseError::HeadTimeout => 408,
             ParseError::UnsupportedTransferEncoding => 501,
             ParseError::VersionNotSupported => 505,
         }
@@ -98,6 +101,7 @@ impl ParseError {
             ParseError::HeadersTooLarge => "request head exceeds 16384 bytes or 64 header fields",
             ParseError::BodyTooLarge => "request body exceeds 65536 bytes",
             ParseError::LengthRequired => "POST requires Content-Length",
+            ParseError::HeadTimeout => "the request head did not arrive in time",
             ParseError::UnsupportedTransferEncoding => {
                 "Transfer-Encoding is not supported; send Content-Length"
             }
@@ -316,6 +320,11 @@ fn names_http_version(buf: &[u8]) -> bool {
         [b'H', b'T', b'T', b'P', b'/', major] => major.is_ascii_digit(),
         _ => false,
     }
+}
+
+/// Whether `buf` (bytes of an unanswered request) holds the blank line that ends a head.
+pub fn has_whole_head(buf: &[u8]) -> bool {
+    buf.windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 #[cfg(test)]

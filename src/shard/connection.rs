@@ -18,7 +18,8 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Can
 use monoio::net::TcpStream;
 
 use crate::endpoint;
-use crate::http::{REQUEST_BYTES_MAX, request};
+use crate::http::REQUEST_BYTES_MAX;
+use crate::http::request::{self, ParseError};
 use crate::limits;
 use crate::shard::Shard;
 
@@ -97,71 +98,165 @@ impl Buffers {
 
 async fn run(shard: &Shard, stream: &mut TcpStream, buffers: &mut Buffers) -> Close {
     // A request must arrive whole within idle_timeout of the previous response (or of the
-    // accept): a slow sender cannot hold the connection by trickling bytes.
+    // accept), and its head within header_timeout of its first byte: a slow sender cannot
+    // hold the connection by trickling bytes.
     let mut last_activity = Instant::now();
+    let mut head_started: Option<Instant> = None;
     loop {
-        let mut consumed = 0;
-        let mut close = false;
         if !buffers.read.is_empty() {
             buffers.ready();
         }
-        let Buffers {
-            read: read_buf,
-            write: write_buf,
-            scratch,
-        } = buffers;
-        loop {
-            let keep_alive_allowed = !shard.shutdown.is_fired();
-            match request::parse(&read_buf[consumed..]) {
-                Ok(Some(req)) => {
-                    let keep_alive = req.keep_alive && keep_alive_allowed;
-                    endpoint::handle(&shard.ctx, &req, keep_alive, write_buf, scratch).await;
-                    consumed += req.len;
-                    if !keep_alive {
-                        close = true;
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // The byte stream can no longer be trusted: answer and close.
-                    endpoint::refuse_malformed(&shard.ctx, &e, write_buf);
-                    close = true;
-                    break;
-                }
-            }
-        }
-        if consumed > 0 {
-            read_buf.drain(..consumed);
+        let answered = answer_buffered(shard, buffers).await;
+        if answered.consumed > 0 {
+            buffers.read.drain(..answered.consumed);
             last_activity = Instant::now();
+            head_started = (!buffers.read.is_empty()).then_some(last_activity);
         }
-        if !write_buf.is_empty() {
-            let (result, buf) = stream.write_all(std::mem::take(write_buf)).await;
-            *write_buf = buf;
-            write_buf.clear();
-            if result.is_err() {
-                return Close::Done;
-            }
+        if !buffers.write.is_empty()
+            && let Err(close) = write_out(shard, stream, &mut buffers.write).await
+        {
+            return close;
         }
-        if close || (shard.shutdown.is_fired() && read_buf.is_empty()) {
+        if answered.close || (shard.shutdown.is_fired() && buffers.read.is_empty()) {
             return Close::Done;
         }
-        if consumed > 0 {
+        if answered.output_full {
+            // Write before answering more: what is still buffered is answered next.
+            continue;
+        }
+        if answered.consumed > 0 {
             buffers.trim();
         }
-        match read_more(shard, stream, &mut buffers.read, last_activity).await {
-            Read::Data => {}
+        let deadlines = Deadlines::of(shard, &buffers.read, last_activity, head_started);
+        match read_more(shard, stream, &mut buffers.read, deadlines).await {
+            Read::Data => {
+                head_started.get_or_insert_with(Instant::now);
+            }
             Read::Eof => return Close::Done,
             Read::TimedOut => return Close::TimedOut,
+            Read::HeadTimedOut => return refuse_slow_head(shard, stream, buffers).await,
             Read::Idle => {
                 buffers.release();
-                let deadline = last_activity + shard.ctx.config.idle_timeout;
-                match wait_readable(shard, stream, deadline).await {
+                match wait_readable(shard, stream, deadlines.idle).await {
                     Read::Data => buffers.read.reserve(limits::READ_BUFFER_BYTES_INITIAL),
                     Read::TimedOut => return Close::TimedOut,
-                    Read::Eof | Read::Idle => return Close::Done,
+                    _ => return Close::Done,
                 }
             }
+        }
+    }
+}
+
+/// What one pass over the read buffer did.
+struct Answered {
+    /// Bytes of the read buffer answered (whole requests).
+    consumed: usize,
+    /// The connection ends after the write: the client asked, or the stream is untrusted.
+    close: bool,
+    /// Stopped at `PENDING_OUTPUT_BYTES_MAX` of responses: write them, then go on.
+    output_full: bool,
+}
+
+/// Answer every complete request in the read buffer, in order, into the write buffer, until
+/// the responses waiting to be written reach `PENDING_OUTPUT_BYTES_MAX`.
+async fn answer_buffered(shard: &Shard, buffers: &mut Buffers) -> Answered {
+    let Buffers {
+        read,
+        write,
+        scratch,
+    } = buffers;
+    let mut answered = Answered {
+        consumed: 0,
+        close: false,
+        output_full: false,
+    };
+    while write.len() < limits::PENDING_OUTPUT_BYTES_MAX {
+        match request::parse(&read[answered.consumed..]) {
+            Ok(Some(req)) => {
+                let keep_alive = req.keep_alive && !shard.shutdown.is_fired();
+                endpoint::handle(&shard.ctx, &req, keep_alive, write, scratch).await;
+                answered.consumed += req.len;
+                if !keep_alive {
+                    answered.close = true;
+                    return answered;
+                }
+            }
+            Ok(None) => return answered,
+            Err(e) => {
+                // The byte stream can no longer be trusted: answer and close.
+                endpoint::refuse_malformed(&shard.ctx, &e, write);
+                answered.close = true;
+                return answered;
+            }
+        }
+    }
+    answered.output_full = true;
+    answered
+}
+
+/// Write the responses out. A peer that does not take them within `idle_timeout` (it
+/// stopped reading) is closed: a write holds the buffer, so it must not wait for ever.
+/// A write given up on is dropped; monoio keeps its buffer until the kernel lets go.
+async fn write_out(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    write_buf: &mut Vec<u8>,
+) -> Result<(), Close> {
+    let write = stream.write_all(std::mem::take(write_buf));
+    match monoio::time::timeout(shard.ctx.config.idle_timeout, write).await {
+        Ok((Ok(_), mut buf)) => {
+            buf.clear();
+            *write_buf = buf;
+            Ok(())
+        }
+        Ok((Err(_), _)) => Err(Close::Done),
+        Err(_) => Err(Close::TimedOut),
+    }
+}
+
+/// The head did not arrive within `header_timeout`: 408, and close.
+async fn refuse_slow_head(shard: &Shard, stream: &mut TcpStream, buffers: &mut Buffers) -> Close {
+    buffers.ready();
+    buffers.write.clear();
+    endpoint::refuse_malformed(&shard.ctx, &ParseError::HeadTimeout, &mut buffers.write);
+    let _ = write_out(shard, stream, &mut buffers.write).await;
+    Close::TimedOut
+}
+
+/// When a read gives up.
+#[derive(Clone, Copy)]
+struct Deadlines {
+    /// When a connection with nothing buffered gives its buffers back.
+    release: Instant,
+    /// `idle_timeout` after the last answered request (or the accept).
+    idle: Instant,
+    /// `header_timeout` after the first byte of a head still incomplete.
+    head: Option<Instant>,
+}
+
+impl Deadlines {
+    fn of(
+        shard: &Shard,
+        read_buf: &[u8],
+        last_activity: Instant,
+        head_started: Option<Instant>,
+    ) -> Deadlines {
+        let config = &shard.ctx.config;
+        let head = head_started
+            .filter(|_| !read_buf.is_empty() && !request::has_whole_head(read_buf))
+            .map(|started| started + config.header_timeout);
+        Deadlines {
+            release: last_activity + limits::IDLE_BUFFERS_RELEASE_AFTER,
+            idle: last_activity + config.idle_timeout,
+            head,
+        }
+    }
+
+    /// The earlier deadline, and what passing it means.
+    fn first(&self) -> (Instant, Read) {
+        match self.head {
+            Some(head) if head < self.idle => (head, Read::HeadTimedOut),
+            _ => (self.idle, Read::TimedOut),
         }
     }
 }
@@ -170,14 +265,16 @@ enum Read {
     Data,
     Eof,
     TimedOut,
+    /// A request head is still incomplete `header_timeout` after its first byte.
+    HeadTimedOut,
     /// Nothing arrived for `IDLE_BUFFERS_RELEASE_AFTER` between two requests; the read is
     /// cancelled and the (empty) buffer is back.
     Idle,
 }
 
-/// Append what the peer sends next to `read_buf`, or give up at the deadline
-/// (`last_activity + idle_timeout`) or, for a connection between requests, at shutdown or
-/// when it has been idle long enough to release its buffers ([`Read::Idle`]).
+/// Append what the peer sends next to `read_buf`, or give up at the first of `deadlines`
+/// or, for a connection between requests, at shutdown or when it has been idle long
+/// enough to release its buffers ([`Read::Idle`]).
 ///
 /// A dropped io_uring read is not cancelled at once and would keep the socket alive (and
 /// the kernel could still write into the buffer), so a read given up on is cancelled
@@ -186,7 +283,7 @@ async fn read_more(
     shard: &Shard,
     stream: &mut TcpStream,
     read_buf: &mut Vec<u8>,
-    last_activity: Instant,
+    deadlines: Deadlines,
 ) -> Read {
     // Bound what one request may occupy: the parser rejects a head over HEADER_BYTES_MAX and a
     // body over BODY_BYTES_MAX, so the buffer never needs more than both. Doubling, but
@@ -195,14 +292,17 @@ async fn read_more(
         let wanted = (read_buf.capacity() * 2).min(REQUEST_BYTES_MAX + 1024);
         read_buf.reserve_exact(wanted.saturating_sub(read_buf.len()).max(1024));
     }
-    let deadline = last_activity + shard.ctx.config.idle_timeout;
+    let (deadline, timed_out) = deadlines.first();
     let len = read_buf.len();
     let cap = read_buf.capacity();
     let idle = len == 0;
     // One timer either way: the busy path pays nothing for the release.
-    let release_at = last_activity + limits::IDLE_BUFFERS_RELEASE_AFTER;
-    let releasing = idle && release_at < deadline;
-    let wake_at = if releasing { release_at } else { deadline };
+    let releasing = idle && deadlines.release < deadline;
+    let wake_at = if releasing {
+        deadlines.release
+    } else {
+        deadline
+    };
     let canceller = Canceller::new();
     let read = stream.cancelable_read(
         std::mem::take(read_buf).slice_mut(len..cap),
@@ -213,7 +313,7 @@ async fn read_more(
     let (result, slice) = monoio::select! {
         r = &mut read => r,
         _ = monoio::time::sleep_until(wake_at.into()) => {
-            gave_up = Some(if releasing { Read::Idle } else { Read::TimedOut });
+            gave_up = Some(if releasing { Read::Idle } else { timed_out });
             canceller.cancel();
             read.await
         }

@@ -352,6 +352,18 @@ impl Server {
         Conn::new(self.addr)
     }
 
+    /// The server process's resident memory, from `/proc`.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kib * 1024
+    }
+
     /// `metric_in` over this server's `/metrics`.
     pub fn metric(&self, name: &str) -> u64 {
         let r = self.get("/metrics");
