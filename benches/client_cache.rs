@@ -34,6 +34,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         token_ttl: Some(Duration::from_secs(3600)),
         grant_types: "client_credentials".to_owned(),
         disabled: false,
+        tokens_not_before_ms: None,
     }
 }
 

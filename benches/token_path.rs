@@ -51,6 +51,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         token_ttl: None,
         grant_types: "client_credentials".to_owned(),
         disabled: false,
+        tokens_not_before_ms: None,
     }
 }
 

@@ -296,7 +296,8 @@ fn pipelining_clients_that_never_read_cost_bounded_memory_and_are_closed() {
     let mut clients: Vec<std::net::TcpStream> = Vec::new();
     for _ in 0..CLIENTS {
         let conn = std::net::TcpStream::connect(server.addr).unwrap();
-        conn.set_write_timeout(Some(Duration::from_millis(50))).unwrap();
+        conn.set_write_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         clients.push(conn);
     }
     // Write until the kernel's buffers are full both ways: the server has stopped reading.
@@ -317,10 +318,14 @@ fn pipelining_clients_that_never_read_cost_bounded_memory_and_are_closed() {
         "RSS grew by {} MiB for {CLIENTS} clients",
         grown >> 20
     );
-    eventually("every stalled client closed", Duration::from_secs(15), || {
-        let closed = server.metric("edgeauth_connections_timed_out_total");
-        ok_if(closed >= CLIENTS as u64, closed)
-    });
+    eventually(
+        "every stalled client closed",
+        Duration::from_secs(15),
+        || {
+            let closed = server.metric("edgeauth_connections_timed_out_total");
+            ok_if(closed >= CLIENTS as u64, closed)
+        },
+    );
     drop(clients);
     still_serving(&server);
 }

@@ -345,3 +345,57 @@ fn revocation_that_cannot_be_recorded_is_503() {
     assert_eq!(db.psql("SELECT count(*) FROM revoked_tokens"), "1");
     assert!(!is_active(&server, "svc", &secret, &token));
 }
+
+/// Every shard of both instances, on fresh connections, says `active` for the token.
+fn everywhere(servers: &[&Server], rs: &str, rs_secret: &str, token: &str, active: bool) {
+    let what = format!("the token is active={active} on every shard of every instance");
+    eventually(&what, Duration::from_secs(1), || {
+        let seen: Vec<bool> = servers
+            .iter()
+            .flat_map(|s| (0..10).map(|_| is_active(s, rs, rs_secret, token)))
+            .collect();
+        ok_if(seen.iter().all(|a| *a == active), seen)
+    });
+}
+
+/// The kill switch for a compromised client: disabling it makes every token it holds
+/// inactive within a second, on every shard of every instance (and enabling it again
+/// restores them); `client revoke-tokens` makes the tokens issued so far inactive for good,
+/// across a restart, while tokens issued afterwards work; deleting it kills them all.
+#[test]
+fn a_compromised_client_is_killed_by_disable_revoke_tokens_and_delete() {
+    let db = TestDb::new();
+    let secret = db.add_client("leaky", "read");
+    let rs_secret = db.add_client("resource-server", "");
+    let key = SharedKey::generate();
+    let mut a = Server::start_with(&db, &[key.env()]);
+    let b = Server::start_with(&db, &[key.env()]);
+    let rs = "resource-server";
+    let stolen = access_token(&a, "leaky", &secret);
+    everywhere(&[&a, &b], rs, &rs_secret, &stolen, true);
+
+    assert!(db.edgeauth(&["client", "disable", "leaky"]).status.success());
+    everywhere(&[&a, &b], rs, &rs_secret, &stolen, false);
+    assert!(db.edgeauth(&["client", "enable", "leaky"]).status.success());
+    everywhere(&[&a, &b], rs, &rs_secret, &stolen, true);
+
+    let out = db.edgeauth(&["client", "revoke-tokens", "leaky"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    everywhere(&[&a, &b], rs, &rs_secret, &stolen, false);
+    // The client itself keeps working: a token issued now is active.
+    let fresh = eventually("a token after revoke-tokens", Duration::from_secs(1), || {
+        a.access_token("leaky", &secret)
+    });
+    everywhere(&[&a, &b], rs, &rs_secret, &fresh, true);
+
+    // Loaded from the database, not from memory: a restarted instance agrees.
+    assert_eq!(a.stop(), Some(0));
+    let restarted = Server::start_with(&db, &[key.env()]);
+    everywhere(&[&restarted, &b], rs, &rs_secret, &stolen, false);
+    everywhere(&[&restarted, &b], rs, &rs_secret, &fresh, true);
+
+    assert!(db.edgeauth(&["client", "delete", "leaky"]).status.success());
+    everywhere(&[&restarted, &b], rs, &rs_secret, &fresh, false);
+    let missing = db.edgeauth(&["client", "revoke-tokens", "leaky"]);
+    assert!(!missing.status.success(), "an unknown client is an error");
+}

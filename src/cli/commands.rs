@@ -106,6 +106,13 @@ async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
                 serde_json::json!({"client_id": client_id, "disabled": false})
             );
         }
+        ClientCommand::RevokeTokens { client_id } => {
+            clients::revoke_tokens(client, &client_id).await?;
+            println!(
+                "{}",
+                serde_json::json!({"client_id": client_id, "tokens_revoked": true})
+            );
+        }
         ClientCommand::Delete { client_id } => {
             clients::delete(client, &client_id).await?;
             println!(

@@ -69,8 +69,11 @@ pub enum ClientCommand {
     Disable { client_id: String },
     /// Allow a disabled client again.
     Enable { client_id: String },
-    /// Remove a client.
+    /// Remove a client (its tokens introspect as inactive from then on).
     Delete { client_id: String },
+    /// Make every token the client was issued so far inactive (kill switch); tokens issued
+    /// afterwards work.
+    RevokeTokens { client_id: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,8 +1,10 @@
 //! `POST /oauth/introspect` (RFC 7662): is this token active, and what does it say?
 //!
 //! Validation is local: the signature against every configured key, `exp` against the
-//! clock, and the jti against the shard's revocation cache. No database round trip, so
-//! introspection keeps answering while the database is away (for clients already cached).
+//! clock, the jti against the shard's revocation cache, and the token's client against the
+//! shard's client cache: a disabled or deleted client's tokens are inactive, and so are
+//! those issued before its `revoke-tokens` (the kill switch). No database round trip for a
+//! cached client, so introspection keeps answering while the database is away.
 //!
 //! Any authenticated client may introspect any token: that is how resource servers use
 //! introspection (RFC 7662 §2.1). Anything not active — expired, revoked, bad signature,
@@ -17,6 +19,7 @@ use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;
+use crate::jwt::jti::issued_at_ms;
 use crate::jwt::verify::{VerifiedClaims, verify_token};
 
 const INACTIVE: &[u8] = b"{\"active\":false}";
@@ -47,7 +50,19 @@ async fn introspect(
     req: &Request<'_>,
 ) -> Result<Option<VerifiedClaims>, OAuthError> {
     let (token, _caller) = client_authn::authenticated_token_request(ctx, req).await?;
-    Ok(active_claims(ctx, token.as_bytes(), unix_now_s()))
+    let Some(claims) = active_claims(ctx, token.as_bytes(), unix_now_s()) else {
+        return Ok(None);
+    };
+    // A token of a client that no longer exists, is disabled or had its tokens revoked.
+    let issuer = ctx
+        .clients
+        .lookup(&claims.client_id)
+        .await
+        .map_err(client_authn::db_unavailable)?;
+    let issued_at_ms = uuid::Uuid::try_parse(&claims.jti).map_or(0, |j| issued_at_ms(j.as_bytes()));
+    Ok(issuer
+        .is_some_and(|c| c.honours_token_from(issued_at_ms))
+        .then_some(claims))
 }
 
 /// Pure decision, no I/O: verified, not expired at `now_s`, not revoked.

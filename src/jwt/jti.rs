@@ -35,6 +35,11 @@ impl Default for JtiGenerator {
     }
 }
 
+/// When a jti of ours was minted: the UUIDv7's 48-bit millisecond timestamp.
+pub fn issued_at_ms(jti: &[u8; 16]) -> u64 {
+    u64::from_be_bytes([0, 0, jti[0], jti[1], jti[2], jti[3], jti[4], jti[5]])
+}
+
 impl JtiGenerator {
     /// A generator with an empty pool; the first `next` fills it.
     pub fn new() -> JtiGenerator {

@@ -20,6 +20,9 @@ pub struct ClientRecord {
     /// Space-separated grant types.
     pub grant_types: String,
     pub disabled: bool,
+    /// Tokens minted before this instant (Unix milliseconds) are revoked
+    /// (`revoke_tokens`); `None`: no such revocation.
+    pub tokens_not_before_ms: Option<u64>,
 }
 
 impl ClientRecord {
@@ -30,11 +33,18 @@ impl ClientRecord {
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.allowed_scopes.split(' ').filter(|s| !s.is_empty())
     }
+
+    /// May a token this client was issued at `issued_at_ms` still be used? Not when the
+    /// client is disabled, nor when its tokens were revoked at or after that instant.
+    pub fn honours_token_from(&self, issued_at_ms: u64) -> bool {
+        !self.disabled && self.tokens_not_before_ms.is_none_or(|t| issued_at_ms > t)
+    }
 }
 
 pub const LOOKUP: Statement = Statement::new(
     "client_lookup",
-    "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled
+    "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
+            (extract(epoch FROM tokens_not_before) * 1000)::bigint
        FROM clients WHERE client_id = $1",
     &[],
 );
@@ -62,6 +72,10 @@ fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
         },
         grant_types: row.get_str(5)?.to_owned(),
         disabled: row.get_str(6)? == "t",
+        tokens_not_before_ms: match row.get_str(7) {
+            Some(v) => Some(v.parse().ok()?),
+            None => None,
+        },
     })
 }
 
@@ -178,15 +192,30 @@ const DELETE: Statement = Statement::new(
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
+/// Every token issued so far becomes inactive: the kill switch for a compromised client.
+const REVOKE_TOKENS: Statement = Statement::new(
+    "client_revoke_tokens",
+    "WITH c AS (UPDATE clients SET tokens_not_before = now(), updated_at = now()
+                 WHERE client_id = $1 RETURNING client_id)
+     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
+    &[],
+);
+
 /// The statements that announce their change on `edgeauth_invalidate` (checked in
 /// `store::events`).
 #[cfg(test)]
-pub(crate) const ANNOUNCING_STATEMENTS: [&str; 4] =
-    [INSERT.sql, ROTATE.sql, SET_DISABLED.sql, DELETE.sql];
+pub(crate) const ANNOUNCING_STATEMENTS: [&str; 5] = [
+    INSERT.sql,
+    ROTATE.sql,
+    SET_DISABLED.sql,
+    DELETE.sql,
+    REVOKE_TOKENS.sql,
+];
 
 const LIST: Statement = Statement::new(
     "client_list",
-    "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled
+    "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
+            (extract(epoch FROM tokens_not_before) * 1000)::bigint
        FROM clients ORDER BY client_id",
     &[],
 );
@@ -216,6 +245,19 @@ pub async fn set_disabled(
     let flag: &[u8] = if disabled { b"t" } else { b"f" };
     let rows = client
         .query(&SET_DISABLED, &[Some(client_id.as_bytes()), Some(flag)])
+        .await
+        .map_err(AdminError::Db)?;
+    if rows.is_empty() {
+        return Err(AdminError::NotFound(client_id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Make every token the client holds inactive at introspection, on every shard of every
+/// instance (the change is announced); tokens issued afterwards work.
+pub async fn revoke_tokens(client: &Client, client_id: &str) -> Result<(), AdminError> {
+    let rows = client
+        .query(&REVOKE_TOKENS, &[Some(client_id.as_bytes())])
         .await
         .map_err(AdminError::Db)?;
     if rows.is_empty() {
@@ -258,6 +300,7 @@ pub fn to_json(c: &ClientRecord) -> serde_json::Value {
         "token_ttl_seconds": c.token_ttl.map(|t| t.as_secs()),
         "grant_types": c.grant_types,
         "disabled": c.disabled,
+        "tokens_not_before_ms": c.tokens_not_before_ms,
     })
 }
 

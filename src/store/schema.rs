@@ -56,6 +56,9 @@ const MIGRATIONS: &[&str] = &[
     // PostgreSQL CPU and WAL on each token row (docs/MEASUREMENTS.md). Operators who audit
     // tokens by client can create it again (README, Sizing PostgreSQL).
     "DROP INDEX IF EXISTS tokens_client_id_idx;",
+    // 3: the kill switch. Tokens a client was issued before `tokens_not_before` introspect
+    // as inactive (`edgeauth client revoke-tokens`); NULL: none revoked this way.
+    "ALTER TABLE clients ADD COLUMN tokens_not_before timestamptz;",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(
