@@ -55,6 +55,8 @@ pub struct Config {
     pub signing_keys: Vec<PathBuf>,
     pub data_dir: PathBuf,
     pub admin_token: Option<String>,
+    /// Where `admin_token` was read from, if from a file.
+    pub admin_token_file: Option<PathBuf>,
     pub log_level: Level,
     pub io_driver: IoDriver,
     pub idle_timeout: Duration,
@@ -89,6 +91,7 @@ impl Default for Config {
             signing_keys: Vec::new(),
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
             admin_token: None,
+            admin_token_file: None,
             log_level: Level::Info,
             io_driver: IoDriver::Auto,
             idle_timeout: limits::IDLE_TIMEOUT_DEFAULT,
@@ -222,15 +225,7 @@ pub const SETTINGS: &[Setting] = &[
         unit: "string",
         help: "bearer token for /admin/* (unset: the admin endpoints do not exist)",
         secret: true,
-        set: |c, v| {
-            if v.len() < limits::ADMIN_TOKEN_BYTES_MIN {
-                return Err(format!(
-                    "use at least {} characters",
-                    limits::ADMIN_TOKEN_BYTES_MIN
-                ));
-            }
-            set(&mut c.admin_token, Some(v.to_owned()))
-        },
+        set: |c, v| set(&mut c.admin_token, Some(admin_token(v)?)),
         show: |c| {
             if c.admin_token.is_some() {
                 "set"
@@ -238,6 +233,22 @@ pub const SETTINGS: &[Setting] = &[
                 "unset"
             }
             .to_owned()
+        },
+    },
+    Setting {
+        name: "admin_token_file",
+        unit: "path",
+        help: "a file holding the admin token (kept out of the process list; preferred over admin_token)",
+        secret: false,
+        set: |c, v| {
+            let text = std::fs::read_to_string(v).map_err(|e| format!("{v}: {e}"))?;
+            c.admin_token_file = Some(PathBuf::from(v));
+            set(&mut c.admin_token, Some(admin_token(text.trim())?))
+        },
+        show: |c| {
+            c.admin_token_file
+                .as_ref()
+                .map_or("unset".to_owned(), |p| p.display().to_string())
         },
     },
     Setting {
@@ -385,6 +396,8 @@ pub struct Settings {
     pub file: Option<PathBuf>,
     /// Setting name -> text, for the settings a flag or the environment gave.
     pub given: BTreeMap<&'static str, String>,
+    /// The settings given as command-line flags (visible to anyone in the process list).
+    pub on_command_line: Vec<&'static str>,
 }
 
 impl Settings {
@@ -396,6 +409,17 @@ impl Settings {
             settings.given.insert(setting.name, (*value).to_owned());
         }
         Ok(settings)
+    }
+}
+
+impl Settings {
+    /// Secrets given as flags, which every user of the machine can read in the process
+    /// list: the caller warns about each.
+    pub fn exposed_secrets(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.on_command_line
+            .iter()
+            .copied()
+            .filter(|name| find(name).is_some_and(|s| s.secret))
     }
 }
 
@@ -417,6 +441,9 @@ impl Config {
                 (setting.set)(&mut config, text.trim())
                     .map_err(|e| format!("{}: {e}", setting.name))?;
             }
+        }
+        if values.contains_key("admin_token") && values.contains_key("admin_token_file") {
+            return Err("give admin_token or admin_token_file, not both".to_owned());
         }
         // Defaults that follow other settings.
         if !values.contains_key("issuer") {
@@ -531,6 +558,16 @@ fn duration_between(v: &str, min: Duration, max: Duration) -> Result<Duration, S
         ));
     }
     Ok(d)
+}
+
+fn admin_token(v: &str) -> Result<String, String> {
+    if v.len() < limits::ADMIN_TOKEN_BYTES_MIN {
+        return Err(format!(
+            "use at least {} characters",
+            limits::ADMIN_TOKEN_BYTES_MIN
+        ));
+    }
+    Ok(v.to_owned())
 }
 
 fn connection_timeout(v: &str) -> Result<Duration, String> {
@@ -812,7 +849,13 @@ mod tests {
             "token_ttl" => "15m",
             "signing_keys" => "a.pem,b.pem",
             "data_dir" => "/var/lib/edgeauth",
-            "admin_token" => "0123456789abcdef0123",
+            "admin_token" => "0123456789abcdef0123456789abcdef",
+            "admin_token_file" => {
+                let path = std::env::temp_dir()
+                    .join(format!("edgeauth-admin-token-{}", std::process::id()));
+                std::fs::write(&path, "a-token-from-a-file-0123456789abcdef\n").unwrap();
+                path.display().to_string().leak()
+            }
             "log_level" => "debug",
             "io_driver" => "epoll",
             "idle_timeout" => "30s",
@@ -856,17 +899,45 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_token_comes_from_a_file_or_a_setting_not_both() {
+        let path = std::env::temp_dir().join(format!("edgeauth-token-file-{}", std::process::id()));
+        std::fs::write(&path, "  file-token-0123456789abcdef0123456789\n").unwrap();
+        let file = path.display().to_string();
+        let c = with(&[("admin_token_file", &file)]).unwrap();
+        assert_eq!(
+            c.admin_token.as_deref(),
+            Some("file-token-0123456789abcdef0123456789")
+        );
+        let both = with(&[
+            ("admin_token_file", &file),
+            ("admin_token", "x".repeat(40).as_str()),
+        ]);
+        assert!(both.unwrap_err().contains("not both"));
+        std::fs::write(&path, "short\n").unwrap();
+        assert!(
+            with(&[("admin_token_file", &file)])
+                .unwrap_err()
+                .starts_with("admin_token_file")
+        );
+        assert!(with(&[("admin_token_file", "/no/such/file")]).is_err());
+    }
+
+    #[test]
     fn secrets_never_show() {
         let c = with(&[
             (
                 "database_url",
                 "postgres://app:hunter2@db/x?password=hunter3&sslmode=require",
             ),
-            ("admin_token", "a-very-secret-admin-token"),
+            ("admin_token", "a-very-secret-admin-token-of-32-chars"),
         ])
         .unwrap();
         let debug = format!("{c:?}");
-        for secret in ["hunter2", "hunter3", "a-very-secret-admin-token"] {
+        for secret in [
+            "hunter2",
+            "hunter3",
+            "a-very-secret-admin-token-of-32-chars",
+        ] {
             assert!(!debug.contains(secret), "{debug}");
         }
         assert_eq!(

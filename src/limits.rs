@@ -156,8 +156,9 @@ pub const PRUNE_INTERVAL_DEFAULT: Duration = Duration::from_secs(600);
 /// Shorter intervals would keep shard 0's session busy pruning; tests use 200ms.
 pub const PRUNE_INTERVAL_MIN: Duration = Duration::from_millis(100);
 
-/// `admin_token`: a bearer secret must not be guessable.
-pub const ADMIN_TOKEN_BYTES_MIN: usize = 16;
+/// `admin_token`: a bearer secret must not be guessable (32 random characters are far
+/// beyond any online guessing).
+pub const ADMIN_TOKEN_BYTES_MIN: usize = 32;
 
 const _: () = assert!(BATCH_SIZE_DEFAULT <= MAX_PENDING_DEFAULT);
 const _: () = assert!(

@@ -30,6 +30,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let config = Config::resolve(&cli.settings.0)?;
     log::set_level(config.log_level);
+    for name in cli.settings.0.exposed_secrets() {
+        log::warn(
+            "a secret given as a flag is visible in the process list; use the environment or a file (admin_token_file, PGPASSFILE)",
+            &[("setting", &name)],
+        );
+    }
     match cli.command {
         Command::Serve => server::serve(config, cli.settings.0),
         Command::Migrate => commands::migrate(&config),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const ADMIN: &str = "test-admin-token-0123456789";
+const ADMIN: &str = "test-admin-token-0123456789-abcdef";
 
 fn stats(server: &Server) -> serde_json::Value {
     let r = server.request(

@@ -160,3 +160,101 @@ fn keys_generate_writes_a_private_key_once() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Secrets stay out of the process list: the admin token from `EDGEAUTH_ADMIN_TOKEN_FILE`
+/// works, a short one is refused at start, and one given as a flag draws a warning.
+#[test]
+fn the_admin_token_comes_from_a_file_and_a_flag_draws_a_warning() {
+    let db = TestDb::new();
+    let file = std::env::temp_dir().join(unique_name("edgeauth-admin-token"));
+    let token = "admin-token-from-a-file-0123456789abcdef";
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let path = file.display().to_string();
+    let server = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN_FILE", path.as_str())]);
+    let stats = |bearer: &str| {
+        server
+            .request(format!("GET /admin/cache/stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {bearer}\r\n\r\n").as_bytes())
+            .status
+    };
+    assert_eq!(stats(token), 200);
+    assert_eq!(stats("wrong-token-wrong-token-wrong-token"), 401);
+    assert!(!server.log().contains(token), "the token is never logged");
+
+    std::fs::write(&file, "short\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["client", "list"])
+        .env("EDGEAUTH_DATABASE_URL", &db.url)
+        .env("EDGEAUTH_ADMIN_TOKEN_FILE", &file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin_token_file"));
+
+    let out = Command::new(BIN)
+        .args(["--admin-token", token, "client", "list"])
+        .env("EDGEAUTH_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("visible in the process list") && stderr.contains("admin_token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(token), "{stderr}");
+    let _ = std::fs::remove_file(&file);
+}
+
+/// A database URL without a password takes it from `PGPASSFILE`, as libpq does; a password
+/// file others may read is ignored with a warning.
+#[test]
+fn the_database_password_comes_from_pgpassfile() {
+    let db = TestDb::new();
+    let port: u16 = std::env::var("EDGEAUTH_TEST_PG_PORT")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // pg.sh's pg_hba.conf makes this role use SCRAM over TCP (tests/pg_client.rs sets the
+    // same password).
+    db.psql(
+        "DO $$ BEGIN CREATE ROLE edgeauth_scram LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         SET password_encryption = 'scram-sha-256'; ALTER ROLE edgeauth_scram PASSWORD 's3cret pw'; RESET password_encryption; \
+         GRANT SELECT ON clients TO edgeauth_scram",
+    );
+    let url = format!("postgres://edgeauth_scram@127.0.0.1:{port}/{}", db.name);
+    let passfile = std::env::temp_dir().join(unique_name("edgeauth-pgpass"));
+    let list = |passfile: &std::path::Path| {
+        Command::new(BIN)
+            .args(["client", "list"])
+            .env("EDGEAUTH_DATABASE_URL", &url)
+            .env("PGPASSFILE", passfile)
+            .output()
+            .unwrap()
+    };
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(
+        &passfile,
+        format!("127.0.0.1:{port}:*:edgeauth_scram:s3cret pw\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = list(&passfile);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = list(&passfile);
+    assert!(
+        !out.status.success(),
+        "a world-readable password file is not used"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 0600"));
+    let _ = std::fs::remove_file(&passfile);
+}

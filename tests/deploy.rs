@@ -172,6 +172,8 @@ fn uncommented_example(database_url: &str) -> (String, BTreeSet<String>) {
                 assert!(keys.insert(key.to_owned()), "{key} appears twice");
                 if key == "database_url" {
                     out.push_str(&format!("database_url = {database_url:?}\n"));
+                } else if key == "admin_token_file" {
+                    // An alternative to admin_token: the two are not given together.
                 } else {
                     out.push_str(rest);
                     out.push('\n');

@@ -374,18 +374,28 @@ fn a_compromised_client_is_killed_by_disable_revoke_tokens_and_delete() {
     let stolen = access_token(&a, "leaky", &secret);
     everywhere(&[&a, &b], rs, &rs_secret, &stolen, true);
 
-    assert!(db.edgeauth(&["client", "disable", "leaky"]).status.success());
+    assert!(
+        db.edgeauth(&["client", "disable", "leaky"])
+            .status
+            .success()
+    );
     everywhere(&[&a, &b], rs, &rs_secret, &stolen, false);
     assert!(db.edgeauth(&["client", "enable", "leaky"]).status.success());
     everywhere(&[&a, &b], rs, &rs_secret, &stolen, true);
 
     let out = db.edgeauth(&["client", "revoke-tokens", "leaky"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     everywhere(&[&a, &b], rs, &rs_secret, &stolen, false);
     // The client itself keeps working: a token issued now is active.
-    let fresh = eventually("a token after revoke-tokens", Duration::from_secs(1), || {
-        a.access_token("leaky", &secret)
-    });
+    let fresh = eventually(
+        "a token after revoke-tokens",
+        Duration::from_secs(1),
+        || a.access_token("leaky", &secret),
+    );
     everywhere(&[&a, &b], rs, &rs_secret, &fresh, true);
 
     // Loaded from the database, not from memory: a restarted instance agrees.

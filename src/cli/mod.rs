@@ -104,6 +104,9 @@ impl FromArgMatches for SettingArgs {
             if let Some(value) = matches.get_one::<String>(setting.name) {
                 settings.given.insert(setting.name, value.clone());
             }
+            if matches.value_source(setting.name) == Some(clap::parser::ValueSource::CommandLine) {
+                settings.on_command_line.push(setting.name);
+            }
         }
         Ok(SettingArgs(settings))
     }

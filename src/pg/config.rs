@@ -143,6 +143,14 @@ impl PgConfig {
         }
     }
 
+    /// The same settings with a password, unless one is set already.
+    pub fn or_password(&self, password: Option<String>) -> PgConfig {
+        PgConfig {
+            password: self.password.clone().or(password),
+            ..self.clone()
+        }
+    }
+
     pub fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }

@@ -14,6 +14,7 @@
 //! * `shared`: the state a connection's handles and its two tasks share.
 //! * `rows`: result rows stored in one buffer.
 //! * `session`: a self-healing per-shard handle: reconnect with backoff, re-LISTEN.
+//! * `passfile`: passwords from `PGPASSFILE` / `~/.pgpass`, as libpq reads them.
 
 mod client;
 mod codec;
@@ -21,6 +22,7 @@ mod config;
 mod connect;
 mod connection;
 mod error;
+pub mod passfile;
 mod rows;
 mod session;
 mod shared;

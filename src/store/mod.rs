@@ -11,13 +11,31 @@ pub mod tokens;
 pub use events::{INVALIDATE_CHANNEL, REVOKE_CHANNEL};
 
 use crate::config::Config;
-use crate::pg::PgConfig;
+use crate::log;
+use crate::pg::{PgConfig, passfile};
 
 /// The database `config` names (`database_url`); its absence is an error that says how to
-/// get one.
+/// get one. A URL without a password takes it from the password file libpq would read
+/// (`PGPASSFILE`, else `~/.pgpass`), so that it need not be in the URL.
 pub fn database(config: &Config) -> Result<PgConfig, String> {
     let url = config.database_url.as_deref().ok_or(
         "no database configured: set EDGEAUTH_DATABASE_URL or --database-url (scripts/run.sh starts a private one)",
     )?;
-    PgConfig::parse(url).map_err(|e| e.to_string())
+    let pg = PgConfig::parse(url).map_err(|e| e.to_string())?;
+    if pg.password().is_some() {
+        return Ok(pg);
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".pgpass")));
+    let Some(file) = file.filter(|f| f.exists()) else {
+        return Ok(pg);
+    };
+    match passfile::lookup(&file, &pg) {
+        Ok(password) => Ok(pg.or_password(password)),
+        Err(why) => {
+            log::warn("password file not used", &[("reason", &why)]);
+            Ok(pg)
+        }
+    }
 }
