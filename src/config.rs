@@ -44,6 +44,8 @@ pub struct Config {
     /// Unset: the commands that need a database say so.
     pub database_url: Option<String>,
     pub listen: SocketAddr,
+    /// When set, `/metrics` and `/admin/*` are served here only (404 on `listen`).
+    pub admin_listen: Option<SocketAddr>,
     pub shards: usize,
     /// Unset: `http://<listen>`.
     pub issuer: String,
@@ -84,6 +86,7 @@ impl Default for Config {
         Config {
             database_url: None,
             listen: limits::LISTEN_DEFAULT,
+            admin_listen: None,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             issuer: format!("http://{}", limits::LISTEN_DEFAULT),
             audience: format!("http://{}", limits::LISTEN_DEFAULT),
@@ -161,6 +164,19 @@ pub const SETTINGS: &[Setting] = &[
         secret: false,
         set: |c, v| set(&mut c.listen, v.parse().map_err(|e| format!("{v:?}: {e}"))?),
         show: |c| c.listen.to_string(),
+    },
+    Setting {
+        name: "admin_listen",
+        unit: "address:port",
+        help: "when set, /metrics and /admin/* are served on this address only (404 on listen); keep it private",
+        secret: false,
+        set: |c, v| {
+            set(
+                &mut c.admin_listen,
+                Some(v.parse().map_err(|e| format!("{v:?}: {e}"))?),
+            )
+        },
+        show: |c| c.admin_listen.map_or("unset".to_owned(), |a| a.to_string()),
     },
     Setting {
         name: "shards",
@@ -441,6 +457,9 @@ impl Config {
                 (setting.set)(&mut config, text.trim())
                     .map_err(|e| format!("{}: {e}", setting.name))?;
             }
+        }
+        if config.admin_listen == Some(config.listen) {
+            return Err("admin_listen must differ from listen".to_owned());
         }
         if values.contains_key("admin_token") && values.contains_key("admin_token_file") {
             return Err("give admin_token or admin_token_file, not both".to_owned());
@@ -843,6 +862,7 @@ mod tests {
         match name {
             "database_url" => "postgres://u:secret@db:5432/x",
             "listen" => "127.0.0.1:9999",
+            "admin_listen" => "127.0.0.1:9998",
             "shards" => "3",
             "issuer" => "https://issuer.example",
             "audience" => "https://api.example",

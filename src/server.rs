@@ -267,9 +267,12 @@ fn load_signing_keys(config: &Config) -> Result<(KeyPems, Vec<SigningKey>)> {
 /// start silently and steal half the connections. Binding once without it first turns that
 /// into a clear error.
 fn ensure_listen_address_free(config: &Config) -> Result<()> {
-    StdTcpListener::bind(config.listen)
-        .map(drop)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen).into())
+    for address in std::iter::once(config.listen).chain(config.admin_listen) {
+        StdTcpListener::bind(address)
+            .map(drop)
+            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Wait for the database a little; if it answers, it must be at our schema version. If it

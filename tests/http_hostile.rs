@@ -329,3 +329,65 @@ fn pipelining_clients_that_never_read_cost_bounded_memory_and_are_closed() {
     drop(clients);
     still_serving(&server);
 }
+
+/// With `admin_listen`, `/metrics` and `/admin/*` exist on the management address only:
+/// the public listener answers 404 for them (as for any unknown path, whatever the method),
+/// and the management listener serves nothing of OAuth.
+#[test]
+fn admin_listen_keeps_metrics_and_admin_off_the_public_listener() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let admin_port = free_port().to_string();
+    let admin_addr = format!("127.0.0.1:{admin_port}");
+    let token = "admin-listen-test-token-0123456789abcdef";
+    let server = Server::start_with(
+        &db,
+        &[
+            ("EDGEAUTH_ADMIN_LISTEN", admin_addr.as_str()),
+            ("EDGEAUTH_ADMIN_TOKEN", token),
+        ],
+    );
+    let admin: std::net::SocketAddr = admin_addr.parse().unwrap();
+    let on = |addr, raw: &[u8]| try_request(addr, raw).expect("answered").status;
+    let stats = format!(
+        "GET /admin/cache/stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    // Public: no management, everything OAuth.
+    assert_eq!(
+        on(server.addr, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"),
+        404
+    );
+    assert_eq!(
+        on(
+            server.addr,
+            b"POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+        ),
+        404
+    );
+    assert_eq!(on(server.addr, stats.as_bytes()), 404);
+    assert_eq!(
+        server
+            .token_basic("svc", &secret, "grant_type=client_credentials")
+            .status,
+        200
+    );
+    assert_eq!(server.get("/healthz").status, 200);
+    // Management: metrics, admin and health; no OAuth.
+    assert_eq!(on(admin, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+    assert_eq!(on(admin, stats.as_bytes()), 200);
+    assert_eq!(on(admin, b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+    assert_eq!(
+        on(
+            admin,
+            &token_request_basic("svc", &secret, "grant_type=client_credentials")
+        ),
+        404
+    );
+    assert_eq!(
+        on(
+            admin,
+            b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n"
+        ),
+        404
+    );
+}

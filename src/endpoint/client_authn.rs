@@ -74,21 +74,23 @@ pub async fn authenticate(
 
 /// The check itself, once the client's record (if any) is known: enabled, and the secret
 /// matches in constant time. Unknown, wrong secret and disabled all answer the same
-/// `invalid_client`, so the answer does not tell which.
+/// `invalid_client`, and cost the same hashing work, so neither the answer nor its time
+/// tells which.
 pub fn accept(
     presented: &Presented<'_>,
     record: Option<Rc<ClientRecord>>,
 ) -> Result<Rc<ClientRecord>, OAuthError> {
+    let hash = record.as_ref().map_or(&NO_CLIENT_HASH, |c| &c.secret_hash);
+    let secret_matches = secret::verify_secret(presented.secret.as_bytes(), hash);
     match record {
-        Some(c)
-            if !c.disabled
-                && secret::verify_secret(presented.secret.as_bytes(), &c.secret_hash) =>
-        {
-            Ok(c)
-        }
+        Some(c) if secret_matches && !c.disabled => Ok(c),
         _ => Err(refusal(presented)),
     }
 }
+
+/// Compared against when there is no client: no secret hashes to it (as likely as a
+/// SHA-256 preimage of zero).
+const NO_CLIENT_HASH: [u8; 32] = [0; 32];
 
 fn refusal(presented: &Presented<'_>) -> OAuthError {
     OAuthError::InvalidClient {

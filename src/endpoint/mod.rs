@@ -25,18 +25,20 @@ pub mod token;
 use crate::http::request::{Method, ParseError, Request};
 use crate::http::response;
 use context::Context;
-use route::{Route, route};
+use route::{Route, Surface, route};
 
-/// Answer one request into `out`. `scratch` is the connection's reused body buffer.
+/// Answer one request, which came in on `surface`, into `out`. `scratch` is the
+/// connection's reused body buffer.
 pub async fn handle(
     ctx: &Context,
     req: &Request<'_>,
+    surface: Surface,
     keep_alive: bool,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
     let start = out.len();
-    let route = route(req.method, req.path);
+    let route = route(req.method, req.path, surface);
     // The request was parsed just before this call; a vDSO clock read, no syscall.
     let begun = (route == Route::Token).then(std::time::Instant::now);
     match route {

@@ -19,7 +19,35 @@ pub enum Route {
     NotFound,
 }
 
-pub fn route(method: Method, path: &str) -> Route {
+/// The listener a request came in on, which decides what it may reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// The one listener of a server without `admin_listen`: every route.
+    All,
+    /// `listen` when `admin_listen` is set: everything but `/metrics` and `/admin/*`.
+    Public,
+    /// `admin_listen`: `/metrics`, `/admin/*` and the health checks only.
+    Management,
+}
+
+/// The route of a request on `surface`; a path served only on another listener is
+/// `NotFound` here, whatever the method, exactly like a path that does not exist.
+pub fn route(method: Method, path: &str, surface: Surface) -> Route {
+    let management = path == "/metrics" || path.starts_with("/admin/");
+    let health = path == "/healthz" || path == "/readyz";
+    let served_here = match surface {
+        Surface::All => true,
+        Surface::Public => !management,
+        Surface::Management => management || health,
+    };
+    if served_here {
+        route_of(method, path)
+    } else {
+        Route::NotFound
+    }
+}
+
+fn route_of(method: Method, path: &str) -> Route {
     let get = matches!(method, Method::Get | Method::Head);
     let (route, allow) = match path {
         "/oauth/token" => (Route::Token, "POST"),
@@ -51,24 +79,63 @@ mod tests {
     use super::*;
 
     #[test]
+    fn management_routes_live_on_one_listener_when_there_are_two() {
+        let on = |path, surface| route(Method::Get, path, surface);
+        assert_eq!(on("/metrics", Surface::All), Route::Metrics);
+        assert_eq!(on("/metrics", Surface::Public), Route::NotFound);
+        assert_eq!(on("/metrics", Surface::Management), Route::Metrics);
+        assert_eq!(on("/admin/cache/stats", Surface::Public), Route::NotFound);
+        assert_eq!(
+            on("/.well-known/jwks.json", Surface::Management),
+            Route::NotFound
+        );
+        assert_eq!(on("/healthz", Surface::Management), Route::Healthz);
+        assert_eq!(on("/healthz", Surface::Public), Route::Healthz);
+        assert_eq!(
+            route(Method::Post, "/oauth/token", Surface::Management),
+            Route::NotFound
+        );
+        assert_eq!(
+            route(Method::Post, "/metrics", Surface::Public),
+            Route::NotFound,
+            "no 405 hint"
+        );
+    }
+
+    #[test]
     fn routes() {
-        assert_eq!(route(Method::Post, "/oauth/token"), Route::Token);
         assert_eq!(
-            route(Method::Get, "/oauth/token"),
+            route(Method::Post, "/oauth/token", Surface::All),
+            Route::Token
+        );
+        assert_eq!(
+            route(Method::Get, "/oauth/token", Surface::All),
             Route::MethodNotAllowed("POST")
         );
-        assert_eq!(route(Method::Post, "/oauth/introspect"), Route::Introspect);
-        assert_eq!(route(Method::Post, "/oauth/revoke"), Route::Revoke);
         assert_eq!(
-            route(Method::Get, "/oauth/revoke"),
+            route(Method::Post, "/oauth/introspect", Surface::All),
+            Route::Introspect
+        );
+        assert_eq!(
+            route(Method::Post, "/oauth/revoke", Surface::All),
+            Route::Revoke
+        );
+        assert_eq!(
+            route(Method::Get, "/oauth/revoke", Surface::All),
             Route::MethodNotAllowed("POST")
         );
-        assert_eq!(route(Method::Head, "/healthz"), Route::Healthz);
         assert_eq!(
-            route(Method::Post, "/healthz"),
+            route(Method::Head, "/healthz", Surface::All),
+            Route::Healthz
+        );
+        assert_eq!(
+            route(Method::Post, "/healthz", Surface::All),
             Route::MethodNotAllowed("GET, HEAD")
         );
-        assert_eq!(route(Method::Get, "/nope"), Route::NotFound);
-        assert_eq!(route(Method::Get, "/.well-known/jwks.json"), Route::Jwks);
+        assert_eq!(route(Method::Get, "/nope", Surface::All), Route::NotFound);
+        assert_eq!(
+            route(Method::Get, "/.well-known/jwks.json", Surface::All),
+            Route::Jwks
+        );
     }
 }

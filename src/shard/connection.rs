@@ -18,6 +18,7 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Can
 use monoio::net::TcpStream;
 
 use crate::endpoint;
+use crate::endpoint::route::Surface;
 use crate::http::REQUEST_BYTES_MAX;
 use crate::http::request::{self, ParseError};
 use crate::limits;
@@ -30,7 +31,8 @@ enum Close {
     TimedOut,
 }
 
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+/// Serve one connection that came in on `surface` until it ends.
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, surface: Surface) {
     // A new connection's request is usually on its way: the read buffer is needed at once,
     // the others when a request has arrived (`Buffers::ready`).
     let mut buffers = Buffers {
@@ -38,7 +40,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
         write: Vec::new(),
         scratch: Vec::new(),
     };
-    if let Close::TimedOut = run(&shard, &mut stream, &mut buffers).await {
+    if let Close::TimedOut = run(&shard, &mut stream, &mut buffers, surface).await {
         shard.ctx.stats().connections_timed_out.bump();
     }
     // A closing connection holds no buffer while its shutdown is in flight.
@@ -96,7 +98,12 @@ impl Buffers {
     }
 }
 
-async fn run(shard: &Shard, stream: &mut TcpStream, buffers: &mut Buffers) -> Close {
+async fn run(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    buffers: &mut Buffers,
+    surface: Surface,
+) -> Close {
     // A request must arrive whole within idle_timeout of the previous response (or of the
     // accept), and its head within header_timeout of its first byte: a slow sender cannot
     // hold the connection by trickling bytes.
@@ -106,7 +113,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, buffers: &mut Buffers) -> Cl
         if !buffers.read.is_empty() {
             buffers.ready();
         }
-        let answered = answer_buffered(shard, buffers).await;
+        let answered = answer_buffered(shard, buffers, surface).await;
         if answered.consumed > 0 {
             buffers.read.drain(..answered.consumed);
             last_activity = Instant::now();
@@ -159,7 +166,7 @@ struct Answered {
 
 /// Answer every complete request in the read buffer, in order, into the write buffer, until
 /// the responses waiting to be written reach `PENDING_OUTPUT_BYTES_MAX`.
-async fn answer_buffered(shard: &Shard, buffers: &mut Buffers) -> Answered {
+async fn answer_buffered(shard: &Shard, buffers: &mut Buffers, surface: Surface) -> Answered {
     let Buffers {
         read,
         write,
@@ -174,7 +181,7 @@ async fn answer_buffered(shard: &Shard, buffers: &mut Buffers) -> Answered {
         match request::parse(&read[answered.consumed..]) {
             Ok(Some(req)) => {
                 let keep_alive = req.keep_alive && !shard.shutdown.is_fired();
-                endpoint::handle(&shard.ctx, &req, keep_alive, write, scratch).await;
+                endpoint::handle(&shard.ctx, &req, surface, keep_alive, write, scratch).await;
                 answered.consumed += req.len;
                 if !keep_alive {
                     answered.close = true;

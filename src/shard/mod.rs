@@ -27,6 +27,7 @@ use crate::batch::{TokenWriter, WriterConfig};
 use crate::cache::RevocationCache;
 use crate::endpoint::clients::ClientDirectory;
 use crate::endpoint::context::{Context, Keys, Parts};
+use crate::endpoint::route::Surface;
 use crate::limits;
 use crate::log;
 use crate::pg::Session;
@@ -49,7 +50,7 @@ pub fn run_thread(init: ShardInit) {
 }
 
 async fn run(init: ShardInit, driver: &'static str) {
-    let (shard, listener) = match start(&init).await {
+    let (shard, listeners) = match start(&init).await {
         Ok(started) => started,
         Err(e) => {
             let _ = init.ready.send(Err(format!("shard {}: {e}", init.id)));
@@ -63,7 +64,20 @@ async fn run(init: ShardInit, driver: &'static str) {
     let _ = init.ready.send(Ok(driver));
     drop(init.ready);
 
-    listener::accept_loop(shard.clone(), listener).await;
+    let Listeners { public, management } = listeners;
+    let public_surface = if management.is_some() {
+        Surface::Public
+    } else {
+        Surface::All
+    };
+    if let Some(management) = management {
+        monoio::spawn(listener::accept_loop(
+            shard.clone(),
+            management,
+            Surface::Management,
+        ));
+    }
+    listener::accept_loop(shard.clone(), public, public_surface).await;
     drain(&shard).await;
     let unwritten = shard
         .ctx
@@ -83,9 +97,12 @@ async fn run(init: ShardInit, driver: &'static str) {
 /// Listen, parse the keys, open the database session and build the shard; wait for the
 /// session (when the database answered at start-up) and load the revocations, so the first
 /// request finds both.
-async fn start(init: &ShardInit) -> Result<(Rc<Shard>, monoio::net::TcpListener), String> {
-    let listener = bind(init.common.config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", init.common.config.listen))?;
+async fn start(init: &ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
+    let config = &init.common.config;
+    let listeners = Listeners {
+        public: bind(config.listen)?,
+        management: config.admin_listen.map(bind).transpose()?,
+    };
     let keys = Keys::parse(&init.common.key_pems, init.common.documents.clone())
         .map_err(|e| format!("signing key: {e}"))?;
     let shard = Rc::new(Shard {
@@ -106,7 +123,13 @@ async fn start(init: &ShardInit) -> Result<(Rc<Shard>, monoio::net::TcpListener)
     if pg.is_connected() {
         tasks::load_revocations(&shard.ctx).await;
     }
-    Ok((shard, listener))
+    Ok((shard, listeners))
+}
+
+/// The shard's sockets: `listen`, and `admin_listen` when set.
+struct Listeners {
+    public: monoio::net::TcpListener,
+    management: Option<monoio::net::TcpListener>,
 }
 
 fn context(init: &ShardInit, keys: Keys) -> Context {
@@ -129,11 +152,12 @@ fn context(init: &ShardInit, keys: Keys) -> Context {
     })
 }
 
-fn bind(listen: SocketAddr) -> std::io::Result<monoio::net::TcpListener> {
+fn bind(address: SocketAddr) -> Result<monoio::net::TcpListener, String> {
     let opts = monoio::net::ListenerOpts::new()
         .reuse_port(true)
         .backlog(LISTEN_BACKLOG);
-    monoio::net::TcpListener::bind_with_config(listen, &opts)
+    monoio::net::TcpListener::bind_with_config(address, &opts)
+        .map_err(|e| format!("cannot listen on {address}: {e}"))
 }
 
 /// Accept queue per shard: a burst of new connections (wrk's start, a fleet reconnecting)
