@@ -89,6 +89,10 @@ const _: () = assert!(BUFFER_BYTES_RETAINED_MAX >= WRITE_BUFFER_BYTES_INITIAL);
 /// Client ids are short printable identifiers (see `store::clients::validate_client_id`).
 pub const CLIENT_ID_BYTES_MAX: usize = 128;
 
+/// A client's registered scopes, in all: a token's `scope` is at most this or the request
+/// body, whichever is longer, and the batch writer's field bound must hold both.
+pub const SCOPES_BYTES_MAX: usize = 8 * 1024;
+
 /// Token lifetimes a configuration or a client may ask for.
 pub const TOKEN_TTL_MAX: Duration = Duration::from_secs(24 * 3600);
 

@@ -391,3 +391,18 @@ fn admin_listen_keeps_metrics_and_admin_off_the_public_listener() {
         404
     );
 }
+
+/// A bare LF line end (which front proxies disagree about: request smuggling) is a 400 and
+/// the connection closes.
+#[test]
+fn a_bare_lf_in_the_head_is_refused() {
+    let db = TestDb::new();
+    let server = Server::start(&db);
+    let mut conn = server.connect();
+    conn.send(b"GET /healthz HTTP/1.1\nHost: t\n\n").unwrap();
+    let r = conn.read_response().unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("Connection"), Some("close"));
+    assert!(conn.is_closed_by_peer(Duration::from_secs(2)));
+    still_serving(&server);
+}

@@ -115,6 +115,22 @@ fn client_audience_and_ttl() {
         "https://api.example",
     );
     assert_eq!(token.claims["aud"], "https://api.example");
+    // A scope with extra spaces and repeated tokens is granted in canonical form, each
+    // token once, in the token and in the recorded row alike.
+    let r = server.token_basic(
+        "svc-b",
+        &secret,
+        "grant_type=client_credentials&scope=a%20%20b%20a%20b%20b",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["scope"], "a b");
+    let claims = verify(
+        &server,
+        r.json()["access_token"].as_str().unwrap(),
+        "https://api.example",
+    )
+    .claims;
+    assert_eq!(claims["scope"], "a b");
 }
 
 /// Every token has its own jti, across shards and connections, and each is recorded.

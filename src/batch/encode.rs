@@ -15,6 +15,7 @@
 //! Buffers are cleared and reused, never shrunk: in steady state nothing here allocates.
 use std::ops::Range;
 
+use crate::limits;
 use crate::pg::oid;
 
 /// One issued token, as `tokens` records it. Borrowed: `push` copies it into the batch.
@@ -38,6 +39,13 @@ pub const COLUMNS: usize = 5;
 /// 64 KiB, so a longer one is a bug upstream; the bound also keeps every length within
 /// the `i32` the wire format uses.
 pub const FIELD_BYTES_MAX: usize = 64 << 10;
+
+// A row's fields come from a request body (a requested scope), a client's registration (its
+// id and scopes) or both: each is bounded below the field bound, so `push`'s assertion
+// (which would abort the process) can never fire on what a client sends.
+const _: () = assert!(limits::BODY_BYTES_MAX <= FIELD_BYTES_MAX);
+const _: () = assert!(limits::SCOPES_BYTES_MAX <= FIELD_BYTES_MAX);
+const _: () = assert!(limits::CLIENT_ID_BYTES_MAX <= FIELD_BYTES_MAX);
 
 /// Microseconds from 1970-01-01 to 2000-01-01 UTC: binary `timestamptz` counts from 2000.
 pub const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;

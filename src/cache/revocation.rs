@@ -17,6 +17,8 @@
 
 use hashbrown::HashMap;
 
+use crate::limits;
+
 /// A token id: the 16 bytes of its UUID.
 pub type Jti = [u8; 16];
 
@@ -55,6 +57,9 @@ impl RevocationCache {
         if exp_s <= now_s {
             return;
         }
+        // No token of ours lives longer than TOKEN_TTL_MAX: a later `exp` (from a forged
+        // or corrupt notification) must not pin an entry for ever.
+        let exp_s = exp_s.min(now_s.saturating_add(limits::TOKEN_TTL_MAX.as_secs()));
         if self.revoked.len() >= self.capacity && !self.revoked.contains_key(&jti) {
             self.purge_expired(now_s);
             if self.revoked.len() >= self.capacity {
@@ -130,6 +135,19 @@ mod tests {
         assert!(!cache.is_revoked(&[1; 16], NOW + 10));
         assert_eq!(cache.purge_expired(NOW + 10), 1);
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn an_exp_beyond_any_token_lifetime_is_clamped() {
+        let mut cache = RevocationCache::new(4);
+        cache.insert([9; 16], u64::MAX, NOW);
+        let ttl_max = limits::TOKEN_TTL_MAX.as_secs();
+        assert!(cache.is_revoked(&[9; 16], NOW + ttl_max - 1));
+        assert_eq!(
+            cache.purge_expired(NOW + ttl_max + 1),
+            1,
+            "gone once no token can live"
+        );
     }
 
     #[test]

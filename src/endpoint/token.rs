@@ -167,8 +167,13 @@ fn granted_scope<'a>(
     let Some(requested) = requested else {
         return Ok(Cow::Borrowed(&client.allowed_scopes));
     };
+    let allowed = client.scopes().count();
     let mut canonical = true;
+    let mut seen = 0;
+    let mut offset = 0;
     for token in requested.split(' ') {
+        let earlier = &requested[..offset];
+        offset += token.len() + 1;
         if token.is_empty() {
             canonical = false;
             continue;
@@ -181,12 +186,23 @@ fn granted_scope<'a>(
                 "scope exceeds what the client may request",
             ));
         }
+        // A repeated token (more tokens than the client has scopes means one repeats, and
+        // bounds the search for one).
+        seen += 1;
+        if canonical && (seen > allowed || earlier.split(' ').any(|t| t == token)) {
+            canonical = false;
+        }
     }
     if canonical {
         return Ok(Cow::Borrowed(requested));
     }
-    // Extra spaces: answer with the canonical form.
-    let tokens: Vec<&str> = requested.split(' ').filter(|t| !t.is_empty()).collect();
+    // Extra spaces or repeated tokens: answer with the canonical form, each token once.
+    let mut tokens: Vec<&str> = Vec::new();
+    for token in requested.split(' ').filter(|t| !t.is_empty()) {
+        if !tokens.contains(&token) {
+            tokens.push(token);
+        }
+    }
     if tokens.is_empty() {
         return Err(OAuthError::InvalidScope("scope is empty"));
     }

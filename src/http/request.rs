@@ -146,6 +146,11 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request<'_>>, ParseError> {
     };
     debug_assert!(minor_version <= 1);
     debug_assert!(head_len <= HEADER_BYTES_MAX);
+    // httparse accepts a bare LF as a line end; front proxies disagree about that, which is
+    // how requests are smuggled past them (RFC 9112 §2.2 lets a server refuse it).
+    if has_bare_lf(&window[..head_len]) {
+        return Err(ParseError::Malformed);
+    }
 
     let (path, query) = split_target(target)?;
     let fields = Fields::scan(head.headers, minor_version)?;
@@ -322,6 +327,13 @@ fn names_http_version(buf: &[u8]) -> bool {
     }
 }
 
+/// A `\n` not preceded by `\r`.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
 /// Whether `buf` (bytes of an unanswered request) holds the blank line that ends a head.
 pub fn has_whole_head(buf: &[u8]) -> bool {
     buf.windows(4).any(|w| w == b"\r\n\r\n")
@@ -330,6 +342,22 @@ pub fn has_whole_head(buf: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_lf_in_the_head_is_malformed() {
+        for raw in [
+            &b"GET /healthz HTTP/1.1\nHost: t\r\n\r\n"[..],
+            b"GET /healthz HTTP/1.1\r\nHost: t\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost: t\r\n\n",
+        ] {
+            assert_eq!(parse(raw).err(), Some(ParseError::Malformed), "{raw:?}");
+        }
+        assert!(
+            parse(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap()
+                .is_some()
+        );
+    }
 
     const TOKEN_REQUEST: &[u8] = b"POST /oauth/token HTTP/1.1\r\n\
         Host: localhost:8080\r\n\

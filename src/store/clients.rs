@@ -64,7 +64,10 @@ fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
     Some(ClientRecord {
         client_id: row.get_str(0)?.to_owned(),
         secret_hash: secret::parse_hash_hex(row.get_str(1)?)?,
-        allowed_scopes: row.get_str(2)?.to_owned(),
+        // Over the bound only if written by hand: no client, as for an unreadable hash.
+        allowed_scopes: Some(row.get_str(2)?)
+            .filter(|s| s.len() <= limits::SCOPES_BYTES_MAX)?
+            .to_owned(),
         audience: row.get_str(3).map(str::to_owned),
         token_ttl: match row.get_str(4) {
             Some(v) => Some(Duration::from_secs(v.parse().ok()?)),
@@ -113,7 +116,14 @@ pub fn normalize_scopes(scopes: &str) -> Result<String, String> {
             out.push(token);
         }
     }
-    Ok(out.join(" "))
+    let scopes = out.join(" ");
+    if scopes.len() > limits::SCOPES_BYTES_MAX {
+        return Err(format!(
+            "scopes: at most {} bytes in all",
+            limits::SCOPES_BYTES_MAX
+        ));
+    }
+    Ok(scopes)
 }
 
 pub fn is_scope_byte(b: u8) -> bool {
