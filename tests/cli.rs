@@ -53,7 +53,20 @@ fn client_lifecycle() {
     // Stored only as a hash.
     let stored = db.psql("SELECT secret_hash FROM clients WHERE client_id = 'lifecycle'");
     assert_ne!(stored, secret);
-    assert_eq!(stored.len(), 64);
+    assert!(stored.starts_with("sha256$"), "a tagged scheme: {stored}");
+    assert_eq!(stored.len(), "sha256$".len() + 64);
+    // A row from before the tag (bare hex) still authenticates.
+    db.psql(
+        "UPDATE clients SET secret_hash = substr(secret_hash, 8) WHERE client_id = 'lifecycle'",
+    );
+    let server = Server::start(&db);
+    assert_eq!(
+        server
+            .token_basic("lifecycle", &secret, "grant_type=client_credentials")
+            .status,
+        200
+    );
+    drop(server);
 
     let out = db.edgeauth(&["client", "add", "lifecycle"]);
     assert!(!out.status.success(), "duplicate ids are refused");

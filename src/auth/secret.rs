@@ -39,10 +39,15 @@ pub fn hash_secret(secret: &[u8]) -> [u8; HASH_BYTES] {
     hash
 }
 
-/// `hash_secret` as lowercase hex: what `clients.secret_hash` stores.
-pub fn hash_hex(secret: &[u8]) -> String {
+/// The scheme tag of stored hashes: `sha256$<64 hex digits>`. A tag lets the scheme change
+/// (a keyed hash, say) without breaking the clients registered before.
+pub const HASH_SCHEME: &str = "sha256$";
+
+/// What `clients.secret_hash` stores: [`HASH_SCHEME`] and `hash_secret` in lowercase hex.
+pub fn stored_hash(secret: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(HASH_HEX_CHARS);
+    let mut text = String::with_capacity(HASH_SCHEME.len() + HASH_HEX_CHARS);
+    text.push_str(HASH_SCHEME);
     for b in hash_secret(secret) {
         text.push(char::from(HEX[usize::from(b >> 4)]));
         text.push(char::from(HEX[usize::from(b & 0xf)]));
@@ -50,9 +55,10 @@ pub fn hash_hex(secret: &[u8]) -> String {
     text
 }
 
-/// Parse a stored hash: exactly 64 hex digits (either case); `None` for anything else.
-pub fn parse_hash_hex(s: &str) -> Option<[u8; HASH_BYTES]> {
-    let text = s.as_bytes();
+/// Parse a stored hash: `sha256$` and 64 hex digits, or the 64 bare hex digits of rows
+/// written before the tag existed; `None` for anything else (an unknown scheme included).
+pub fn parse_stored_hash(s: &str) -> Option<[u8; HASH_BYTES]> {
+    let text = s.strip_prefix(HASH_SCHEME).unwrap_or(s).as_bytes();
     if text.len() != HASH_HEX_CHARS {
         return None;
     }
@@ -102,15 +108,15 @@ mod tests {
     fn hash_matches_the_sha256_test_vector() {
         // FIPS 180-2 example: SHA-256("abc").
         assert_eq!(
-            hash_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            stored_hash(b"abc"),
+            "sha256$ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 
     #[test]
     fn verify_accepts_the_secret_and_rejects_others() {
         let secret = generate_secret();
-        let stored = parse_hash_hex(&hash_hex(secret.as_bytes())).expect("own hex parses");
+        let stored = parse_stored_hash(&stored_hash(secret.as_bytes())).expect("own hex parses");
         assert_eq!(stored, hash_secret(secret.as_bytes()));
         assert!(verify_secret(secret.as_bytes(), &stored));
         assert!(!verify_secret(b"", &stored));
@@ -122,19 +128,28 @@ mod tests {
     }
 
     #[test]
-    fn parse_hash_hex_rejects_junk() {
-        let good = hash_hex(b"x");
-        assert!(parse_hash_hex(&good).is_some());
+    fn stored_hashes_are_tagged_and_untagged_ones_still_parse() {
+        let good = stored_hash(b"x");
+        assert!(good.starts_with("sha256$"));
+        let hash = parse_stored_hash(&good).expect("tagged");
+        let hex = &good[HASH_SCHEME.len()..];
         assert_eq!(
-            parse_hash_hex(&good.to_ascii_uppercase()),
-            parse_hash_hex(&good)
+            parse_stored_hash(hex),
+            Some(hash),
+            "rows from before the tag"
         );
-        assert_eq!(parse_hash_hex(""), None);
-        assert_eq!(parse_hash_hex(&good[..63]), None);
-        assert_eq!(parse_hash_hex(&[good.as_str(), "0"].concat()), None);
-        assert_eq!(parse_hash_hex(&["g", &good[1..]].concat()), None);
-        assert_eq!(parse_hash_hex(&[" ", &good[1..]].concat()), None);
-        assert_eq!(parse_hash_hex(&["é", &good[2..]].concat()), None);
-        assert_eq!(parse_hash_hex(&["0x", &good[2..]].concat()), None);
+        assert_eq!(parse_stored_hash(&hex.to_ascii_uppercase()), Some(hash));
+        assert_eq!(
+            parse_stored_hash(&["bcrypt$", hex].concat()),
+            None,
+            "unknown scheme"
+        );
+        assert_eq!(parse_stored_hash(""), None);
+        assert_eq!(parse_stored_hash(&hex[..63]), None);
+        assert_eq!(parse_stored_hash(&[hex, "0"].concat()), None);
+        assert_eq!(parse_stored_hash(&["g", &hex[1..]].concat()), None);
+        assert_eq!(parse_stored_hash(&[" ", &hex[1..]].concat()), None);
+        assert_eq!(parse_stored_hash(&["é", &hex[2..]].concat()), None);
+        assert_eq!(parse_stored_hash(&["0x", &hex[2..]].concat()), None);
     }
 }

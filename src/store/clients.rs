@@ -63,7 +63,7 @@ pub async fn lookup(client: &Client, client_id: &str) -> Result<Option<ClientRec
 fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
     Some(ClientRecord {
         client_id: row.get_str(0)?.to_owned(),
-        secret_hash: secret::parse_hash_hex(row.get_str(1)?)?,
+        secret_hash: secret::parse_stored_hash(row.get_str(1)?)?,
         // Over the bound only if written by hand: no client, as for an unreadable hash.
         allowed_scopes: Some(row.get_str(2)?)
             .filter(|s| s.len() <= limits::SCOPES_BYTES_MAX)?
@@ -168,7 +168,7 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<String, AdminEr
         None => None,
     };
     let plain = secret::generate_secret();
-    let hash = secret::hash_hex(plain.as_bytes());
+    let hash = secret::stored_hash(plain.as_bytes());
     let params = [
         Some(new.client_id.as_bytes()),
         Some(hash.as_bytes()),
@@ -233,7 +233,7 @@ const LIST: Statement = Statement::new(
 /// Replace the secret; returns the new one.
 pub async fn rotate_secret(client: &Client, client_id: &str) -> Result<String, AdminError> {
     let plain = secret::generate_secret();
-    let hash = secret::hash_hex(plain.as_bytes());
+    let hash = secret::stored_hash(plain.as_bytes());
     let rows = client
         .query(
             &ROTATE,
