@@ -110,6 +110,12 @@ pub const PENDING_TOKENS_MAX: usize = 10_000_000;
 /// enough that a client added by a CLI on a host whose NOTIFY got lost works soon.
 pub const NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// Client look-ups one shard has at the database at once (distinct ids; requests for an id
+/// already being looked up wait for that answer). Beyond it, a request for an uncached
+/// client gets 503: a flood of unknown ids then costs the shard this many queries at a time,
+/// and cached clients and the batch writer keep the connection.
+pub const CLIENT_LOOKUPS_IN_FLIGHT_MAX: usize = 32;
+
 /// After SIGTERM, how long a shard keeps trying to write its buffered tokens.
 pub const SHUTDOWN_FLUSH_MAX: Duration = Duration::from_secs(30);
 

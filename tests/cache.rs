@@ -293,3 +293,72 @@ fn reconnect_clears_the_cache() {
         ok_if(status == 401, status)
     });
 }
+
+/// A flood of requests for unknown, ever-different client ids (each one a look-up) from many
+/// connections: the look-ups at the database are bounded (the rest get 503), and a cached
+/// client keeps getting every token meanwhile.
+#[test]
+fn a_flood_of_unknown_clients_does_not_starve_a_cached_one() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let db = TestDb::new();
+    let secret = db.add_client("steady", "read");
+    let server = one_shard(&db, &[]);
+    let addr = server.addr;
+    let timed_tokens = |n: usize| -> (usize, Duration) {
+        let mut conn = Conn::new(addr);
+        let request = token_request_basic("steady", &secret, "grant_type=client_credentials");
+        let mut latencies: Vec<Duration> = Vec::with_capacity(n);
+        let mut ok = 0;
+        for _ in 0..n {
+            let started = Instant::now();
+            ok += usize::from(conn.request(&request).status == 200);
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        (ok, latencies[n * 99 / 100])
+    };
+    let (quiet_ok, quiet_p99) = timed_tokens(500);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let flooders: Vec<_> = (0..48)
+        .map(|t| {
+            let (stop, sent) = (stop.clone(), sent.clone());
+            std::thread::spawn(move || {
+                let mut conn = Conn::new(addr);
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = format!("ghost-{t}-{i}");
+                    let r = conn.request(&token_request_basic(
+                        &id,
+                        "x",
+                        "grant_type=client_credentials",
+                    ));
+                    assert!([401, 503].contains(&r.status), "{}", r.status);
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let (flood_ok, flood_p99) = timed_tokens(500);
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    eprintln!(
+        "cached client: {quiet_ok}/500 and p99 {quiet_p99:?} alone; {flood_ok}/500 and p99 {flood_p99:?} during {} unknown-client requests",
+        sent.load(Ordering::Relaxed)
+    );
+    assert_eq!(quiet_ok, 500);
+    assert_eq!(
+        flood_ok, 500,
+        "the cached client got every token during the flood"
+    );
+    assert!(
+        server.metric("edgeauth_client_lookups_refused_total") > 0,
+        "the bound was reached"
+    );
+}

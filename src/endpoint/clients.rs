@@ -86,11 +86,20 @@ impl ClientDirectory {
         }
         let waiter = {
             let mut in_flight = self.in_flight.borrow_mut();
+            let full = in_flight.len() >= limits::CLIENT_LOOKUPS_IN_FLIGHT_MAX;
             match in_flight.get_mut(client_id) {
                 Some(waiters) => {
                     let (tx, rx) = oneshot::channel();
                     waiters.push(tx);
                     Some(rx)
+                }
+                // A flood of unknown ids must not queue look-ups on the connection the
+                // batch writer and every other client share: past the bound, 503.
+                None if full => {
+                    self.all_stats[self.shard_id].client_lookups_refused.bump();
+                    return Err(pg::Error::closed_because(
+                        "too many client look-ups in flight",
+                    ));
                 }
                 None => {
                     in_flight.insert(client_id.to_owned(), Vec::new());

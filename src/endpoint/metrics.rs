@@ -61,6 +61,12 @@ const SIMPLE: &[(&str, &str, &str, Pick)] = &[
         |s| s.client_queries.get(),
     ),
     (
+        "edgeauth_client_lookups_refused_total",
+        "counter",
+        "Requests for uncached clients answered 503: too many look-ups in flight",
+        |s| s.client_lookups_refused.get(),
+    ),
+    (
         "edgeauth_cache_hits_total",
         "counter",
         "Client cache hits",

@@ -23,6 +23,9 @@ pub struct ShardStats {
     /// Client look-ups sent to Postgres (cache misses, less those that joined a look-up
     /// already in flight).
     pub client_queries: Counter,
+    /// Requests for an uncached client answered 503 because `CLIENT_LOOKUPS_IN_FLIGHT_MAX`
+    /// look-ups were already at the database.
+    pub client_lookups_refused: Counter,
     /// Client-cache invalidations received (NOTIFY) and cache clears on reconnect.
     pub invalidations: Counter,
     /// Requests answered, by endpoint and status (`edgeauth_http_requests_total`).
