@@ -119,6 +119,11 @@ pub const CLIENT_LOOKUPS_IN_FLIGHT_MAX: usize = 32;
 /// After SIGTERM, how long a shard keeps trying to write its buffered tokens.
 pub const SHUTDOWN_FLUSH_MAX: Duration = Duration::from_secs(30);
 
+/// How long a shard's revocation cache is trusted without its database session (which
+/// carries the revocation notifications): past this, introspection answers 503 rather than
+/// call a token active that may have been revoked meanwhile.
+pub const REVOCATIONS_STALE_MAX: Duration = Duration::from_secs(10);
+
 /// Revoked tokens one shard remembers (see `cache::RevocationCache`): about 40 bytes each
 /// in the hash table, so about 10 MiB per shard when full. Beyond it the shard fails
 /// closed (every token inactive) rather than forget a revocation.

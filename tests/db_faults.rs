@@ -206,3 +206,59 @@ fn database_restart_mid_stream() {
     );
     assert_eq!(rows, issued.len() as i64);
 }
+
+/// Revocations arrive over the database session: without it a shard's revocation cache
+/// goes stale. Introspection keeps answering for a while (a restart is no outage), then says
+/// 503 rather than call a token active that may have been revoked; with the database back it
+/// answers again.
+#[test]
+fn introspection_answers_503_once_revocations_are_too_stale() {
+    let cluster = OwnCluster::start();
+    let db = cluster.db();
+    let secret = db.add_client("svc", "read");
+    let server = Server::start_with(&db, &[("EDGEAUTH_SHARDS", "1")]);
+    let token = server.access_token("svc", &secret).unwrap();
+    let auth = format!("Authorization: Basic {}\r\n", basic_auth("svc", &secret));
+    let introspect = || {
+        let raw = post(
+            "/oauth/introspect",
+            "application/x-www-form-urlencoded",
+            &format!("token={token}"),
+            &auth,
+        );
+        let r = server.request(&raw);
+        (r.status, r.json()["active"].clone())
+    };
+    assert_eq!(introspect(), (200, serde_json::json!(true)));
+
+    cluster.stop();
+    let stopped = Instant::now();
+    assert_eq!(
+        introspect(),
+        (200, serde_json::json!(true)),
+        "a short outage changes nothing"
+    );
+    eventually(
+        "503 once revocations are stale",
+        Duration::from_secs(20),
+        || {
+            let (status, _) = introspect();
+            ok_if(status == 503, status)
+        },
+    );
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(9),
+        "not before the bound: {:?}",
+        stopped.elapsed()
+    );
+
+    cluster.restart();
+    eventually(
+        "introspection back with the database",
+        Duration::from_secs(20),
+        || {
+            let answer = introspect();
+            ok_if(answer == (200, serde_json::json!(true)), answer)
+        },
+    );
+}

@@ -7,9 +7,10 @@
 //! reloads, cache invalidations, revocations from the database) and hands it to every
 //! request.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::batch::TokenWriter;
 use crate::cache::RevocationCache;
@@ -19,6 +20,7 @@ use crate::endpoint::metadata::Documents;
 use crate::endpoint::stats::ShardStats;
 use crate::jwt::keys::SigningKey;
 use crate::jwt::token::{JtiGenerator, TokenSigner};
+use crate::limits;
 use crate::pg::Session;
 
 pub struct Context {
@@ -33,6 +35,9 @@ pub struct Context {
     /// Revoked jti until their tokens expire; introspection consults only this. The shard
     /// fills it on every (re)connect and from `edgeauth_revoke` notifications.
     pub revocations: RefCell<RevocationCache>,
+    /// Since when `revocations` may be missing revocations (not loaded yet, or the session
+    /// that carries the notifications is down); `None` while it is current.
+    pub revocations_stale_since: Cell<Option<Instant>>,
     /// Token ids; a per-shard CSPRNG so that no token costs a syscall.
     pub jti: RefCell<JtiGenerator>,
     /// The shard's one Postgres connection: client look-ups and token records, pipelined.
@@ -97,6 +102,7 @@ impl Context {
             config: parts.config,
             keys: RefCell::new(Rc::new(parts.keys)),
             revocations: RefCell::new(parts.revocations),
+            revocations_stale_since: Cell::new(Some(Instant::now())),
             jti: RefCell::new(JtiGenerator::new()),
             pg: parts.pg,
             writer: parts.writer,
@@ -114,6 +120,14 @@ impl Context {
     /// replaces it meanwhile.
     pub fn keys(&self) -> Rc<Keys> {
         self.keys.borrow().clone()
+    }
+
+    /// Whether the revocation cache has gone without its database for longer than
+    /// `REVOCATIONS_STALE_MAX`: then no token can be called active.
+    pub fn revocations_too_stale(&self) -> bool {
+        self.revocations_stale_since
+            .get()
+            .is_some_and(|since| since.elapsed() > limits::REVOCATIONS_STALE_MAX)
     }
 
     /// Swap in a new key set; requests in progress keep the one they started with.

@@ -50,6 +50,11 @@ async fn introspect(
     req: &Request<'_>,
 ) -> Result<Option<VerifiedClaims>, OAuthError> {
     let (token, _caller) = client_authn::authenticated_token_request(ctx, req).await?;
+    if ctx.revocations_too_stale() {
+        return Err(OAuthError::TemporarilyUnavailable(
+            "revocations cannot be checked while the database is away, retry shortly",
+        ));
+    }
     let Some(claims) = active_claims(ctx, token.as_bytes(), unix_now_s()) else {
         return Ok(None);
     };

@@ -142,6 +142,10 @@ async fn database_events(
             }
             SessionEvent::Disconnected { cause } => {
                 stats.pg_connected.set(0);
+                // Notifications sent from now on are lost until the reload at reconnect.
+                if ctx.revocations_stale_since.get().is_none() {
+                    ctx.revocations_stale_since.set(Some(Instant::now()));
+                }
                 let fields: [(&str, &dyn std::fmt::Display); 2] =
                     [("shard", &ctx.shard_id), ("cause", &cause)];
                 // Our own close at shutdown is no fault.
@@ -229,6 +233,8 @@ pub async fn load_revocations(ctx: &Context) {
     };
     let mut cache = ctx.revocations.borrow_mut();
     cache.reload(rows, unix_now_s());
+    // Listening since before the query, and loaded: current from now on.
+    ctx.revocations_stale_since.set(None);
     if cache.is_saturated() {
         log::error(
             "revocation cache is full: every token introspects as inactive",
