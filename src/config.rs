@@ -68,6 +68,8 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// Clients cached per shard; 0 turns the cache off (every request looks the client up).
     pub cache_capacity: usize,
+    /// Revoked tokens remembered per shard; beyond it introspection asks the table.
+    pub revocation_cache_capacity: usize,
     /// Tokens per batch write.
     pub batch_size: usize,
     /// Longest a token waits in the buffer before its batch is written.
@@ -102,6 +104,7 @@ impl Default for Config {
             max_connections: limits::CONNECTIONS_PER_SHARD_MAX,
             cache_ttl: limits::CACHE_TTL_DEFAULT,
             cache_capacity: limits::CACHE_CAPACITY_DEFAULT,
+            revocation_cache_capacity: limits::REVOCATION_CACHE_CAPACITY_DEFAULT,
             batch_size: limits::BATCH_SIZE_DEFAULT,
             flush_interval: limits::FLUSH_INTERVAL_DEFAULT,
             max_pending: limits::MAX_PENDING_DEFAULT,
@@ -345,6 +348,17 @@ pub const SETTINGS: &[Setting] = &[
             )
         },
         show: |c| c.cache_capacity.to_string(),
+    },
+    Setting {
+        name: "revocation_cache_capacity",
+        unit: "count",
+        help: "revoked tokens remembered per shard; beyond it introspection asks revoked_tokens",
+        secret: false,
+        set: |c, v| {
+            let n = count(v, 1, limits::REVOCATION_CACHE_CAPACITY_MAX)?;
+            set(&mut c.revocation_cache_capacity, n)
+        },
+        show: |c| c.revocation_cache_capacity.to_string(),
     },
     Setting {
         name: "batch_size",
@@ -883,6 +897,7 @@ mod tests {
             "max_connections" => "100",
             "cache_ttl" => "1m",
             "cache_capacity" => "7",
+            "revocation_cache_capacity" => "3",
             "batch_size" => "50",
             "flush_interval" => "5ms",
             "max_pending" => "5000",

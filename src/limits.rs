@@ -124,10 +124,11 @@ pub const SHUTDOWN_FLUSH_MAX: Duration = Duration::from_secs(30);
 /// call a token active that may have been revoked meanwhile.
 pub const REVOCATIONS_STALE_MAX: Duration = Duration::from_secs(10);
 
-/// Revoked tokens one shard remembers (see `cache::RevocationCache`): about 40 bytes each
-/// in the hash table, so about 10 MiB per shard when full. Beyond it the shard fails
-/// closed (every token inactive) rather than forget a revocation.
-pub const REVOKED_PER_SHARD_MAX: usize = 256 * 1024;
+/// `revocation_cache_capacity`: revoked tokens one shard remembers (see
+/// `cache::RevocationCache`), about 40 bytes each in the hash table, so about 10 MiB per
+/// shard when full. Beyond it the shard asks the table for the jti it does not hold.
+pub const REVOCATION_CACHE_CAPACITY_DEFAULT: usize = 256 * 1024;
+pub const REVOCATION_CACHE_CAPACITY_MAX: usize = 16 * 1024 * 1024;
 
 // Settings' defaults and bounds (declared in `config`, one entry per setting).
 

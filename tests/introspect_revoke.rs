@@ -409,3 +409,39 @@ fn a_compromised_client_is_killed_by_disable_revoke_tokens_and_delete() {
     let missing = db.edgeauth(&["client", "revoke-tokens", "leaky"]);
     assert!(!missing.status.success(), "an unknown client is an error");
 }
+
+/// One client revoking more of its own tokens than the shard's revocation cache holds makes
+/// no other client's token inactive: for a jti the full cache does not hold, introspection
+/// asks the table, and every revoked token stays revoked.
+#[test]
+fn a_full_revocation_cache_hurts_no_other_client() {
+    let db = TestDb::new();
+    let noisy = db.add_client("noisy", "read");
+    let quiet = db.add_client("quiet", "read");
+    let server = Server::start_with(
+        &db,
+        &[
+            ("EDGEAUTH_SHARDS", "1"),
+            ("EDGEAUTH_REVOCATION_CACHE_CAPACITY", "3"),
+        ],
+    );
+    let innocent = access_token(&server, "quiet", &quiet);
+    let revoked: Vec<String> = (0..8)
+        .map(|_| {
+            let token = access_token(&server, "noisy", &noisy);
+            assert_eq!(revoke(&server, "noisy", &noisy, &token).status, 200);
+            token
+        })
+        .collect();
+    assert!(
+        server.log().contains("revocation cache is full"),
+        "8 revocations overflow a cache of 3: {}",
+        server.log()
+    );
+    assert!(is_active(&server, "quiet", &quiet, &innocent));
+    for token in &revoked {
+        assert_inactive(&server, "quiet", &quiet, token);
+    }
+    let fresh = access_token(&server, "noisy", &noisy);
+    assert!(is_active(&server, "quiet", &quiet, &fresh));
+}

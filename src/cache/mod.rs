@@ -17,5 +17,5 @@ mod revocation;
 mod stats;
 
 pub use client_cache::{CacheConfig, ClientCache, Lookup};
-pub use revocation::{Jti, RevocationCache};
+pub use revocation::{Jti, RevocationCache, Verdict};
 pub use stats::{CacheSnapshot, CacheStats};

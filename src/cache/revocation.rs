@@ -8,25 +8,35 @@
 //!
 //! # Bound
 //!
-//! At most `limits::REVOKED_PER_SHARD_MAX` entries. Forgetting a revocation to make room
-//! would bring a revoked token back to life, so a full cache does not evict: after purging
-//! expired entries it becomes *saturated* and then reports every token as revoked (fails
-//! closed) until a reload from the database fits again. The shard retries that reload on
-//! every purge tick. Live revocations are bounded by revocation rate × token lifetime, so
-//! reaching the bound means abuse or a misconfiguration, and refusing is the safe answer.
+//! At most `revocation_cache_capacity` entries. Forgetting a revocation to make room would
+//! bring a revoked token back to life, so a full cache does not evict: after purging
+//! expired entries it becomes *saturated*, and then it can only say [`Verdict::Unknown`]
+//! for a jti it does not hold: the caller asks `revoked_tokens` instead (one indexed look-up),
+//! so that no client, however many tokens it revokes, can make other clients' tokens
+//! inactive. The shard retries a reload that fits on every purge tick.
 
 use hashbrown::HashMap;
 
 use crate::limits;
+use crate::log;
 
 /// A token id: the 16 bytes of its UUID.
 pub type Jti = [u8; 16];
+
+/// Whether a token is revoked, as far as the cache knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Revoked,
+    NotRevoked,
+    /// The cache is full and does not hold the jti: ask the table.
+    Unknown,
+}
 
 pub struct RevocationCache {
     /// jti → the token's `exp`, in Unix seconds; an entry is useless after that.
     revoked: HashMap<Jti, u64>,
     capacity: usize,
-    /// A revocation was refused for lack of room: every token counts as revoked until a
+    /// A revocation was refused for lack of room: a jti not held is `Unknown` until a
     /// reload that fits clears this.
     saturated: bool,
     /// While a reload's query is in flight: the revocations inserted meanwhile, which the
@@ -46,9 +56,15 @@ impl RevocationCache {
         }
     }
 
-    /// Whether a token with this jti must be treated as revoked at `now_s`.
-    pub fn is_revoked(&self, jti: &Jti, now_s: u64) -> bool {
-        self.saturated || self.revoked.get(jti).is_some_and(|&exp| exp > now_s)
+    /// What the cache knows of this jti at `now_s`.
+    pub fn check(&self, jti: &Jti, now_s: u64) -> Verdict {
+        if self.revoked.get(jti).is_some_and(|&exp| exp > now_s) {
+            Verdict::Revoked
+        } else if self.saturated {
+            Verdict::Unknown
+        } else {
+            Verdict::NotRevoked
+        }
     }
 
     /// Record one revocation. One whose token has already expired is not kept: the token
@@ -63,6 +79,12 @@ impl RevocationCache {
         if self.revoked.len() >= self.capacity && !self.revoked.contains_key(&jti) {
             self.purge_expired(now_s);
             if self.revoked.len() >= self.capacity {
+                if !self.saturated {
+                    log::warn(
+                        "revocation cache is full: introspection asks revoked_tokens for the jti it does not hold",
+                        &[("capacity", &self.capacity)],
+                    );
+                }
                 self.saturated = true;
                 return;
             }
@@ -130,9 +152,9 @@ mod tests {
     fn revoked_until_exp() {
         let mut cache = RevocationCache::new(4);
         cache.insert([1; 16], NOW + 10, NOW);
-        assert!(cache.is_revoked(&[1; 16], NOW));
-        assert!(!cache.is_revoked(&[2; 16], NOW));
-        assert!(!cache.is_revoked(&[1; 16], NOW + 10));
+        assert_eq!(cache.check(&[1; 16], NOW), Verdict::Revoked);
+        assert_eq!(cache.check(&[2; 16], NOW), Verdict::NotRevoked);
+        assert_eq!(cache.check(&[1; 16], NOW + 10), Verdict::NotRevoked);
         assert_eq!(cache.purge_expired(NOW + 10), 1);
         assert!(cache.is_empty());
     }
@@ -142,7 +164,7 @@ mod tests {
         let mut cache = RevocationCache::new(4);
         cache.insert([9; 16], u64::MAX, NOW);
         let ttl_max = limits::TOKEN_TTL_MAX.as_secs();
-        assert!(cache.is_revoked(&[9; 16], NOW + ttl_max - 1));
+        assert_eq!(cache.check(&[9; 16], NOW + ttl_max - 1), Verdict::Revoked);
         assert_eq!(
             cache.purge_expired(NOW + ttl_max + 1),
             1,
@@ -158,7 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn full_cache_purges_then_fails_closed_until_a_reload_fits() {
+    fn full_cache_purges_then_answers_unknown_until_a_reload_fits() {
         let mut cache = RevocationCache::new(2);
         cache.insert([1; 16], NOW + 1, NOW);
         cache.insert([2; 16], NOW + 100, NOW);
@@ -171,11 +193,20 @@ mod tests {
         assert!(!cache.is_saturated());
         cache.insert([4; 16], NOW + 100, NOW + 5);
         assert!(cache.is_saturated());
-        assert!(cache.is_revoked(&[9; 16], NOW + 5), "fails closed");
+        assert_eq!(
+            cache.check(&[9; 16], NOW + 5),
+            Verdict::Unknown,
+            "ask the table"
+        );
+        assert_eq!(
+            cache.check(&[3; 16], NOW + 5),
+            Verdict::Revoked,
+            "still known"
+        );
         cache.reload([([4; 16], NOW + 100)], NOW + 5);
         assert!(!cache.is_saturated());
-        assert!(cache.is_revoked(&[4; 16], NOW + 5));
-        assert!(!cache.is_revoked(&[2; 16], NOW + 5));
+        assert_eq!(cache.check(&[4; 16], NOW + 5), Verdict::Revoked);
+        assert_eq!(cache.check(&[2; 16], NOW + 5), Verdict::NotRevoked);
         cache.reload((0..3u8).map(|i| ([i; 16], NOW + 100)), NOW + 5);
         assert!(cache.is_saturated());
     }
@@ -187,14 +218,15 @@ mod tests {
         cache.begin_reload();
         cache.insert([2; 16], NOW + 100, NOW); // committed after the query's snapshot
         cache.reload([([1; 16], NOW + 100)], NOW);
-        assert!(cache.is_revoked(&[1; 16], NOW));
-        assert!(cache.is_revoked(&[2; 16], NOW));
+        assert_eq!(cache.check(&[1; 16], NOW), Verdict::Revoked);
+        assert_eq!(cache.check(&[2; 16], NOW), Verdict::Revoked);
         cache.begin_reload();
         cache.abandon_reload();
         cache.insert([3; 16], NOW + 100, NOW);
         cache.reload([], NOW);
-        assert!(
-            !cache.is_revoked(&[3; 16], NOW),
+        assert_eq!(
+            cache.check(&[3; 16], NOW),
+            Verdict::NotRevoked,
             "not recorded once abandoned"
         );
     }

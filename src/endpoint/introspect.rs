@@ -13,6 +13,7 @@
 
 use serde::Serialize;
 
+use crate::cache::{Jti, Verdict};
 use crate::clock::unix_now_s;
 use crate::endpoint::client_authn;
 use crate::endpoint::context::Context;
@@ -21,6 +22,7 @@ use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::jti::issued_at_ms;
 use crate::jwt::verify::{VerifiedClaims, verify_token};
+use crate::store::revocations;
 
 const INACTIVE: &[u8] = b"{\"active\":false}";
 
@@ -55,33 +57,46 @@ async fn introspect(
             "revocations cannot be checked while the database is away, retry shortly",
         ));
     }
-    let Some(claims) = active_claims(ctx, token.as_bytes(), unix_now_s()) else {
+    let now_s = unix_now_s();
+    let Some((claims, jti)) = valid_claims(ctx, token.as_bytes(), now_s) else {
         return Ok(None);
     };
+    let verdict = ctx.revocations.borrow().check(&jti, now_s);
+    let revoked = match verdict {
+        Verdict::Revoked => true,
+        Verdict::NotRevoked => false,
+        // The shard's cache is full: the table decides (see `cache::revocation`).
+        Verdict::Unknown => {
+            let pg = ctx.pg.client().map_err(client_authn::db_unavailable)?;
+            revocations::is_revoked(&pg, &jti)
+                .await
+                .map_err(client_authn::db_unavailable)?
+        }
+    };
+    if revoked {
+        return Ok(None);
+    }
     // A token of a client that no longer exists, is disabled or had its tokens revoked.
     let issuer = ctx
         .clients
         .lookup(&claims.client_id)
         .await
         .map_err(client_authn::db_unavailable)?;
-    let issued_at_ms = uuid::Uuid::try_parse(&claims.jti).map_or(0, |j| issued_at_ms(j.as_bytes()));
     Ok(issuer
-        .is_some_and(|c| c.honours_token_from(issued_at_ms))
+        .is_some_and(|c| c.honours_token_from(issued_at_ms(&jti)))
         .then_some(claims))
 }
 
-/// Pure decision, no I/O: verified, not expired at `now_s`, not revoked.
-pub fn active_claims(ctx: &Context, token: &[u8], now_s: u64) -> Option<VerifiedClaims> {
+/// Pure decision, no I/O: the claims and jti of a token of ours that verifies and has not
+/// expired at `now_s`.
+pub fn valid_claims(ctx: &Context, token: &[u8], now_s: u64) -> Option<(VerifiedClaims, Jti)> {
     let claims = verify_token(&ctx.keys().verify_keys, token).ok()?;
     if claims.exp <= now_s {
         return None;
     }
     // Our jti are UUIDs; a verified token whose jti is not one was not issued by us.
-    let jti = uuid::Uuid::try_parse(&claims.jti).ok()?;
-    if ctx.revocations.borrow().is_revoked(jti.as_bytes(), now_s) {
-        return None;
-    }
-    Some(claims)
+    let jti = *uuid::Uuid::try_parse(&claims.jti).ok()?.as_bytes();
+    Some((claims, jti))
 }
 
 /// RFC 7662 §2.2 response for an active token; `token_type` is what the token endpoint

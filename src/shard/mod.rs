@@ -144,7 +144,7 @@ fn context(init: &ShardInit, keys: Keys) -> Context {
         shard_id: init.id,
         config: config.clone(),
         keys,
-        revocations: RevocationCache::new(limits::REVOKED_PER_SHARD_MAX),
+        revocations: RevocationCache::new(config.revocation_cache_capacity),
         writer: TokenWriter::start(pg.clone(), writer_config, writer_stats),
         clients: ClientDirectory::new(config, pg.clone(), init.common.all_stats.clone(), init.id),
         pg,

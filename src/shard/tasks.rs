@@ -237,7 +237,7 @@ pub async fn load_revocations(ctx: &Context) {
     ctx.revocations_stale_since.set(None);
     if cache.is_saturated() {
         log::error(
-            "revocation cache is full: every token introspects as inactive",
+            "revocation cache is full: introspection asks revoked_tokens for the jti it does not hold",
             &[("shard", &ctx.shard_id), ("capacity", &capacity)],
         );
     }

@@ -57,6 +57,24 @@ pub async fn revoke(
         .map(drop)
 }
 
+/// Is this token revoked? For a shard whose revocation cache is full.
+const IS_REVOKED: Statement = Statement::new(
+    "revocation_of",
+    "SELECT 1 FROM revoked_tokens WHERE jti = $1::uuid AND expires_at > now()",
+    &[],
+);
+
+/// Whether `revoked_tokens` holds a live revocation of `jti`: what a shard asks when its
+/// revocation cache is full and does not know.
+pub async fn is_revoked(client: &Client, jti: &Jti) -> Result<bool, pg::Error> {
+    let mut text = [0u8; 36];
+    let text = uuid::Uuid::from_bytes(*jti)
+        .hyphenated()
+        .encode_lower(&mut text);
+    let rows = client.query(&IS_REVOKED, &[Some(text.as_bytes())]).await?;
+    Ok(!rows.is_empty())
+}
+
 /// Every live revocation, at most `limit` (the caller asks for one more than it can hold,
 /// to learn that it cannot hold them all).
 pub async fn live(client: &Client, limit: usize) -> Result<Vec<(Jti, u64)>, pg::Error> {
