@@ -110,6 +110,10 @@ pub const PENDING_TOKENS_MAX: usize = 10_000_000;
 /// enough that a client added by a CLI on a host whose NOTIFY got lost works soon.
 pub const NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// A shard renders its `/metrics` page at most this often; scrapes in between get the same
+/// page (figures up to this old).
+pub const METRICS_RENDER_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Client look-ups one shard has at the database at once (distinct ids; requests for an id
 /// already being looked up wait for that answer). Beyond it, a request for an uncached
 /// client gets 503: a flood of unknown ids then costs the shard this many queries at a time,

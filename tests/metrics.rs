@@ -211,7 +211,8 @@ fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
         m.sum("edgeauth_cache_hits_total", &[]) + m.sum("edgeauth_cache_misses_total", &[]);
     assert!(lookups >= (ISSUED + WRONG_SECRET + BAD_SCOPE) as f64);
 
-    // The scrape itself is counted once it is answered.
+    // The scrape itself is counted once it is answered (and a page is at most 100 ms old).
+    std::thread::sleep(std::time::Duration::from_millis(150));
     let again = scrape(&server);
     assert!(
         again.sum(

@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::batch::TokenWriter;
 use crate::cache::RevocationCache;
@@ -50,6 +50,8 @@ pub struct Context {
     /// Every shard's counters (this shard writes only `all_stats[shard_id]`), for `/metrics`
     /// and `/admin/cache/stats`.
     pub all_stats: Arc<[ShardStats]>,
+    /// The last `/metrics` page this shard rendered, and when.
+    metrics_page: RefCell<Option<(Instant, Rc<[u8]>)>>,
 }
 
 /// Everything that changes when the signing keys are reloaded.
@@ -108,7 +110,21 @@ impl Context {
             writer: parts.writer,
             clients: parts.clients,
             all_stats: parts.all_stats,
+            metrics_page: RefCell::new(None),
         }
+    }
+
+    /// The `/metrics` page: the one rendered less than `max_age` ago, or a new one.
+    pub fn metrics_page(&self, max_age: Duration, render: impl FnOnce() -> String) -> Rc<[u8]> {
+        let now = Instant::now();
+        if let Some((at, page)) = &*self.metrics_page.borrow()
+            && now.duration_since(*at) < max_age
+        {
+            return page.clone();
+        }
+        let page: Rc<[u8]> = render().into_bytes().into();
+        *self.metrics_page.borrow_mut() = Some((now, page.clone()));
+        page
     }
 
     /// This shard's counters.

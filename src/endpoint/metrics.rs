@@ -11,6 +11,7 @@ use crate::endpoint::context::Context;
 use crate::endpoint::request_metrics::{ENDPOINTS, LATENCY_LE, RequestCounters, status_label};
 use crate::endpoint::stats::ShardStats;
 use crate::http::response;
+use crate::limits;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -219,10 +220,13 @@ const DERIVED: &[(&str, &str, Derive)] = &[
     ),
 ];
 
+/// Answer a scrape with the shard's page, rendered at most once per
+/// `METRICS_RENDER_INTERVAL` and shared by every scrape in it: scrapes pipelined by the
+/// thousand cost one rendering, not one each.
 pub fn handle(ctx: &Context, out: &mut Vec<u8>, keep_alive: bool) {
-    let text = render(&ctx.all_stats);
-    response::write_head(out, 200, CONTENT_TYPE, text.len(), keep_alive, &[]);
-    out.extend_from_slice(text.as_bytes());
+    let page = ctx.metrics_page(limits::METRICS_RENDER_INTERVAL, || render(&ctx.all_stats));
+    response::write_head(out, 200, CONTENT_TYPE, page.len(), keep_alive, &[]);
+    out.extend_from_slice(&page);
 }
 
 /// The whole exposition for these shards (index = shard id).

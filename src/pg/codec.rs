@@ -23,7 +23,7 @@ pub(crate) const SEND_BYTES_INITIAL: usize = 64 << 10;
 
 /// Cuts the next complete message off the front of `buf`, or `Ok(None)` if it is not all
 /// there yet.
-pub(crate) fn next_message(buf: &mut BytesMut) -> Result<Option<Message>, Error> {
+pub fn next_message(buf: &mut BytesMut) -> Result<Option<Message>, Error> {
     if buf.len() >= 5 {
         let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
         if len > MESSAGE_BYTES_MAX {

@@ -17,7 +17,7 @@
 //! * `passfile`: passwords from `PGPASSFILE` / `~/.pgpass`, as libpq reads them.
 
 mod client;
-mod codec;
+pub mod codec;
 mod config;
 mod connect;
 mod connection;

@@ -1,0 +1,115 @@
+//! What each fuzz target does with its input, shared by the `cargo fuzz` targets
+//! (`fuzz/fuzz_targets/`) and by `tests/fuzz_regressions.rs`, which runs every saved input
+//! in `fuzz/regressions/<target>/` on stable Rust as part of `scripts/test.sh`.
+//!
+//! Each function must not panic on any input, and checks the invariants its parser
+//! promises.
+
+use edgeauth::auth::client_auth::{BasicScratch, BodyCredentials, client_credentials};
+use edgeauth::endpoint::params::parse_params;
+use edgeauth::http::request;
+use edgeauth::jwt::keys::SigningKey;
+use edgeauth::jwt::verify::verify_token;
+use edgeauth::store::events::{Invalidation, parse_revocation};
+
+/// A target's harness: its whole job on one input.
+pub type Harness = fn(&[u8]);
+
+/// The targets, by name: the directory of their saved inputs and their function.
+pub const TARGETS: &[(&str, Harness)] = &[
+    ("http_request", http_request),
+    ("body_params", body_params),
+    ("basic_auth", basic_auth),
+    ("pg_backend", pg_backend),
+    ("notify_payload", notify_payload),
+    ("pem_key", pem_key),
+    ("jwt_verify", jwt_verify),
+];
+
+/// The request parser and framing over one read buffer: every complete request is cut off
+/// the front in turn (pipelining), and a prefix of a complete request is never a different
+/// complete request (split reads).
+pub fn http_request(data: &[u8]) {
+    let mut rest = data;
+    while let Ok(Some(req)) = request::parse(rest) {
+        assert!(req.len > 0 && req.len <= rest.len());
+        let len = req.len;
+        for cut in [len - 1, len / 2] {
+            if let Ok(Some(prefix)) = request::parse(&rest[..cut]) {
+                panic!(
+                    "a prefix of {len} bytes parsed as a request of {}",
+                    prefix.len
+                );
+            }
+        }
+        rest = &rest[len..];
+    }
+}
+
+/// The form and JSON body parsers, under both media types, and the credentials they yield.
+pub fn body_params(data: &[u8]) {
+    for content_type in [
+        &b"application/x-www-form-urlencoded"[..],
+        b"application/json",
+    ] {
+        if let Ok(params) = parse_params(Some(content_type), data) {
+            let mut scratch = BasicScratch::new();
+            let _ = client_credentials(None, params.body_credentials(), &mut scratch);
+        }
+    }
+}
+
+/// Basic credential decoding of an arbitrary `Authorization` header value.
+pub fn basic_auth(data: &[u8]) {
+    let mut scratch = BasicScratch::new();
+    if let Ok(credentials) =
+        client_credentials(Some(data), BodyCredentials::default(), &mut scratch)
+    {
+        assert!(credentials.id().is_some_and(|id| !id.is_empty()));
+    }
+}
+
+/// Our Postgres backend-message framing over an arbitrary stream.
+pub fn pg_backend(data: &[u8]) {
+    let mut buf = bytes::BytesMut::from(data);
+    while let Ok(Some(_message)) = edgeauth::pg::codec::next_message(&mut buf) {}
+}
+
+/// The NOTIFY payloads a shard parses.
+pub fn notify_payload(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = parse_revocation(text);
+        let what = Invalidation::parse(text);
+        assert_eq!(Invalidation::parse(what.payload()), what);
+    }
+}
+
+/// PEM and key loading.
+pub fn pem_key(data: &[u8]) {
+    if let Ok(key) = SigningKey::from_pem(data) {
+        assert!(!key.kid().is_empty());
+    }
+}
+
+thread_local! {
+    /// Keys of every algorithm, loaded once (keys are not `Send`).
+    static KEYS: Vec<SigningKey> = [
+        edgeauth::jwt::Alg::ES256,
+        edgeauth::jwt::Alg::EdDSA,
+        edgeauth::jwt::Alg::HS256,
+    ]
+    .into_iter()
+    .map(|alg| SigningKey::from_pem(edgeauth::jwt::generate_pem(alg).unwrap().as_bytes()).unwrap())
+    .collect();
+}
+
+/// JWT verification as introspection sees it: arbitrary tokens against real keys; nothing
+/// that was not signed by one of them may verify.
+pub fn jwt_verify(data: &[u8]) {
+    KEYS.with(|keys| {
+        assert!(
+            verify_token(keys, data).is_err(),
+            "a token no key signed verified"
+        );
+    });
+}
