@@ -445,3 +445,31 @@ fn a_full_revocation_cache_hurts_no_other_client() {
     let fresh = access_token(&server, "noisy", &noisy);
     assert!(is_active(&server, "quiet", &quiet, &fresh));
 }
+
+/// The kill switch through the admin API: `POST /admin/clients/{id}/revoke-tokens` does what
+/// `edgeauth client revoke-tokens` does.
+#[test]
+fn revoke_tokens_through_the_admin_api() {
+    let db = TestDb::new();
+    let secret = db.add_client("leaky", "read");
+    let admin = "admin-api-revoke-tokens-0123456789abcdef";
+    let server = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", admin)]);
+    let stolen = access_token(&server, "leaky", &secret);
+    let call = |id: &str, bearer: &str| {
+        let auth = format!("Authorization: Bearer {bearer}\r\n");
+        let path = format!("/admin/clients/{id}/revoke-tokens");
+        server.request(&post(&path, "application/json", "", &auth))
+    };
+    assert_eq!(
+        call("leaky", "wrong-token-wrong-token-wrong-token").status,
+        401
+    );
+    let r = call("leaky", admin);
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.is_empty() && r.header("Content-Length").is_none());
+    eventually("the stolen token inactive", Duration::from_secs(1), || {
+        ok_if(!is_active(&server, "leaky", &secret, &stolen), ())
+    });
+    assert_eq!(call("nobody", admin).status, 404);
+    assert_eq!(call("bad%22id", admin).status, 400);
+}

@@ -3,7 +3,7 @@
 
 use crate::auth::secret;
 use crate::endpoint::context::Context;
-use crate::endpoint::params;
+use crate::endpoint::{params, route};
 use crate::http::request::Request;
 use crate::http::response;
 use crate::store::clients;
@@ -129,6 +129,32 @@ pub async fn invalidate(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, kee
     let body = serde_json::to_vec(&serde_json::json!({ "invalidated": what.payload() }))
         .expect("a json! value serializes");
     response::write_json(out, 200, &body, keep_alive, &[]);
+}
+
+/// `POST /admin/clients/{id}/revoke-tokens`: the kill switch, as `edgeauth client
+/// revoke-tokens` does it (the same store function): 204, or 404 for an unknown client.
+pub async fn revoke_tokens(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
+    let Some(id) = route::revoke_tokens_client(req.path) else {
+        return bad_request(out, keep_alive, "no client id in the path");
+    };
+    if clients::validate_client_id(id).is_err() {
+        return bad_request(out, keep_alive, "client_id is malformed");
+    }
+    let done = match ctx.pg.client() {
+        Ok(pg) => clients::revoke_tokens(&pg, id).await,
+        Err(e) => Err(clients::AdminError::Db(e)),
+    };
+    match done {
+        Ok(()) => response::write_no_content(out, keep_alive),
+        Err(clients::AdminError::NotFound(_)) => {
+            let body = b"{\"error\":\"not_found\",\"error_description\":\"no such client\"}";
+            response::write_json(out, 404, body, keep_alive, &[])
+        }
+        Err(_) => {
+            let body = b"{\"error\":\"temporarily_unavailable\",\"error_description\":\"the database is unreachable; nothing was revoked\"}";
+            response::write_json(out, 503, body, keep_alive, &[("Retry-After", "1")])
+        }
+    }
 }
 
 fn bad_request(out: &mut Vec<u8>, keep_alive: bool, description: &'static str) {

@@ -59,11 +59,16 @@ pub async fn handle(
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(ctx, out, keep_alive),
         Route::Metrics => metrics::handle(ctx, out, keep_alive),
-        Route::AdminStats | Route::AdminInvalidate => match admin::authorize(ctx, req) {
-            Err(refusal) => admin::write_refusal(refusal, out, keep_alive),
-            Ok(()) if route == Route::AdminStats => admin::stats(ctx, out, keep_alive),
-            Ok(()) => admin::invalidate(ctx, req, out, keep_alive).await,
-        },
+        Route::AdminStats | Route::AdminInvalidate | Route::AdminRevokeTokens => {
+            match admin::authorize(ctx, req) {
+                Err(refusal) => admin::write_refusal(refusal, out, keep_alive),
+                Ok(()) if route == Route::AdminStats => admin::stats(ctx, out, keep_alive),
+                Ok(()) if route == Route::AdminInvalidate => {
+                    admin::invalidate(ctx, req, out, keep_alive).await
+                }
+                Ok(()) => admin::revoke_tokens(ctx, req, out, keep_alive).await,
+            }
+        }
         Route::MethodNotAllowed(allow) => {
             let body = b"{\"error\":\"method_not_allowed\"}";
             response::write_json(out, 405, body, keep_alive, &[("Allow", allow)]);

@@ -14,7 +14,7 @@ use crate::endpoint::route::Route;
 
 /// Endpoint label values, indexed by `endpoint_index`. The last one takes everything that
 /// was not routed to an endpoint: unknown paths, wrong methods, unparseable requests.
-pub const ENDPOINTS: [&str; 11] = [
+pub const ENDPOINTS: [&str; 12] = [
     "token",
     "introspect",
     "revoke",
@@ -25,6 +25,7 @@ pub const ENDPOINTS: [&str; 11] = [
     "metrics",
     "admin_stats",
     "admin_invalidate",
+    "admin_revoke_tokens",
     "other",
 ];
 
@@ -33,8 +34,8 @@ pub const ENDPOINT_OTHER: usize = ENDPOINTS.len() - 1;
 
 /// Every status this server sends (see `response::reason_phrase`); anything else is counted
 /// under the last slot, labelled `other`, so the table stays fixed-size whatever happens.
-pub const STATUSES: [u16; 16] = [
-    200, 400, 401, 403, 404, 405, 408, 411, 413, 415, 429, 431, 500, 501, 503, 505,
+pub const STATUSES: [u16; 17] = [
+    200, 204, 400, 401, 403, 404, 405, 408, 411, 413, 415, 429, 431, 500, 501, 503, 505,
 ];
 const STATUS_SLOTS: usize = STATUSES.len() + 1;
 
@@ -51,6 +52,7 @@ pub fn endpoint_index(route: Route) -> usize {
         Route::Metrics => 7,
         Route::AdminStats => 8,
         Route::AdminInvalidate => 9,
+        Route::AdminRevokeTokens => 10,
         Route::MethodNotAllowed(_) | Route::NotFound => ENDPOINT_OTHER,
     }
 }

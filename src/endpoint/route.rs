@@ -14,6 +14,8 @@ pub enum Route {
     Metrics,
     AdminStats,
     AdminInvalidate,
+    /// `POST /admin/clients/{id}/revoke-tokens`; the handler reads the id from the path.
+    AdminRevokeTokens,
     /// The path exists but not for this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -47,6 +49,14 @@ pub fn route(method: Method, path: &str, surface: Surface) -> Route {
     }
 }
 
+/// The client id of `/admin/clients/{id}/revoke-tokens`.
+pub fn revoke_tokens_client(path: &str) -> Option<&str> {
+    let id = path
+        .strip_prefix("/admin/clients/")?
+        .strip_suffix("/revoke-tokens")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
 fn route_of(method: Method, path: &str) -> Route {
     let get = matches!(method, Method::Get | Method::Head);
     let (route, allow) = match path {
@@ -60,6 +70,7 @@ fn route_of(method: Method, path: &str) -> Route {
         "/metrics" => (Route::Metrics, "GET, HEAD"),
         "/admin/cache/stats" => (Route::AdminStats, "GET, HEAD"),
         "/admin/cache/invalidate" => (Route::AdminInvalidate, "POST"),
+        _ if revoke_tokens_client(path).is_some() => (Route::AdminRevokeTokens, "POST"),
         _ => return Route::NotFound,
     };
     let allowed = if allow == "POST" {

@@ -59,6 +59,16 @@ pub fn write_head(
     out.extend_from_slice(b"\r\n\r\n");
 }
 
+/// `204 No Content`: no body, and so neither `Content-Type` nor `Content-Length` (RFC 9110
+/// §8.6: a server must not send the latter with a 204).
+pub fn write_no_content(out: &mut Vec<u8>, keep_alive: bool) {
+    out.extend_from_slice(b"HTTP/1.1 204 No Content\r\nServer: edgeauth\r\n");
+    out.extend_from_slice(match keep_alive {
+        true => b"Connection: keep-alive\r\n\r\n".as_slice(),
+        false => b"Connection: close\r\n\r\n".as_slice(),
+    });
+}
+
 /// A complete JSON response: head, then `body`.
 pub fn write_json(
     out: &mut Vec<u8>,
