@@ -148,15 +148,10 @@ fn keys_generate_writes_a_private_key_once() {
     let dir = std::env::temp_dir().join(unique_name("edgeauth-keys"));
     for alg in ["ES256", "EdDSA", "HS256"] {
         let path = dir.join(format!("{alg}.pem"));
-        let out = Command::new(BIN)
-            .args(["keys", "generate", "--alg", alg, "--out"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{alg}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeeds(
+            Command::new(BIN)
+                .args(["keys", "generate", "--alg", alg, "--out"])
+                .arg(&path),
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["alg"], alg);
@@ -203,15 +198,10 @@ fn the_admin_token_comes_from_a_file_and_a_flag_draws_a_warning() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("admin_token_file"));
 
-    let out = Command::new(BIN)
-        .args(["--admin-token", token, "client", "list"])
-        .env("EDGEAUTH_DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        Command::new(BIN)
+            .args(["--admin-token", token, "client", "list"])
+            .env("EDGEAUTH_DATABASE_URL", &db.url),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

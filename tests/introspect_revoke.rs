@@ -17,15 +17,10 @@ impl SharedKey {
         let path = std::env::temp_dir()
             .join(unique_name("edgeauth-key"))
             .with_extension("pem");
-        let out = std::process::Command::new(BIN)
-            .args(["keys", "generate", "--alg", "ES256", "--out"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeeds(
+            std::process::Command::new(BIN)
+                .args(["keys", "generate", "--alg", "ES256", "--out"])
+                .arg(&path),
         );
         SharedKey(path)
     }

@@ -16,6 +16,17 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_edgeauth");
 
+/// Run a command that must succeed; its output, or a failure that shows its stderr.
+pub fn succeeds(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// How often `eventually` looks again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
