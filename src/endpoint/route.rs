@@ -115,38 +115,23 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(
-            route(Method::Post, "/oauth/token", Surface::All),
-            Route::Token
-        );
-        assert_eq!(
-            route(Method::Get, "/oauth/token", Surface::All),
-            Route::MethodNotAllowed("POST")
-        );
-        assert_eq!(
-            route(Method::Post, "/oauth/introspect", Surface::All),
-            Route::Introspect
-        );
-        assert_eq!(
-            route(Method::Post, "/oauth/revoke", Surface::All),
-            Route::Revoke
-        );
-        assert_eq!(
-            route(Method::Get, "/oauth/revoke", Surface::All),
-            Route::MethodNotAllowed("POST")
-        );
-        assert_eq!(
-            route(Method::Head, "/healthz", Surface::All),
-            Route::Healthz
-        );
-        assert_eq!(
-            route(Method::Post, "/healthz", Surface::All),
-            Route::MethodNotAllowed("GET, HEAD")
-        );
-        assert_eq!(route(Method::Get, "/nope", Surface::All), Route::NotFound);
-        assert_eq!(
-            route(Method::Get, "/.well-known/jwks.json", Surface::All),
-            Route::Jwks
-        );
+        use Method::{Get, Head, Post};
+        for (method, path, expected) in [
+            (Post, "/oauth/token", Route::Token),
+            (Get, "/oauth/token", Route::MethodNotAllowed("POST")),
+            (Post, "/oauth/introspect", Route::Introspect),
+            (Post, "/oauth/revoke", Route::Revoke),
+            (Get, "/oauth/revoke", Route::MethodNotAllowed("POST")),
+            (Head, "/healthz", Route::Healthz),
+            (Post, "/healthz", Route::MethodNotAllowed("GET, HEAD")),
+            (Get, "/nope", Route::NotFound),
+            (Get, "/.well-known/jwks.json", Route::Jwks),
+        ] {
+            assert_eq!(
+                route(method, path, Surface::All),
+                expected,
+                "{method:?} {path}"
+            );
+        }
     }
 }
