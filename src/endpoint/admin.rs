@@ -3,11 +3,28 @@
 
 use crate::auth::secret;
 use crate::endpoint::context::Context;
-use crate::endpoint::{params, route};
+use crate::endpoint::params;
+use crate::endpoint::route::{self, Route};
 use crate::http::request::Request;
 use crate::http::response;
 use crate::store::clients;
 use crate::store::events::{self, Invalidation};
+
+/// Answer an admin request, once its bearer token is checked.
+pub async fn handle(
+    ctx: &Context,
+    route: Route,
+    req: &Request<'_>,
+    out: &mut Vec<u8>,
+    keep_alive: bool,
+) {
+    match authorize(ctx, req) {
+        Err(refusal) => write_refusal(refusal, out, keep_alive),
+        Ok(()) if route == Route::AdminStats => stats(ctx, out, keep_alive),
+        Ok(()) if route == Route::AdminInvalidate => invalidate(ctx, req, out, keep_alive).await,
+        Ok(()) => revoke_tokens(ctx, req, out, keep_alive).await,
+    }
+}
 
 /// Why an admin request was refused before it was served.
 pub enum Refusal {

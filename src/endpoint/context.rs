@@ -152,6 +152,14 @@ impl Context {
     }
 }
 
+/// Where an endpoint writes its answer: the connection's write buffer, its reused body
+/// buffer, and whether the connection stays open after this response.
+pub struct Reply<'a> {
+    pub out: &'a mut Vec<u8>,
+    pub scratch: &'a mut Vec<u8>,
+    pub keep_alive: bool,
+}
+
 /// `kid1,kid2,...` in configuration order, for logs.
 pub fn kid_list(keys: &[SigningKey]) -> String {
     keys.iter().map(|k| k.kid()).collect::<Vec<_>>().join(",")

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::cache::{Jti, Verdict};
 use crate::clock::unix_now_s;
 use crate::endpoint::client_authn;
-use crate::endpoint::context::Context;
+use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;
@@ -27,13 +27,12 @@ use crate::store::revocations;
 const INACTIVE: &[u8] = b"{\"active\":false}";
 
 /// Answer one introspection request into `out`; `scratch` is the connection's body buffer.
-pub async fn handle(
-    ctx: &Context,
-    req: &Request<'_>,
-    keep_alive: bool,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
+    let Reply {
+        out,
+        scratch,
+        keep_alive,
+    } = reply;
     match introspect(ctx, req).await {
         Ok(Some(claims)) => {
             scratch.clear();

@@ -3,8 +3,15 @@
 //! serialized once per key set.
 
 use crate::config::Config;
+use crate::http::response;
 use crate::jwt::jwks::jwks_json;
 use crate::jwt::keys::{Alg, SigningKey};
+
+/// Answer with one of the documents; clients may cache it for a few minutes.
+pub fn write(document: &[u8], out: &mut Vec<u8>, keep_alive: bool) {
+    let cache = [("Cache-Control", "max-age=300")];
+    response::write_json(out, 200, document, keep_alive, &cache);
+}
 
 pub struct Documents {
     pub metadata: Vec<u8>,

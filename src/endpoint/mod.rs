@@ -24,7 +24,7 @@ pub mod token;
 
 use crate::http::request::{Method, ParseError, Request};
 use crate::http::response;
-use context::Context;
+use context::{Context, Reply};
 use route::{Route, Surface, route};
 
 /// Answer one request, which came in on `surface`, into `out`. `scratch` is the
@@ -39,35 +39,29 @@ pub async fn handle(
 ) {
     let start = out.len();
     let route = route(req.method, req.path, surface);
+
     // The request was parsed just before this call; a vDSO clock read, no syscall.
     let begun = (route == Route::Token).then(std::time::Instant::now);
     match route {
-        Route::Token => token::handle(ctx, req, keep_alive, out, scratch).await,
-        Route::Introspect => introspect::handle(ctx, req, keep_alive, out, scratch).await,
-        Route::Revoke => revoke::handle(ctx, req, keep_alive, out, scratch).await,
-        Route::Metadata | Route::Jwks => {
-            let keys = ctx.keys();
-            let documents = &keys.documents;
-            let body = if route == Route::Metadata {
-                &documents.metadata
-            } else {
-                &documents.jwks
+        Route::Token | Route::Introspect | Route::Revoke => {
+            let reply = Reply {
+                out: &mut *out,
+                scratch: &mut *scratch,
+                keep_alive,
             };
-            let cache = [("Cache-Control", "max-age=300")];
-            response::write_json(out, 200, body, keep_alive, &cache);
+            match route {
+                Route::Token => token::handle(ctx, req, reply).await,
+                Route::Introspect => introspect::handle(ctx, req, reply).await,
+                _ => revoke::handle(ctx, req, reply).await,
+            }
         }
+        Route::Metadata => metadata::write(&ctx.keys().documents.metadata, out, keep_alive),
+        Route::Jwks => metadata::write(&ctx.keys().documents.jwks, out, keep_alive),
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(ctx, out, keep_alive),
         Route::Metrics => metrics::handle(ctx, out, keep_alive),
         Route::AdminStats | Route::AdminInvalidate | Route::AdminRevokeTokens => {
-            match admin::authorize(ctx, req) {
-                Err(refusal) => admin::write_refusal(refusal, out, keep_alive),
-                Ok(()) if route == Route::AdminStats => admin::stats(ctx, out, keep_alive),
-                Ok(()) if route == Route::AdminInvalidate => {
-                    admin::invalidate(ctx, req, out, keep_alive).await
-                }
-                Ok(()) => admin::revoke_tokens(ctx, req, out, keep_alive).await,
-            }
+            admin::handle(ctx, route, req, out, keep_alive).await
         }
         Route::MethodNotAllowed(allow) => {
             let body = b"{\"error\":\"method_not_allowed\"}";

@@ -17,7 +17,7 @@
 //!   must retry, because a revocation that was not recorded must not look successful.
 
 use crate::endpoint::client_authn;
-use crate::endpoint::context::Context;
+use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;
@@ -25,13 +25,12 @@ use crate::jwt::verify::verify_token;
 use crate::store::revocations;
 
 /// Answer one revocation request into `out`; `scratch` is the connection's body buffer.
-pub async fn handle(
-    ctx: &Context,
-    req: &Request<'_>,
-    keep_alive: bool,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
+    let Reply {
+        out,
+        scratch,
+        keep_alive,
+    } = reply;
     match revoke(ctx, req).await {
         Ok(()) => response::write_json(out, 200, b"", keep_alive, NO_STORE_HEADERS),
         Err(e) => e.write(out, scratch, keep_alive),

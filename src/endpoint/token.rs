@@ -12,7 +12,7 @@ use crate::auth::client_auth::BasicScratch;
 use crate::batch::{Backpressure, TokenRow};
 use crate::clock;
 use crate::endpoint::client_authn::{self, body_error};
-use crate::endpoint::context::Context;
+use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::endpoint::params;
 use crate::http::request::Request;
@@ -24,13 +24,12 @@ use crate::store::clients::{self, ClientRecord};
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// Answer one token request into `out`; `scratch` is the connection's reused body buffer.
-pub async fn handle(
-    ctx: &Context,
-    req: &Request<'_>,
-    keep_alive: bool,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) {
+pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
+    let Reply {
+        out,
+        scratch,
+        keep_alive,
+    } = reply;
     // Outcomes are counted by `endpoint::handle`, from the status written here.
     match issue(ctx, req, scratch).await {
         Ok(()) => response::write_json(out, 200, scratch, keep_alive, NO_STORE_HEADERS),
