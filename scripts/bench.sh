@@ -149,7 +149,7 @@ export EDGEAUTH_IO_DRIVER=$IO_DRIVER
 export EDGEAUTH_CACHE_CAPACITY=$CACHE_CAPACITY
 export EDGEAUTH_DURABILITY=$DURABILITY
 export EDGEAUTH_FLUSH_INTERVAL=$FLUSH_INTERVAL
-admin_token=bench-admin-token-$RANDOM$RANDOM-$RANDOM$RANDOM-$RANDOM
+admin_token=bench-admin-token-$(od -An -tx1 -N16 /dev/urandom | tr -d " \n")
 export EDGEAUTH_ADMIN_TOKEN=$admin_token
 psql() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 -d "$EDGEAUTH_DATABASE_URL" "$@"; }
 
