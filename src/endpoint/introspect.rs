@@ -28,20 +28,23 @@ const INACTIVE: &[u8] = b"{\"active\":false}";
 
 /// Answer one introspection request into `out`; `scratch` is the connection's body buffer.
 pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
-    let Reply {
-        out,
-        scratch,
-        keep_alive,
-    } = reply;
     match introspect(ctx, req).await {
         Ok(Some(claims)) => {
-            scratch.clear();
-            serde_json::to_writer(&mut *scratch, &Active::from(&claims))
+            reply.scratch.clear();
+            serde_json::to_writer(&mut *reply.scratch, &Active::from(&claims))
                 .expect("serializing strings and integers into a Vec cannot fail");
-            response::write_json(out, 200, scratch, keep_alive, NO_STORE_HEADERS);
+            response::write_json(
+                reply.out,
+                200,
+                reply.scratch,
+                reply.keep_alive,
+                NO_STORE_HEADERS,
+            );
         }
-        Ok(None) => response::write_json(out, 200, INACTIVE, keep_alive, NO_STORE_HEADERS),
-        Err(e) => e.write(out, scratch, keep_alive),
+        Ok(None) => {
+            response::write_json(reply.out, 200, INACTIVE, reply.keep_alive, NO_STORE_HEADERS)
+        }
+        Err(e) => e.write(reply.out, reply.scratch, reply.keep_alive),
     }
 }
 

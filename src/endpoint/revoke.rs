@@ -26,14 +26,9 @@ use crate::store::revocations;
 
 /// Answer one revocation request into `out`; `scratch` is the connection's body buffer.
 pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
-    let Reply {
-        out,
-        scratch,
-        keep_alive,
-    } = reply;
     match revoke(ctx, req).await {
-        Ok(()) => response::write_json(out, 200, b"", keep_alive, NO_STORE_HEADERS),
-        Err(e) => e.write(out, scratch, keep_alive),
+        Ok(()) => response::write_json(reply.out, 200, b"", reply.keep_alive, NO_STORE_HEADERS),
+        Err(e) => e.write(reply.out, reply.scratch, reply.keep_alive),
     }
 }
 

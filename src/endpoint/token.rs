@@ -25,15 +25,16 @@ const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// Answer one token request into `out`; `scratch` is the connection's reused body buffer.
 pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
-    let Reply {
-        out,
-        scratch,
-        keep_alive,
-    } = reply;
     // Outcomes are counted by `endpoint::handle`, from the status written here.
-    match issue(ctx, req, scratch).await {
-        Ok(()) => response::write_json(out, 200, scratch, keep_alive, NO_STORE_HEADERS),
-        Err(e) => e.write(out, scratch, keep_alive),
+    match issue(ctx, req, reply.scratch).await {
+        Ok(()) => response::write_json(
+            reply.out,
+            200,
+            reply.scratch,
+            reply.keep_alive,
+            NO_STORE_HEADERS,
+        ),
+        Err(e) => e.write(reply.out, reply.scratch, reply.keep_alive),
     }
 }
 
