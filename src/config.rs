@@ -46,8 +46,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// When set, `/metrics` and `/admin/*` are served here only (404 on `listen`).
     pub admin_listen: Option<SocketAddr>,
+    /// With `tls_key`: `listen` speaks TLS with this PEM chain.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// A plain-HTTP listener beside a TLS `listen`, for a trusted proxy in front.
+    pub plain_listen: Option<SocketAddr>,
     pub shards: usize,
-    /// Unset: `http://<listen>`.
+    /// Unset: `http://<listen>`, or `https://<listen>` with TLS.
     pub issuer: String,
     /// Unset: the issuer.
     pub audience: String,
@@ -89,6 +94,9 @@ impl Default for Config {
             database_url: None,
             listen: limits::LISTEN_DEFAULT,
             admin_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            plain_listen: None,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             issuer: format!("http://{}", limits::LISTEN_DEFAULT),
             audience: format!("http://{}", limits::LISTEN_DEFAULT),
@@ -182,6 +190,35 @@ pub const SETTINGS: &[Setting] = &[
         show: |c| c.admin_listen.map_or("unset".to_owned(), |a| a.to_string()),
     },
     Setting {
+        name: "tls_cert",
+        unit: "PEM file",
+        help: "certificate chain, leaf first; with tls_key, listen speaks TLS (reloaded on SIGHUP)",
+        secret: false,
+        set: |c, v| set(&mut c.tls_cert, Some(PathBuf::from(v))),
+        show: |c| show_path(&c.tls_cert),
+    },
+    Setting {
+        name: "tls_key",
+        unit: "PEM file",
+        help: "the private key of tls_cert's first certificate (mode 600 or 640)",
+        secret: false,
+        set: |c, v| set(&mut c.tls_key, Some(PathBuf::from(v))),
+        show: |c| show_path(&c.tls_key),
+    },
+    Setting {
+        name: "plain_listen",
+        unit: "address:port",
+        help: "an extra plain-HTTP listener beside a TLS listen, for a trusted proxy in front",
+        secret: false,
+        set: |c, v| {
+            set(
+                &mut c.plain_listen,
+                Some(v.parse().map_err(|e| format!("{v:?}: {e}"))?),
+            )
+        },
+        show: |c| c.plain_listen.map_or("unset".to_owned(), |a| a.to_string()),
+    },
+    Setting {
         name: "shards",
         unit: "count",
         help: "shard threads, one per core (default: the cores available)",
@@ -192,7 +229,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "issuer",
         unit: "URL",
-        help: "iss claim and metadata issuer (default: http://<listen>)",
+        help: "iss claim and metadata issuer (default: http://<listen>, https:// with TLS)",
         secret: false,
         set: |c, v| set(&mut c.issuer, issuer(v)?),
         show: |c| c.issuer.clone(),
@@ -264,11 +301,7 @@ pub const SETTINGS: &[Setting] = &[
             c.admin_token_file = Some(PathBuf::from(v));
             set(&mut c.admin_token, Some(admin_token(text.trim())?))
         },
-        show: |c| {
-            c.admin_token_file
-                .as_ref()
-                .map_or("unset".to_owned(), |p| p.display().to_string())
-        },
+        show: |c| show_path(&c.admin_token_file),
     },
     Setting {
         name: "log_level",
@@ -475,12 +508,23 @@ impl Config {
         if config.admin_listen == Some(config.listen) {
             return Err("admin_listen must differ from listen".to_owned());
         }
+        if config.plain_listen.is_some()
+            && (config.plain_listen == Some(config.listen)
+                || config.plain_listen == config.admin_listen)
+        {
+            return Err("plain_listen must differ from listen and admin_listen".to_owned());
+        }
         if values.contains_key("admin_token") && values.contains_key("admin_token_file") {
             return Err("give admin_token or admin_token_file, not both".to_owned());
         }
         // Defaults that follow other settings.
         if !values.contains_key("issuer") {
-            config.issuer = format!("http://{}", config.listen);
+            let scheme = if config.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            config.issuer = format!("{scheme}://{}", config.listen);
         }
         if !values.contains_key("audience") {
             config.audience = config.issuer.clone();
@@ -492,6 +536,20 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// The certificate and key of a TLS `listen`; `None`: `listen` is plain.
+    pub fn tls_files(&self) -> Result<Option<(&Path, &Path)>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((cert, key))),
+            (None, None) if self.plain_listen.is_some() => Err(
+                "plain_listen is an extra listener beside a TLS listen: set tls_cert and tls_key"
+                    .to_owned(),
+            ),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("tls_cert is set but tls_key is not".to_owned()),
+            (None, Some(_)) => Err("tls_key is set but tls_cert is not".to_owned()),
+        }
     }
 
     /// The key files to load: the configured ones, or the generated default.
@@ -658,6 +716,11 @@ pub fn duration(v: &str) -> Result<Duration, String> {
         _ => return Err(format!("{v:?}: unit must be ms, s, m, h or d")),
     };
     Ok(d)
+}
+
+fn show_path(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map_or("unset".to_owned(), |p| p.display().to_string())
 }
 
 /// The shortest exact form: `10m`, `1h`, `200ms`.
@@ -877,6 +940,9 @@ mod tests {
             "database_url" => "postgres://u:secret@db:5432/x",
             "listen" => "127.0.0.1:9999",
             "admin_listen" => "127.0.0.1:9998",
+            "tls_cert" => "/etc/edgeauth/chain.pem",
+            "tls_key" => "/etc/edgeauth/key.pem",
+            "plain_listen" => "127.0.0.1:9997",
             "shards" => "3",
             "issuer" => "https://issuer.example",
             "audience" => "https://api.example",

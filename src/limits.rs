@@ -40,6 +40,13 @@ pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
 /// dribbling a byte now and then cannot hold a connection for `idle_timeout` per byte.
 pub const HEADER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
+/// Session tickets rotate their key this often; a ticket opens until the end of the period
+/// after the one it was issued in.
+pub const TLS_TICKET_KEY_PERIOD: Duration = Duration::from_secs(6 * 3600);
+
+/// Bytes of TLS records read from a socket at once: one full record and its header.
+pub const TLS_READ_BYTES: usize = 16 * 1024 + 256;
+
 /// Bounds of `idle_timeout` and `header_timeout`: long enough for any honest client,
 /// short enough that `Instant + timeout` cannot overflow.
 pub const CONNECTION_TIMEOUT_MIN: Duration = Duration::from_millis(100);

@@ -1,10 +1,11 @@
 //! `edgeauth serve`: prepare what every shard shares, start one pinned thread per shard,
 //! own the signals, and wait for the shards to finish.
 //!
-//! SIGHUP reloads the signing keys: the signal thread re-reads `signing_keys` (the config
-//! file's, unless a flag or the environment sets them) and every key file, checks them all,
-//! and only then hands each shard the new set through its reload channel plus a wake-up
-//! byte. Nothing else in the configuration is reloaded.
+//! SIGHUP reloads the signing keys and the TLS certificate: the signal thread re-reads
+//! `signing_keys` (the config file's, unless a flag or the environment sets them), every key
+//! file and `tls_cert`/`tls_key`, checks them all, and only then hands each shard the new
+//! set through its reload channel plus a wake-up byte. Nothing else in the configuration is
+//! reloaded.
 
 use std::error::Error;
 use std::io::Write;
@@ -29,6 +30,7 @@ use crate::log;
 use crate::pg::{Client, ErrorKind, PgConfig, block_on};
 use crate::shard::{self, KeyPems, KeyReload, ShardCommon, ShardInit, WAKE_RELOAD, WAKE_SHUTDOWN};
 use crate::store::{self, schema};
+use crate::tls::{ServerTls, TicketKeys};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -38,6 +40,8 @@ struct Shards {
     /// The signal thread's end of each shard's wake-up socket.
     wakers: Vec<StdUnixStream>,
     reloads: Vec<mpsc::Sender<KeyReload>>,
+    /// The certificate the shards serve, for the next reload to replace.
+    tls: Option<ServerTls>,
 }
 
 /// `settings` are what the command line and environment gave: a SIGHUP resolves them again
@@ -48,6 +52,7 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
     let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let pg = store::database(&config)?.with_application_name("edgeauth");
     let (key_pems, keys) = load_signing_keys(&config)?;
+    let tls = load_tls(&config, None)?;
     let documents = Arc::new(Documents::build(&config, &keys));
     ensure_listen_address_free(&config)?;
     let database_reachable = check_database(&pg)?;
@@ -58,6 +63,7 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
         config: config.clone(),
         pg: pg.clone(),
         key_pems,
+        tls,
         documents,
         all_stats: (0..config.shards).map(|_| ShardStats::default()).collect(),
         database_reachable,
@@ -94,6 +100,7 @@ fn start_shards(
         threads: Vec::with_capacity(count),
         wakers: Vec::with_capacity(count),
         reloads: Vec::with_capacity(count),
+        tls: common.tls.clone(),
     };
     for id in 0..count {
         let (wake_tx, wake_rx) = StdUnixStream::pair()?;
@@ -150,7 +157,7 @@ fn handle_signals(mut signals: Signals, config: &Config, settings: &Settings, mu
         if signal == SIGHUP {
             // During shutdown a reload is pointless: the shards are draining.
             if received == 0 {
-                reload(config, settings, &shards.reloads, &mut shards.wakers);
+                reload(config, settings, &mut shards);
             }
             continue;
         }
@@ -177,44 +184,57 @@ fn wake_all(wakers: &mut [StdUnixStream]) {
     }
 }
 
-/// SIGHUP: load and check every key first, then hand the set to every shard. Any failure
-/// leaves every shard with the keys it has: a half-applied reload would have shards
-/// signing with keys other shards cannot verify.
-fn reload(
-    config: &Config,
-    settings: &Settings,
-    senders: &[mpsc::Sender<KeyReload>],
-    wakers: &mut [StdUnixStream],
-) {
-    let (key_pems, keys) = match load_reloaded_keys(config, settings) {
+/// SIGHUP: load and check every key and the certificate first, then hand the set to every
+/// shard. Any failure leaves every shard with the keys it has: a half-applied reload would
+/// have shards signing with keys other shards cannot verify.
+fn reload(config: &Config, settings: &Settings, shards: &mut Shards) {
+    let loaded = load_reloaded_keys(config, settings)
+        .and_then(|keys| Ok((keys, load_tls(config, shards.tls.as_ref())?)));
+    let ((key_pems, keys), tls) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
             log::error(
-                "SIGHUP: signing keys not reloaded; keeping the current keys",
+                "SIGHUP: keys and certificate not reloaded; keeping the current ones",
                 &[("error", &e)],
             );
             return;
         }
     };
     let documents = Arc::new(Documents::build(config, &keys));
-    for (sender, waker) in senders.iter().zip(wakers.iter_mut()) {
+    for (sender, waker) in shards.reloads.iter().zip(shards.wakers.iter_mut()) {
         // A shard that has already gone (shutdown) no longer needs keys.
         let sent = sender.send(KeyReload {
             key_pems: key_pems.clone(),
+            tls: tls.clone(),
             documents: documents.clone(),
         });
         if sent.is_ok() {
             let _ = waker.write_all(&[WAKE_RELOAD]);
         }
     }
+    shards.tls = tls;
     log::info(
         "SIGHUP: signing keys reloaded",
         &[
             ("signing_alg", &keys[0].alg()),
             ("signing_kid", &keys[0].kid()),
             ("kids", &kid_list(&keys)),
+            ("tls_cert", &shards.tls.is_some()),
         ],
     );
+}
+
+/// The certificate and key of a TLS `listen`, loaded and checked; a reload keeps the
+/// ticket keys of the `current` certificate, so sessions resume across it.
+fn load_tls(config: &Config, current: Option<&ServerTls>) -> Result<Option<ServerTls>> {
+    let Some((cert, key)) = config.tls_files()? else {
+        return Ok(None);
+    };
+    let tickets = match current {
+        Some(current) => current.tickets().clone(),
+        None => TicketKeys::random()?,
+    };
+    Ok(Some(ServerTls::load(cert, key, tickets)?))
 }
 
 /// The key files `settings` name now (the config file is read again), loaded with the
@@ -267,7 +287,12 @@ fn load_signing_keys(config: &Config) -> Result<(KeyPems, Vec<SigningKey>)> {
 /// start silently and steal half the connections. Binding once without it first turns that
 /// into a clear error.
 fn ensure_listen_address_free(config: &Config) -> Result<()> {
-    for address in std::iter::once(config.listen).chain(config.admin_listen) {
+    let addresses = [
+        Some(config.listen),
+        config.plain_listen,
+        config.admin_listen,
+    ];
+    for address in addresses.into_iter().flatten() {
         StdTcpListener::bind(address)
             .map(drop)
             .map_err(|e| format!("cannot listen on {address}: {e}"))?;

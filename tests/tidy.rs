@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     &["log", "shutdown"],
     // Settings, declared once; knows no database, no HTTP.
     &["config"],
+    // TLS for the listeners: certificates, ticket keys, sessions without I/O.
+    &["tls"],
     // The Postgres wire client.
     &["pg"],
     // The client and revocation caches; signing keys and tokens; credentials and secrets.

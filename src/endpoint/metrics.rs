@@ -44,6 +44,24 @@ const SIMPLE: &[(&str, &str, &str, Pick)] = &[
         |s| s.connections_timed_out.get(),
     ),
     (
+        "edgeauth_tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed in full (resumed ones are counted apart)",
+        |s| s.tls_handshakes_full.get(),
+    ),
+    (
+        "edgeauth_tls_resumed_handshakes_total",
+        "counter",
+        "TLS handshakes that resumed a session with a ticket",
+        |s| s.tls_handshakes_resumed.get(),
+    ),
+    (
+        "edgeauth_tls_handshake_failures_total",
+        "counter",
+        "TLS connections refused before their handshake completed",
+        |s| s.tls_handshakes_failed.get(),
+    ),
+    (
         "edgeauth_pg_connected",
         "gauge",
         "1 while the shard's PostgreSQL session is up",

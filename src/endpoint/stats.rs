@@ -16,6 +16,12 @@ pub struct ShardStats {
     /// Connections closed at accept because the shard was at `max_connections`.
     pub connections_rejected: Counter,
     pub connections_timed_out: Counter,
+    /// TLS handshakes completed in full, and by resuming a session (a ticket).
+    pub tls_handshakes_full: Counter,
+    pub tls_handshakes_resumed: Counter,
+    /// TLS connections refused before or during the handshake: bad records, no shared
+    /// version or cipher, a plain HTTP request, a handshake past `header_timeout`.
+    pub tls_handshakes_failed: Counter,
     /// The shard's client cache (written by the cache itself).
     pub cache: Arc<CacheStats>,
     /// The shard's token batch writer (written by the writer itself).

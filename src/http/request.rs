@@ -79,6 +79,8 @@ pub enum ParseError {
     UnsupportedTransferEncoding,
     /// 505: a well-formed version other than HTTP/1.0 or HTTP/1.1 (e.g. `HTTP/2.0`).
     VersionNotSupported,
+    /// 400, in plain text: a plain HTTP request on a port that speaks TLS.
+    PlainHttpOnTlsPort,
 }
 
 impl ParseError {
@@ -91,6 +93,7 @@ impl ParseError {
             ParseError::HeadTimeout => 408,
             ParseError::UnsupportedTransferEncoding => 501,
             ParseError::VersionNotSupported => 505,
+            ParseError::PlainHttpOnTlsPort => 400,
         }
     }
 
@@ -106,6 +109,7 @@ impl ParseError {
                 "Transfer-Encoding is not supported; send Content-Length"
             }
             ParseError::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported",
+            ParseError::PlainHttpOnTlsPort => "this port speaks TLS: use https://",
         }
     }
 }

@@ -5,6 +5,11 @@
 //! in the read buffer is answered before the next read, and all their responses go out in
 //! one write — so pipelined requests are answered in order and cost one syscall per batch.
 //!
+//! A connection on a TLS listener reads records instead (`Link`): they go through its
+//! `tls::Session`, whose plaintext lands in the same read buffer, and its responses are
+//! sealed into records on the way out. The handshake counts as part of the first request's
+//! head: it must finish within `header_timeout` of the accept.
+//!
 //! Memory: a connection that has sent nothing for [`limits::IDLE_BUFFERS_RELEASE_AFTER`]
 //! gives its buffers back and waits for readability with none (one poll, only then), so
 //! thousands of idle keep-alive connections cost little more than their tasks. A buffer
@@ -23,6 +28,7 @@ use crate::http::REQUEST_BYTES_MAX;
 use crate::http::request::{self, ParseError};
 use crate::limits;
 use crate::shard::Shard;
+use crate::tls;
 
 /// Why a connection ends; only for counting.
 enum Close {
@@ -31,8 +37,17 @@ enum Close {
     TimedOut,
 }
 
-/// Serve one connection that came in on `surface` until it ends.
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, surface: Surface) {
+/// Serve one connection that came in on `surface` until it ends; `secure`: the listener
+/// speaks TLS.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, surface: Surface, secure: bool) {
+    let tls = match secure {
+        false => None,
+        true => match shard.tls_session() {
+            Some(session) => Some(Box::new(TlsLink::new(session))),
+            None => return,
+        },
+    };
+    let mut link = Link { stream, tls };
     // A new connection's request is usually on its way: the read buffer is needed at once,
     // the others when a request has arrived (`Buffers::ready`).
     let mut buffers = Buffers {
@@ -40,12 +55,108 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, surface: Surface) {
         write: Vec::new(),
         scratch: Vec::new(),
     };
-    if let Close::TimedOut = run(&shard, &mut stream, &mut buffers, surface).await {
-        shard.ctx.stats().connections_timed_out.bump();
+    let close = run(&shard, &mut link, &mut buffers, surface).await;
+    let stats = shard.ctx.stats();
+    if let Close::TimedOut = close {
+        stats.connections_timed_out.bump();
+    }
+    if link.handshaking() {
+        stats.tls_handshakes_failed.bump();
     }
     // A closing connection holds no buffer while its shutdown is in flight.
     drop(buffers);
-    let _ = stream.shutdown().await;
+    link.close(&shard, close).await;
+}
+
+/// The connection's byte stream: plain TCP, or TLS over it.
+struct Link {
+    stream: TcpStream,
+    tls: Option<Box<TlsLink>>,
+}
+
+struct TlsLink {
+    session: tls::Session,
+    /// Records read from the socket, handed to the session at once.
+    records_in: Vec<u8>,
+    /// Records to write: sealed responses, handshake messages, tickets, alerts.
+    records_out: Vec<u8>,
+    /// Nothing has arrived yet: the first bytes tell TLS from a plain request.
+    first_read: bool,
+}
+
+impl TlsLink {
+    fn new(session: tls::Session) -> TlsLink {
+        TlsLink {
+            session,
+            records_in: Vec::with_capacity(limits::TLS_READ_BYTES),
+            records_out: Vec::new(),
+            first_read: true,
+        }
+    }
+}
+
+impl Link {
+    fn handshaking(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|t| t.session.is_handshaking())
+    }
+
+    /// Append what the peer sends next (plaintext) to `read_buf`; see [`read_more`].
+    async fn read_more(
+        &mut self,
+        shard: &Shard,
+        read_buf: &mut Vec<u8>,
+        deadlines: Deadlines,
+    ) -> Read {
+        match &mut self.tls {
+            None => read_more(shard, &mut self.stream, read_buf, deadlines).await,
+            Some(tls) => read_records(shard, &mut self.stream, tls, read_buf, deadlines).await,
+        }
+    }
+
+    /// Write the responses in `write_buf` out (sealed, over TLS); see [`write_out`].
+    async fn write_out(&mut self, shard: &Shard, write_buf: &mut Vec<u8>) -> Result<(), Close> {
+        match &mut self.tls {
+            None => write_out(shard, &mut self.stream, write_buf).await,
+            Some(tls) => {
+                tls.session.seal(write_buf, &mut tls.records_out);
+                write_buf.clear();
+                write_out(shard, &mut self.stream, &mut tls.records_out).await
+            }
+        }
+    }
+
+    /// Free the record buffers of an idle connection, and trim what a burst grew.
+    fn release(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.records_in = Vec::new();
+            tls.records_out = Vec::new();
+        }
+    }
+
+    fn trim(&mut self) {
+        if let Some(tls) = &mut self.tls
+            && tls.records_out.capacity() > limits::BUFFER_BYTES_RETAINED_MAX
+        {
+            tls.records_out = Vec::new();
+        }
+    }
+
+    /// Say goodbye: close_notify over TLS (unless the peer stopped taking what we send),
+    /// then the TCP shutdown.
+    async fn close(mut self, shard: &Shard, close: Close) {
+        if let Some(tls) = &mut self.tls
+            && !tls.session.is_handshaking()
+            && !matches!(close, Close::TimedOut)
+        {
+            tls.session.close();
+            tls.session.seal_pending(&mut tls.records_out);
+            let _ = write_out(shard, &mut self.stream, &mut tls.records_out).await;
+        }
+        self.tls = None;
+        let _ = self.stream.shutdown().await;
+    }
 }
 
 /// A connection's buffers. Each is either unallocated (capacity 0: the connection is new or
@@ -98,17 +209,12 @@ impl Buffers {
     }
 }
 
-async fn run(
-    shard: &Shard,
-    stream: &mut TcpStream,
-    buffers: &mut Buffers,
-    surface: Surface,
-) -> Close {
+async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Surface) -> Close {
     // A request must arrive whole within idle_timeout of the previous response (or of the
-    // accept), and its head within header_timeout of its first byte: a slow sender cannot
-    // hold the connection by trickling bytes.
+    // accept), and its head within header_timeout of its first byte (of the accept, for a
+    // TLS handshake): a slow sender cannot hold the connection by trickling bytes.
     let mut last_activity = Instant::now();
-    let mut head_started: Option<Instant> = None;
+    let mut head_started: Option<Instant> = link.tls.is_some().then_some(last_activity);
     loop {
         if !buffers.read.is_empty() {
             buffers.ready();
@@ -120,7 +226,7 @@ async fn run(
             head_started = (!buffers.read.is_empty()).then_some(last_activity);
         }
         if !buffers.write.is_empty()
-            && let Err(close) = write_out(shard, stream, &mut buffers.write).await
+            && let Err(close) = link.write_out(shard, &mut buffers.write).await
         {
             return close;
         }
@@ -133,20 +239,27 @@ async fn run(
         }
         if answered.consumed > 0 {
             buffers.trim();
+            link.trim();
         }
-        let deadlines = Deadlines::of(shard, &buffers.read, last_activity, head_started);
-        match read_more(shard, stream, &mut buffers.read, deadlines).await {
+        let deadlines = Deadlines::of(shard, link, &buffers.read, last_activity, head_started);
+        match link.read_more(shard, &mut buffers.read, deadlines).await {
+            // Progress, or a finished handshake (no plaintext yet): the head clock starts
+            // with the first byte of the request.
+            Read::Data if buffers.read.is_empty() => head_started = None,
             Read::Data => {
                 head_started.get_or_insert_with(Instant::now);
             }
             Read::Eof => return Close::Done,
             Read::TimedOut => return Close::TimedOut,
-            Read::HeadTimedOut => return refuse_slow_head(shard, stream, buffers).await,
+            Read::HeadTimedOut => return refuse_slow_head(shard, link, buffers).await,
+            Read::NotTls => return refuse_plain_http(shard, link, buffers).await,
             Read::Idle => {
                 buffers.release();
-                match wait_readable(shard, stream, deadlines.idle).await {
+                link.release();
+                match wait_readable(shard, &link.stream, deadlines.first()).await {
                     Read::Data => buffers.read.reserve(limits::READ_BUFFER_BYTES_INITIAL),
                     Read::TimedOut => return Close::TimedOut,
+                    Read::HeadTimedOut => return refuse_slow_head(shard, link, buffers).await,
                     _ => return Close::Done,
                 }
             }
@@ -221,13 +334,29 @@ async fn write_out(
     }
 }
 
-/// The head did not arrive within `header_timeout`: 408, and close.
-async fn refuse_slow_head(shard: &Shard, stream: &mut TcpStream, buffers: &mut Buffers) -> Close {
+/// The head did not arrive within `header_timeout`: 408, and close. A handshake that did
+/// not finish gets no answer: there is no session to answer in.
+async fn refuse_slow_head(shard: &Shard, link: &mut Link, buffers: &mut Buffers) -> Close {
+    if !link.handshaking() {
+        buffers.ready();
+        buffers.write.clear();
+        endpoint::refuse_malformed(&shard.ctx, &ParseError::HeadTimeout, &mut buffers.write);
+        let _ = link.write_out(shard, &mut buffers.write).await;
+    }
+    Close::TimedOut
+}
+
+/// A plain HTTP request on the TLS port: a readable 400, in plain text, and close.
+async fn refuse_plain_http(shard: &Shard, link: &mut Link, buffers: &mut Buffers) -> Close {
     buffers.ready();
     buffers.write.clear();
-    endpoint::refuse_malformed(&shard.ctx, &ParseError::HeadTimeout, &mut buffers.write);
-    let _ = write_out(shard, stream, &mut buffers.write).await;
-    Close::TimedOut
+    endpoint::refuse_malformed(
+        &shard.ctx,
+        &ParseError::PlainHttpOnTlsPort,
+        &mut buffers.write,
+    );
+    let _ = write_out(shard, &mut link.stream, &mut buffers.write).await;
+    Close::Done
 }
 
 /// When a read gives up.
@@ -244,13 +373,15 @@ struct Deadlines {
 impl Deadlines {
     fn of(
         shard: &Shard,
+        link: &Link,
         read_buf: &[u8],
         last_activity: Instant,
         head_started: Option<Instant>,
     ) -> Deadlines {
         let config = &shard.ctx.config;
+        let head_incomplete = !read_buf.is_empty() && !request::has_whole_head(read_buf);
         let head = head_started
-            .filter(|_| !read_buf.is_empty() && !request::has_whole_head(read_buf))
+            .filter(|_| head_incomplete || link.handshaking())
             .map(|started| started + config.header_timeout);
         Deadlines {
             release: last_activity + limits::IDLE_BUFFERS_RELEASE_AFTER,
@@ -277,15 +408,12 @@ enum Read {
     /// Nothing arrived for `IDLE_BUFFERS_RELEASE_AFTER` between two requests; the read is
     /// cancelled and the (empty) buffer is back.
     Idle,
+    /// The first bytes on a TLS port are a plain HTTP request.
+    NotTls,
 }
 
-/// Append what the peer sends next to `read_buf`, or give up at the first of `deadlines`
-/// or, for a connection between requests, at shutdown or when it has been idle long
-/// enough to release its buffers ([`Read::Idle`]).
-///
-/// A dropped io_uring read is not cancelled at once and would keep the socket alive (and
-/// the kernel could still write into the buffer), so a read given up on is cancelled
-/// explicitly and then still awaited.
+/// Append what the peer sends next to `read_buf`, growing it within what one request may
+/// need; see [`read_socket`].
 async fn read_more(
     shard: &Shard,
     stream: &mut TcpStream,
@@ -299,10 +427,81 @@ async fn read_more(
         let wanted = (read_buf.capacity() * 2).min(REQUEST_BYTES_MAX + 1024);
         read_buf.reserve_exact(wanted.saturating_sub(read_buf.len()).max(1024));
     }
+    let idle = read_buf.is_empty();
+    read_socket(shard, stream, read_buf, deadlines, idle).await
+}
+
+/// Read TLS records until they give plaintext (appended to `plain`) or finish the
+/// handshake. Handshake replies, tickets and alerts are written as they come; a session
+/// error ends the connection once its alert is out. `plain` grows by at most a read of
+/// records (`TLS_READ_BYTES`) per call beyond the one request it holds.
+async fn read_records(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    tls: &mut TlsLink,
+    plain: &mut Vec<u8>,
+    deadlines: Deadlines,
+) -> Read {
+    loop {
+        tls.records_in.clear();
+        tls.records_in.reserve_exact(limits::TLS_READ_BYTES);
+        let idle = plain.is_empty();
+        match read_socket(shard, stream, &mut tls.records_in, deadlines, idle).await {
+            Read::Data => {}
+            other => return other,
+        }
+        if std::mem::take(&mut tls.first_read) && tls::session::is_plain_http(&tls.records_in) {
+            return Read::NotTls;
+        }
+        let was_handshaking = tls.session.is_handshaking();
+        let received_from = plain.len();
+        let received = tls.session.receive(&tls.records_in, plain);
+        tls.session.seal_pending(&mut tls.records_out);
+        if !tls.records_out.is_empty()
+            && let Err(close) = write_out(shard, stream, &mut tls.records_out).await
+        {
+            return match close {
+                Close::TimedOut => Read::TimedOut,
+                Close::Done => Read::Eof,
+            };
+        }
+        let Ok(peer_closed) = received else {
+            return Read::Eof;
+        };
+        let handshake_done = was_handshaking && !tls.session.is_handshaking();
+        if handshake_done {
+            let stats = shard.ctx.stats();
+            match tls.session.resumed() {
+                true => stats.tls_handshakes_resumed.bump(),
+                false => stats.tls_handshakes_full.bump(),
+            }
+        }
+        if handshake_done || plain.len() > received_from {
+            return Read::Data;
+        }
+        if peer_closed {
+            return Read::Eof;
+        }
+    }
+}
+
+/// Read what the peer sends next into the spare capacity of `buf`, or give up at the first
+/// of `deadlines` or, for a connection between requests (`idle`), at shutdown or when it
+/// has been idle long enough to release its buffers ([`Read::Idle`]).
+///
+/// A dropped io_uring read is not cancelled at once and would keep the socket alive (and
+/// the kernel could still write into the buffer), so a read given up on is cancelled
+/// explicitly and then still awaited.
+async fn read_socket(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    deadlines: Deadlines,
+    idle: bool,
+) -> Read {
     let (deadline, timed_out) = deadlines.first();
-    let len = read_buf.len();
-    let cap = read_buf.capacity();
-    let idle = len == 0;
+    let len = buf.len();
+    let cap = buf.capacity();
     // One timer either way: the busy path pays nothing for the release.
     let releasing = idle && deadlines.release < deadline;
     let wake_at = if releasing {
@@ -311,10 +510,7 @@ async fn read_more(
         deadline
     };
     let canceller = Canceller::new();
-    let read = stream.cancelable_read(
-        std::mem::take(read_buf).slice_mut(len..cap),
-        canceller.handle(),
-    );
+    let read = stream.cancelable_read(std::mem::take(buf).slice_mut(len..cap), canceller.handle());
     let mut read = std::pin::pin!(read);
     let mut gave_up = None;
     let (result, slice) = monoio::select! {
@@ -330,7 +526,7 @@ async fn read_more(
             read.await
         }
     };
-    *read_buf = slice.into_inner();
+    *buf = slice.into_inner();
     match result {
         Ok(0) => Read::Eof,
         // Data that raced the cancellation is served as usual.
@@ -340,15 +536,20 @@ async fn read_more(
 }
 
 /// Wait, holding no buffer, until the peer sends something (or closes), the deadline
-/// passes, or the shard shuts down. One poll operation per idle period, never per request.
-/// A readiness wait given up on is dropped, which cancels it (monoio's `async-cancel`).
-async fn wait_readable(shard: &Shard, stream: &TcpStream, deadline: Instant) -> Read {
+/// passes (answered with `timed_out`), or the shard shuts down. One poll operation per
+/// idle period, never per request. A readiness wait given up on is dropped, which cancels
+/// it (monoio's `async-cancel`).
+async fn wait_readable(
+    shard: &Shard,
+    stream: &TcpStream,
+    (deadline, timed_out): (Instant, Read),
+) -> Read {
     monoio::select! {
         r = stream.readable(false) => match r {
             Ok(()) => Read::Data,
             Err(_) => Read::Eof,
         },
-        _ = monoio::time::sleep_until(deadline.into()) => Read::TimedOut,
+        _ = monoio::time::sleep_until(deadline.into()) => timed_out,
         _ = shard.shutdown.wait() => Read::Eof,
     }
 }

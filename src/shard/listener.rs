@@ -9,10 +9,10 @@ use crate::endpoint::route::Surface;
 use crate::log;
 use crate::shard::{Shard, connection};
 
-/// Accept until shutdown. A connection over `max_connections` is closed at once: the
+/// Accept until shutdown; `secure`: the listener speaks TLS. A connection over `max_connections` is closed at once: the
 /// shard's memory stays bounded, and the client retries (SO_REUSEPORT may well give the
 /// retry to a less busy shard).
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, surface: Surface) {
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, surface: Surface, secure: bool) {
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
@@ -41,7 +41,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, surface: Surfa
         stats.connections_open.bump();
         let shard = shard.clone();
         monoio::spawn(async move {
-            connection::serve(shard.clone(), stream, surface).await;
+            connection::serve(shard.clone(), stream, surface, secure).await;
             shard.ctx.stats().connections_open.sub(1);
         });
     }

@@ -19,6 +19,7 @@ mod runtime;
 mod state;
 mod tasks;
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
@@ -64,7 +65,11 @@ async fn run(init: ShardInit, driver: &'static str) {
     let _ = init.ready.send(Ok(driver));
     drop(init.ready);
 
-    let Listeners { public, management } = listeners;
+    let Listeners {
+        public,
+        plain,
+        management,
+    } = listeners;
     let public_surface = if management.is_some() {
         Surface::Public
     } else {
@@ -75,9 +80,19 @@ async fn run(init: ShardInit, driver: &'static str) {
             shard.clone(),
             management,
             Surface::Management,
+            false,
         ));
     }
-    listener::accept_loop(shard.clone(), public, public_surface).await;
+    if let Some(plain) = plain {
+        monoio::spawn(listener::accept_loop(
+            shard.clone(),
+            plain,
+            public_surface,
+            false,
+        ));
+    }
+    let secure = shard.tls.borrow().is_some();
+    listener::accept_loop(shard.clone(), public, public_surface, secure).await;
     drain(&shard).await;
     let unwritten = shard
         .ctx
@@ -101,13 +116,16 @@ async fn start(init: &ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
     let config = &init.common.config;
     let listeners = Listeners {
         public: bind(config.listen)?,
+        plain: config.plain_listen.map(bind).transpose()?,
         management: config.admin_listen.map(bind).transpose()?,
     };
     let keys = Keys::parse(&init.common.key_pems, init.common.documents.clone())
         .map_err(|e| format!("signing key: {e}"))?;
+    let tls = init.common.tls.as_ref().map(|t| t.config()).transpose()?;
     let shard = Rc::new(Shard {
         ctx: context(init, keys),
         shutdown: Shutdown::new(),
+        tls: RefCell::new(tls),
     });
     let pg = &shard.ctx.pg;
     if init.common.database_reachable
@@ -126,9 +144,10 @@ async fn start(init: &ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
     Ok((shard, listeners))
 }
 
-/// The shard's sockets: `listen`, and `admin_listen` when set.
+/// The shard's sockets: `listen`, and `plain_listen` and `admin_listen` when set.
 struct Listeners {
     public: monoio::net::TcpListener,
+    plain: Option<monoio::net::TcpListener>,
     management: Option<monoio::net::TcpListener>,
 }
 

@@ -1,6 +1,9 @@
 //! The shard itself, and what the server hands a shard thread to build one.
 
+use std::cell::RefCell;
 use std::sync::{Arc, mpsc};
+
+use rustls::ServerConfig;
 
 use crate::config::Config;
 use crate::endpoint::context::Context;
@@ -8,6 +11,7 @@ use crate::endpoint::metadata::Documents;
 use crate::endpoint::stats::ShardStats;
 use crate::pg::PgConfig;
 use crate::shutdown::Shutdown;
+use crate::tls::{self, ServerTls};
 
 pub struct Shard {
     /// What the endpoints see: caches, keys, database session, batch writer, counters.
@@ -15,6 +19,17 @@ pub struct Shard {
     /// Fired by the signal thread's wake-up; stops the accept loop, ends keep-alive and
     /// idle connections, then the shard drains and flushes.
     pub shutdown: Shutdown,
+    /// The TLS listener's configuration, built by this shard (swapped by a reload); `None`
+    /// when `listen` is plain.
+    pub tls: RefCell<Option<Arc<ServerConfig>>>,
+}
+
+impl Shard {
+    /// A TLS session for a new connection on the TLS listener.
+    pub fn tls_session(&self) -> Option<tls::Session> {
+        let config = self.tls.borrow().clone()?;
+        tls::Session::new(config).ok()
+    }
 }
 
 /// Every configured key's PEM bytes, in configuration order (the first signs). Keys are not
@@ -27,6 +42,8 @@ pub struct ShardCommon {
     pub config: Arc<Config>,
     pub pg: PgConfig,
     pub key_pems: KeyPems,
+    /// The certificate of a TLS `listen`.
+    pub tls: Option<ServerTls>,
     pub documents: Arc<Documents>,
     pub all_stats: Arc<[ShardStats]>,
     /// The start-up check reached the database: the shard waits for its own session before
@@ -47,8 +64,9 @@ pub struct ShardInit {
     pub ready: mpsc::Sender<Result<&'static str, String>>,
 }
 
-/// A new key set from the signal thread, already validated there.
+/// A new key set (and certificate) from the signal thread, already validated there.
 pub struct KeyReload {
     pub key_pems: KeyPems,
+    pub tls: Option<ServerTls>,
     pub documents: Arc<Documents>,
 }

@@ -71,7 +71,7 @@ async fn on_wake(
             _ => break,
         };
         if buf[..n].contains(&WAKE_RELOAD) {
-            apply_reload(&shard.ctx, &reloads);
+            apply_reload(&shard, &reloads);
         }
         if buf[..n].contains(&WAKE_SHUTDOWN) {
             break;
@@ -80,15 +80,18 @@ async fn on_wake(
     shard.shutdown.fire();
 }
 
-/// Swap in the newest reload waiting on `reloads`, if any. Runs only when the signal
-/// thread has woken the shard, never on the request path.
-fn apply_reload(ctx: &Context, reloads: &mpsc::Receiver<KeyReload>) {
+/// Swap in the newest reload waiting on `reloads`, if any: keys and certificate together,
+/// or neither. Runs only when the signal thread has woken the shard, never on the request
+/// path; connections already open keep the session they have.
+fn apply_reload(shard: &Shard, reloads: &mpsc::Receiver<KeyReload>) {
     // Several SIGHUPs in a row: only the last one's keys matter.
     let Some(reload) = reloads.try_iter().last() else {
         return;
     };
-    match Keys::parse(&reload.key_pems, reload.documents) {
-        Ok(keys) => {
+    let ctx = &shard.ctx;
+    let tls = reload.tls.as_ref().map(|t| t.config()).transpose();
+    match (Keys::parse(&reload.key_pems, reload.documents), tls) {
+        (Ok(keys), Ok(tls)) => {
             log::debug(
                 "signing keys reloaded",
                 &[
@@ -101,11 +104,14 @@ fn apply_reload(ctx: &Context, reloads: &mpsc::Receiver<KeyReload>) {
                 ],
             );
             ctx.replace_keys(keys);
+            if tls.is_some() {
+                *shard.tls.borrow_mut() = tls;
+            }
         }
         // The signal thread parsed the same bytes, so this is not expected; keeping the
         // old keys is the safe answer either way.
-        Err(e) => log::error(
-            "signing key reload failed on a shard; keeping the current keys",
+        (Err(e), _) | (_, Err(e)) => log::error(
+            "key or certificate reload failed on a shard; keeping the current ones",
             &[("shard", &ctx.shard_id), ("error", &e)],
         ),
     }
