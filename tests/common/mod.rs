@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -259,7 +261,10 @@ pub fn free_port() -> u16 {
 /// A running `edgeauth serve`.
 pub struct Server {
     pub child: Child,
+    /// The plain listener: `listen`, or `plain_listen` when `listen` speaks TLS.
     pub addr: SocketAddr,
+    /// `listen` when it speaks TLS.
+    pub tls_addr: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
 }
@@ -271,6 +276,31 @@ impl Server {
 
     /// Start with extra `EDGEAUTH_*` settings; waits until every shard answers /healthz.
     pub fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        Server::spawn(db, env, None)
+    }
+
+    /// Start with `listen` speaking TLS with `cert` (and a `plain_listen` for `addr`).
+    pub fn start_tls(db: &TestDb, cert: &tls::CertFiles, env: &[(&str, &str)]) -> Server {
+        let tls_addr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let cert_path = cert.cert.to_str().unwrap();
+        let key_path = cert.key.to_str().unwrap();
+        let mut env = env.to_vec();
+        env.extend([
+            ("EDGEAUTH_TLS_CERT", cert_path),
+            ("EDGEAUTH_TLS_KEY", key_path),
+        ]);
+        Server::spawn(db, &env, Some(tls_addr))
+    }
+
+    /// The default issuer: `http://` and `listen`, or `https://` with TLS.
+    pub fn issuer(&self) -> String {
+        match self.tls_addr {
+            Some(addr) => format!("https://{addr}"),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    fn spawn(db: &TestDb, env: &[(&str, &str)], tls_addr: Option<SocketAddr>) -> Server {
         let data_dir = std::env::temp_dir().join(unique_name("edgeauth-data"));
         std::fs::create_dir_all(&data_dir).unwrap();
         let port = free_port();
@@ -280,7 +310,7 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .env("EDGEAUTH_DATABASE_URL", &db.url)
-            .env("EDGEAUTH_LISTEN", addr.to_string())
+            .env("EDGEAUTH_LISTEN", tls_addr.unwrap_or(addr).to_string())
             .env("EDGEAUTH_DATA_DIR", &data_dir)
             .env("EDGEAUTH_SHARDS", "2")
             // Batches go out quickly, so tests need not wait 5 s for their rows.
@@ -289,6 +319,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        if tls_addr.is_some() {
+            cmd.env("EDGEAUTH_PLAIN_LISTEN", addr.to_string());
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -296,6 +329,7 @@ impl Server {
         let mut server = Server {
             child,
             addr,
+            tls_addr,
             data_dir,
             log_path,
         };
@@ -488,43 +522,7 @@ impl Conn {
     }
 
     pub fn read_response(&mut self) -> std::io::Result<Response> {
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
-        }
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
-        let mut headers = Vec::new();
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (k, v) = l
-                .split_once(':')
-                .ok_or_else(|| std::io::Error::other("bad header"))?;
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .map(|(_, v)| v.parse().unwrap())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        self.reader.read_exact(&mut body)?;
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        read_response_from(&mut self.reader)
     }
 
     /// True when the server has closed the connection (EOF within the timeout).
@@ -537,6 +535,47 @@ impl Conn {
         matches!(self.reader.read(&mut byte), Ok(0))
             || matches!(self.reader.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
     }
+}
+
+/// One response from `reader`: status line, headers, and a `Content-Length` body.
+pub fn read_response_from(reader: &mut impl BufRead) -> std::io::Result<Response> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
+    }
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l
+            .split_once(':')
+            .ok_or_else(|| std::io::Error::other("bad header"))?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Verify an access token against the server's JWKS, as a resource server would.
@@ -553,7 +592,7 @@ pub fn verify(
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("JWK to key");
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_audience(&[audience]);
-    validation.set_issuer(&[format!("http://{}", server.addr)]);
+    validation.set_issuer(&[server.issuer()]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "sub", "aud"]);
     jsonwebtoken::decode(token, &key, &validation).expect("token verifies")
 }
