@@ -8,6 +8,10 @@
 # prints a curl that gets a token, and serves until Ctrl-C.
 #
 # Every EDGEAUTH_* setting works here too, e.g. EDGEAUTH_LISTEN=127.0.0.1:9000 scripts/run.sh
+#
+# TLS=1 scripts/run.sh serves HTTPS: it makes a throwaway CA and a certificate for localhost
+# and 127.0.0.1 under $EDGEAUTH_DATA_DIR/tls (once, with openssl) and prints a curl that
+# trusts that CA. For development only: a real deployment uses its own certificate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +40,34 @@ fi
 
 "$bin" migrate >/dev/null
 
+scheme=http
+curl_tls=()
+curl="curl -s"
+if [ "${TLS:-0}" = 1 ]; then
+  tls_dir="$data_dir/tls"
+  if [ ! -s "$tls_dir/server.pem" ]; then
+    command -v openssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
+    echo "run.sh: making a throwaway CA and server certificate in $tls_dir" >&2
+    mkdir -p "$tls_dir"
+    (
+      cd "$tls_dir"
+      umask 077
+      ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+      openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 -subj "/CN=edgeauth dev CA" 2>/dev/null
+      openssl req "${ec[@]}" -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+        -extfile server.ext -out server.pem 2>/dev/null
+      chmod 644 ca.pem server.pem
+    )
+  fi
+  export EDGEAUTH_TLS_CERT="$tls_dir/server.pem" EDGEAUTH_TLS_KEY="$tls_dir/server.key"
+  scheme=https
+  curl_tls=(--cacert "$tls_dir/ca.pem")
+  curl="curl -s --cacert $tls_dir/ca.pem"
+fi
+base="$scheme://$listen"
+
 # The demo client: created once, its secret kept for the next run.
 demo="$data_dir/demo-client.json"
 if [ ! -s "$demo" ]; then
@@ -58,21 +90,21 @@ server=$!
 trap 'trap "" INT TERM; kill -TERM $server 2>/dev/null; wait $server; stop_pg' INT TERM
 
 for _ in $(seq 1 100); do
-  if curl -fs "http://$listen/healthz" >/dev/null 2>&1; then break; fi
+  if curl -fs "${curl_tls[@]}" "$base/healthz" >/dev/null 2>&1; then break; fi
   if ! kill -0 $server 2>/dev/null; then wait $server; exit 1; fi
   sleep 0.1
 done
 
 cat >&2 <<MSG
 
-edgeauth is serving on http://$listen  (Ctrl-C stops it)
+edgeauth is serving on $base  (Ctrl-C stops it)
 
 Get a token:
-  curl -s -u 'demo:$secret' -d grant_type=client_credentials http://$listen/oauth/token
+  $curl -u 'demo:$secret' -d grant_type=client_credentials $base/oauth/token
 
 Server metadata and the keys to verify tokens with:
-  curl -s http://$listen/.well-known/oauth-authorization-server
-  curl -s http://$listen/.well-known/jwks.json
+  $curl $base/.well-known/oauth-authorization-server
+  $curl $base/.well-known/jwks.json
 
 MSG
 wait $server
