@@ -7,6 +7,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::{BufMut, BytesMut};
@@ -19,12 +20,13 @@ use postgres_protocol::message::frontend;
 
 use super::codec::{READ_BYTES_MIN, SEND_BYTES_INITIAL};
 use super::config::{Host, PgConfig};
-use super::connect::startup;
+use super::connect::{Channel, startup};
 use super::connection::{reader_task, writer_task};
 use super::error::Error;
 use super::rows::Rows;
 use super::shared::{Notification, Response, Shared, State, Waiter};
 use super::statement::Statement;
+use super::tls::{Negotiated, negotiate};
 use crate::wake::Event;
 
 /// Requests one connection will queue before refusing more. Far above what a shard issues
@@ -47,21 +49,37 @@ impl Drop for Handle {
 pub struct Client(Rc<Handle>);
 
 impl Client {
-    /// Connects, authenticates (trust, cleartext, MD5, SCRAM-SHA-256), waits for
-    /// ReadyForQuery, then spawns the connection's reader and writer tasks on the current
-    /// monoio runtime.
+    /// Connects, negotiates TLS over TCP as `sslmode` says, authenticates (trust,
+    /// cleartext, MD5, SCRAM-SHA-256[-PLUS], as far as `require_auth` and `channel_binding`
+    /// allow), waits for ReadyForQuery, then spawns the connection's reader and writer tasks
+    /// on the current monoio runtime.
     pub async fn connect(cfg: &PgConfig) -> Result<Client, Error> {
+        let mut rbuf = BytesMut::with_capacity(READ_BYTES_MIN);
         match &cfg.host {
             Host::Tcp(host, port) => {
-                let stream = TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(|e| Error::io("connect over TCP", e))?;
+                let stream = match cfg.hostaddr {
+                    Some(addr) => TcpStream::connect(SocketAddr::new(addr, *port)).await,
+                    None => TcpStream::connect((host.as_str(), *port)).await,
+                }
+                .map_err(|e| Error::io("connect over TCP", e))?;
                 // Our requests are small and latency-bound; the writer already batches.
                 stream
                     .set_nodelay(true)
                     .map_err(|e| Error::io("set TCP_NODELAY", e))?;
-                Client::start(stream, cfg).await
+                match negotiate(stream, &cfg.ssl, host, &mut rbuf).await? {
+                    Negotiated::Plain(stream) => {
+                        Client::start(stream, cfg, &Channel::default(), rbuf).await
+                    }
+                    Negotiated::Tls(stream) => {
+                        let channel = Channel {
+                            tls: true,
+                            end_point: stream.server_end_point(),
+                        };
+                        Client::start(stream, cfg, &channel, rbuf).await
+                    }
+                }
             }
+            // Never TLS over a unix socket, whatever sslmode says (libpq's rule too).
             Host::Unix(..) => {
                 let path = cfg
                     .host
@@ -70,20 +88,30 @@ impl Client {
                 let stream = UnixStream::connect(path)
                     .await
                     .map_err(|e| Error::io("connect to unix socket", e))?;
-                Client::start(stream, cfg).await
+                Client::start(stream, cfg, &Channel::default(), rbuf).await
             }
         }
     }
 
-    async fn start<S>(mut stream: S, cfg: &PgConfig) -> Result<Client, Error>
+    async fn start<S>(
+        mut stream: S,
+        cfg: &PgConfig,
+        channel: &Channel,
+        mut rbuf: BytesMut,
+    ) -> Result<Client, Error>
     where
         S: Splitable + AsyncReadRent + AsyncWriteRent + 'static,
         S::OwnedRead: AsyncReadRent + 'static,
         S::OwnedWrite: AsyncWriteRent + 'static,
     {
-        let mut rbuf = BytesMut::with_capacity(READ_BYTES_MIN);
-        let (info, wbuf) =
-            startup(&mut stream, cfg, &mut rbuf, BytesMut::with_capacity(1024)).await?;
+        let (info, wbuf) = startup(
+            &mut stream,
+            cfg,
+            channel,
+            &mut rbuf,
+            BytesMut::with_capacity(1024),
+        )
+        .await?;
         let (tx, rx) = unbounded::channel();
         let shared = Rc::new(Shared {
             state: Cell::new(State::Open),

@@ -1,9 +1,12 @@
 //! Connection settings, parsed once at the boundary from a URL or a libpq key=value string.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
+use super::auth_policy::{ChannelBindingMode, RequireAuth};
 use super::error::Error;
+use super::tls::{SslMode, SslSettings};
 
 const DEFAULT_PORT: u16 = 5432;
 const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
@@ -36,17 +39,31 @@ pub struct PgConfig {
     password: Option<String>,
     pub dbname: String,
     pub application_name: String,
+    /// libpq's `hostaddr`: the IP address to connect to, while `host` stays the name the
+    /// server's certificate must carry (`verify-full`) and the password file is searched for.
+    pub hostaddr: Option<IpAddr>,
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`.
+    pub ssl: SslSettings,
+    pub channel_binding: ChannelBindingMode,
+    pub require_auth: RequireAuth,
 }
 
 /// The raw pieces before defaults are applied.
 #[derive(Default)]
 struct Raw {
     host: Option<String>,
+    hostaddr: Option<String>,
     port: Option<String>,
     user: Option<String>,
     password: Option<String>,
     dbname: Option<String>,
     application_name: Option<String>,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+    sslcert: Option<String>,
+    sslkey: Option<String>,
+    channel_binding: Option<String>,
+    require_auth: Option<String>,
 }
 
 impl PgConfig {
@@ -55,6 +72,11 @@ impl PgConfig {
     /// `host=/dir port=5432 user=u dbname=d password=p` (values may be 'single quoted').
     /// A host starting with '/' is a unix socket directory. Defaults: port 5432,
     /// user = $USER, dbname = user, host = /var/run/postgresql.
+    ///
+    /// TLS and authentication parameters follow libpq: `sslmode` (default `prefer`),
+    /// `sslrootcert` (a file or `system`), `sslcert`, `sslkey`, `channel_binding`
+    /// (`disable`, `prefer`, `require`), `require_auth` (e.g. `scram-sha-256`, `!password`)
+    /// and `hostaddr`.
     pub fn parse(s: &str) -> Result<PgConfig, Error> {
         let s = s.trim();
         let raw = if let Some(rest) = s
@@ -78,10 +100,22 @@ impl PgConfig {
         if port == 0 {
             return Err(Error::config("port is not a number in 1..65535"));
         }
-        let host = match raw.host.as_deref() {
-            None | Some("") => Host::Unix(PathBuf::from(DEFAULT_SOCKET_DIR), port),
-            Some(h) if h.starts_with('/') => Host::Unix(PathBuf::from(h), port),
-            Some(h) => Host::Tcp(h.to_owned(), port),
+        let hostaddr = match raw.hostaddr.as_deref() {
+            None | Some("") => None,
+            Some(a) => Some(a.parse::<IpAddr>().map_err(|_| {
+                Error::config_detail("hostaddr is not a numeric IP address", a.to_owned())
+            })?),
+        };
+        let host = match (raw.host.as_deref(), hostaddr) {
+            (None | Some(""), Some(addr)) => Host::Tcp(addr.to_string(), port),
+            (None | Some(""), None) => Host::Unix(PathBuf::from(DEFAULT_SOCKET_DIR), port),
+            (Some(h), Some(_)) if h.starts_with('/') => {
+                return Err(Error::config(
+                    "hostaddr goes with a host name, not a socket directory",
+                ));
+            }
+            (Some(h), _) if h.starts_with('/') => Host::Unix(PathBuf::from(h), port),
+            (Some(h), _) => Host::Tcp(h.to_owned(), port),
         };
         let user = match raw.user.filter(|u| !u.is_empty()) {
             Some(u) => u,
@@ -107,6 +141,21 @@ impl PgConfig {
             application_name: raw
                 .application_name
                 .unwrap_or_else(|| "edgeauth".to_owned()),
+            hostaddr,
+            ssl: SslSettings::new(
+                raw.sslmode.as_deref(),
+                raw.sslrootcert.as_deref(),
+                raw.sslcert.as_deref(),
+                raw.sslkey.as_deref(),
+            )?,
+            channel_binding: match raw.channel_binding.as_deref() {
+                None | Some("") => ChannelBindingMode::default(),
+                Some(v) => ChannelBindingMode::parse(v)?,
+            },
+            require_auth: match raw.require_auth.as_deref() {
+                None | Some("") => RequireAuth::default(),
+                Some(v) => RequireAuth::parse(v)?,
+            },
         })
     }
 
@@ -155,12 +204,29 @@ impl PgConfig {
         self.password.as_deref()
     }
 
-    /// For logs: everything but the password.
+    /// The same settings with another `sslmode`.
+    pub fn with_sslmode(&self, mode: SslMode) -> PgConfig {
+        let mut cfg = self.clone();
+        cfg.ssl.mode = mode;
+        cfg
+    }
+
+    /// For logs: everything but the password (and, over TCP, a `sslmode` other than the
+    /// default).
     pub fn display_redacted(&self) -> String {
         let pw = if self.password.is_some() { ":***" } else { "" };
         match &self.host {
             Host::Tcp(h, port) => {
-                format!("postgres://{}{pw}@{h}:{port}/{}", self.user, self.dbname)
+                let mode = self.ssl.mode;
+                let query = if mode == SslMode::default() {
+                    String::new()
+                } else {
+                    format!("?sslmode={mode}")
+                };
+                format!(
+                    "postgres://{}{pw}@{h}:{port}/{}{query}",
+                    self.user, self.dbname
+                )
             }
             Host::Unix(dir, port) => {
                 format!(
@@ -294,21 +360,18 @@ fn parse_key_value(s: &str) -> Result<Raw, Error> {
 fn set_param(raw: &mut Raw, key: &str, value: String) -> Result<(), Error> {
     match key {
         "host" => raw.host = Some(value),
+        "hostaddr" => raw.hostaddr = Some(value),
         "port" => raw.port = Some(value),
         "user" => raw.user = Some(value),
         "password" => raw.password = Some(value),
         "dbname" => raw.dbname = Some(value),
         "application_name" => raw.application_name = Some(value),
-        // We speak plain TCP or unix sockets only; accept the modes that allow that.
-        "sslmode" => match value.as_str() {
-            "disable" | "allow" | "prefer" => {}
-            _ => {
-                return Err(Error::config_detail(
-                    "sslmode not supported (no TLS)",
-                    value,
-                ));
-            }
-        },
+        "sslmode" => raw.sslmode = Some(value),
+        "sslrootcert" => raw.sslrootcert = Some(value),
+        "sslcert" => raw.sslcert = Some(value),
+        "sslkey" => raw.sslkey = Some(value),
+        "channel_binding" => raw.channel_binding = Some(value),
+        "require_auth" => raw.require_auth = Some(value),
         "connect_timeout" => {}
         _ => {
             return Err(Error::config_detail(
@@ -406,11 +469,84 @@ mod tests {
             "user",
             "postgres://u@h/d%zz",
             "postgres://u@[::1/d",
-            "user=u sslmode=require",
+            "user=u sslmode=on",
+            "user=u sslmode=verify",
+            "user=u sslrootcert=system sslmode=require",
+            "user=u channel_binding=maybe",
+            "user=u require_auth=password,!md5",
+            "user=u require_auth=md5,md5",
+            "user=u require_auth=kerberos",
+            "user=u hostaddr=db.example",
+            "host=/tmp hostaddr=127.0.0.1 user=u",
         ] {
             let e = PgConfig::parse(bad).unwrap_err();
             assert_eq!(e.kind(), super::super::ErrorKind::Config, "{bad}");
         }
+    }
+
+    #[test]
+    fn tls_parameters_from_a_url() {
+        use crate::pg::tls::RootCert;
+        use crate::pg::{AuthMethod, ChannelBindingMode};
+        let c = PgConfig::parse(
+            "postgres://u@db.example/d?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem\
+             &sslcert=/c.pem&sslkey=/c.key&channel_binding=require&require_auth=scram-sha-256",
+        )
+        .unwrap();
+        assert_eq!(c.ssl.mode, SslMode::VerifyFull);
+        assert_eq!(c.ssl.rootcert, RootCert::File("/etc/ca.pem".into()));
+        assert_eq!(c.ssl.cert, Some(PathBuf::from("/c.pem")));
+        assert_eq!(c.ssl.key, Some(PathBuf::from("/c.key")));
+        assert_eq!(c.channel_binding, ChannelBindingMode::Require);
+        assert!(c.require_auth.allows(AuthMethod::ScramSha256));
+        assert!(!c.require_auth.allows(AuthMethod::Password));
+        assert!(!c.require_auth.allows(AuthMethod::None));
+        assert_eq!(
+            c.display_redacted(),
+            "postgres://u@db.example:5432/d?sslmode=verify-full"
+        );
+    }
+
+    #[test]
+    fn tls_parameters_from_key_values_and_their_defaults() {
+        use crate::pg::tls::RootCert;
+        use crate::pg::{AuthMethod, ChannelBindingMode};
+        let c = PgConfig::parse("host=h user=u").unwrap();
+        assert_eq!(c.ssl.mode, SslMode::Prefer);
+        assert_eq!(c.ssl.rootcert, RootCert::Default);
+        assert_eq!((c.ssl.cert.clone(), c.ssl.key.clone()), (None, None));
+        assert_eq!(c.channel_binding, ChannelBindingMode::Prefer);
+        assert!(c.require_auth.allows(AuthMethod::Password));
+        assert!(c.require_auth.allows(AuthMethod::None));
+        assert_eq!(c.hostaddr, None);
+        let c = PgConfig::parse(
+            "host=h user=u sslmode=require sslrootcert=system sslmode=verify-full \
+             channel_binding=disable require_auth='!password,!md5'",
+        )
+        .unwrap();
+        assert_eq!(c.ssl.mode, SslMode::VerifyFull);
+        assert_eq!(c.ssl.rootcert, RootCert::System);
+        assert_eq!(c.channel_binding, ChannelBindingMode::Disable);
+        assert!(!c.require_auth.allows(AuthMethod::Md5));
+        assert!(c.require_auth.allows(AuthMethod::None));
+        // sslrootcert=system alone means verify-full, as in libpq.
+        let c = PgConfig::parse("host=h user=u sslrootcert=system").unwrap();
+        assert_eq!(c.ssl.mode, SslMode::VerifyFull);
+        for mode in ["disable", "allow", "prefer", "require", "verify-ca"] {
+            let c = PgConfig::parse(&format!("host=h user=u sslmode={mode}")).unwrap();
+            assert_eq!(c.ssl.mode.name(), mode);
+            assert_eq!(c.with_sslmode(SslMode::Disable).ssl.mode, SslMode::Disable);
+        }
+    }
+
+    #[test]
+    fn hostaddr_is_where_to_connect_and_host_the_name_to_verify() {
+        let c = PgConfig::parse("host=db.example hostaddr=127.0.0.1 port=7 user=u").unwrap();
+        assert_eq!(c.host, Host::Tcp("db.example".into(), 7));
+        assert_eq!(c.hostaddr, Some("127.0.0.1".parse().unwrap()));
+        let c = PgConfig::parse("postgres://u@/d?hostaddr=::1").unwrap();
+        assert_eq!(c.host, Host::Tcp("::1".into(), 5432));
+        assert_eq!(c.hostaddr, Some("::1".parse().unwrap()));
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! Start-up and authentication: everything before the first ReadyForQuery.
 //!
-//! Generic over the stream so that TCP and unix sockets share one code path. Runs once per
-//! connection, so clarity beats speed here.
+//! Generic over the stream so that TCP, TLS and unix sockets share one code path. Runs once
+//! per connection, so clarity beats speed here.
+//!
+//! The server chooses the authentication method; the client decides what it will accept.
+//! Once SCRAM has begun, nothing weaker is answered and AuthenticationOk counts only after
+//! the server has proved (SASLFinal) that it knows the password too, so a man in the middle
+//! cannot switch a SCRAM login to cleartext or skip the end. `require_auth` and
+//! `channel_binding` narrow the accepted methods further, as in libpq.
 
 use bytes::BytesMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -10,9 +16,20 @@ use postgres_protocol::authentication::sasl::{self, ChannelBinding, ScramSha256}
 use postgres_protocol::message::backend::{AuthenticationSaslBody, Message};
 use postgres_protocol::message::frontend;
 
+use super::auth_policy::{AuthMethod, ChannelBindingMode};
 use super::codec::{fill, next_message};
 use super::config::PgConfig;
 use super::error::{DbError, Error};
+
+/// What the transport under start-up offers authentication.
+#[derive(Default)]
+pub(crate) struct Channel {
+    /// The connection is encrypted (TLS).
+    pub tls: bool,
+    /// `tls-server-end-point` data for SCRAM-SHA-256-PLUS: set over TLS when the server's
+    /// certificate defines one.
+    pub end_point: Option<Vec<u8>>,
+}
 
 /// What start-up learned about the session.
 pub(crate) struct Startup {
@@ -34,7 +51,10 @@ pub(crate) async fn send<W: AsyncWriteRent>(
 }
 
 /// Reads the next message, reading from the socket as often as needed.
-async fn recv<R: AsyncReadRent>(stream: &mut R, rbuf: &mut BytesMut) -> Result<Message, Error> {
+pub(crate) async fn recv<R: AsyncReadRent>(
+    stream: &mut R,
+    rbuf: &mut BytesMut,
+) -> Result<Message, Error> {
     loop {
         if let Some(m) = next_message(rbuf)? {
             return Ok(m);
@@ -50,6 +70,7 @@ async fn recv<R: AsyncReadRent>(stream: &mut R, rbuf: &mut BytesMut) -> Result<M
 pub(crate) async fn startup<S: AsyncReadRent + AsyncWriteRent>(
     stream: &mut S,
     cfg: &PgConfig,
+    channel: &Channel,
     rbuf: &mut BytesMut,
     mut wbuf: BytesMut,
 ) -> Result<(Startup, BytesMut), Error> {
@@ -61,7 +82,14 @@ pub(crate) async fn startup<S: AsyncReadRent + AsyncWriteRent>(
     ];
     frontend::startup_message(params.iter().copied(), &mut wbuf)
         .map_err(|e| Error::protocol_io("encode startup message", e))?;
-    let mut auth = Authentication { scram: None };
+    let mut auth = Authentication {
+        cfg,
+        channel,
+        method: None,
+        scram: None,
+        scram_verified: false,
+        authenticated: false,
+    };
     let mut process_id = 0;
     loop {
         if !wbuf.is_empty() {
@@ -83,60 +111,71 @@ pub(crate) async fn startup<S: AsyncReadRent + AsyncWriteRent>(
                     Error::db(db)
                 });
             }
-            Message::ReadyForQuery(_) => return Ok((Startup { process_id }, wbuf)),
-            message => auth.answer(message, cfg, &mut wbuf)?,
+            Message::ReadyForQuery(_) if auth.authenticated => {
+                return Ok((Startup { process_id }, wbuf));
+            }
+            Message::ReadyForQuery(_) => {
+                return Err(Error::protocol("ReadyForQuery before AuthenticationOk"));
+            }
+            message => auth.answer(message, &mut wbuf)?,
         }
     }
 }
 
-/// The authentication exchange: each request of the server answered into the send buffer.
-struct Authentication {
+/// The authentication exchange: each request of the server checked against what we accept,
+/// then answered into the send buffer.
+struct Authentication<'a> {
+    cfg: &'a PgConfig,
+    channel: &'a Channel,
+    /// The method the server asked for first; a second, different request is refused.
+    method: Option<AuthMethod>,
     /// The SCRAM exchange, once the server has asked for SASL.
-    scram: Option<ScramSha256>,
+    scram: Option<Scram>,
+    /// The server's SCRAM signature verified: it knows the password too.
+    scram_verified: bool,
+    /// AuthenticationOk accepted.
+    authenticated: bool,
 }
 
-impl Authentication {
-    fn answer(
-        &mut self,
-        message: Message,
-        cfg: &PgConfig,
-        wbuf: &mut BytesMut,
-    ) -> Result<(), Error> {
+struct Scram {
+    exchange: ScramSha256,
+    /// SCRAM-SHA-256-PLUS: bound to this TLS connection's server certificate.
+    bound: bool,
+}
+
+impl Authentication<'_> {
+    fn answer(&mut self, message: Message, wbuf: &mut BytesMut) -> Result<(), Error> {
         let encode = |e| Error::protocol_io("encode authentication response", e);
         match message {
-            Message::AuthenticationOk => {}
+            Message::AuthenticationOk => self.accept_ok()?,
             Message::AuthenticationCleartextPassword => {
-                frontend::password_message(password(cfg)?.as_bytes(), wbuf).map_err(encode)?;
+                self.allow(AuthMethod::Password)?;
+                frontend::password_message(password(self.cfg)?.as_bytes(), wbuf).map_err(encode)?;
             }
             Message::AuthenticationMd5Password(body) => {
-                let hash = md5_hash(cfg.user.as_bytes(), password(cfg)?.as_bytes(), body.salt());
+                self.allow(AuthMethod::Md5)?;
+                let (user, pw) = (self.cfg.user.as_bytes(), password(self.cfg)?.as_bytes());
+                let hash = md5_hash(user, pw, body.salt());
                 frontend::password_message(hash.as_bytes(), wbuf).map_err(encode)?;
             }
             Message::AuthenticationSasl(body) => {
-                require_scram(&body)?;
-                // No TLS, so no channel binding: "unsupported" is the honest answer.
-                let s = ScramSha256::new(password(cfg)?.as_bytes(), ChannelBinding::unsupported());
-                frontend::sasl_initial_response(sasl::SCRAM_SHA_256, s.message(), wbuf)
-                    .map_err(encode)?;
-                self.scram = Some(s);
+                self.allow(AuthMethod::ScramSha256)?;
+                self.start_scram(&body, wbuf)?;
             }
             Message::AuthenticationSaslContinue(body) => {
-                let s = self
-                    .scram
-                    .as_mut()
-                    .ok_or_else(|| Error::protocol("SASL continue without SASL start"))?;
-                s.update(body.data())
+                let s = self.scram_in_progress("SASL continue without SASL start")?;
+                s.exchange
+                    .update(body.data())
                     .map_err(|_| Error::auth("invalid SCRAM server-first message"))?;
-                frontend::sasl_response(s.message(), wbuf).map_err(encode)?;
+                frontend::sasl_response(s.exchange.message(), wbuf).map_err(encode)?;
             }
             Message::AuthenticationSaslFinal(body) => {
-                let s = self
-                    .scram
-                    .as_mut()
-                    .ok_or_else(|| Error::protocol("SASL final without SASL start"))?;
+                let s = self.scram_in_progress("SASL final without SASL start")?;
                 // This is where the server proves it knows the password too.
-                s.finish(body.data())
+                s.exchange
+                    .finish(body.data())
                     .map_err(|_| Error::auth("SCRAM server signature does not verify"))?;
+                self.scram_verified = true;
             }
             Message::AuthenticationGss
             | Message::AuthenticationKerberosV5
@@ -151,21 +190,125 @@ impl Authentication {
         }
         Ok(())
     }
+
+    /// Whether the server may use `method`: only one method per login (so SCRAM, once begun,
+    /// cannot be swapped for a password), allowed by `require_auth`, and with channel
+    /// binding if `channel_binding=require`.
+    fn allow(&mut self, method: AuthMethod) -> Result<(), Error> {
+        if self.method.is_some() {
+            return Err(Error::auth(
+                "the server asked for a second authentication method (a downgrade?)",
+            ));
+        }
+        self.method = Some(method);
+        self.cfg.require_auth.refusal(method)?;
+        if self.cfg.channel_binding == ChannelBindingMode::Require
+            && method != AuthMethod::ScramSha256
+        {
+            return Err(Error::auth(
+                "channel_binding=require, but the server asked for a method without it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// AuthenticationOk ends the exchange only if it was complete: SCRAM verified if begun,
+    /// bound if required, and no authentication at all only if `require_auth` allows it.
+    fn accept_ok(&mut self) -> Result<(), Error> {
+        match &self.scram {
+            Some(_) if !self.scram_verified => {
+                return Err(Error::auth(
+                    "the server said AuthenticationOk before proving it knows the password (SCRAM unfinished)",
+                ));
+            }
+            Some(s) if !s.bound && self.cfg.channel_binding == ChannelBindingMode::Require => {
+                return Err(Error::auth(
+                    "channel_binding=require, but SCRAM was not bound",
+                ));
+            }
+            Some(_) => {}
+            None if self.method.is_some() => {}
+            None => {
+                self.cfg.require_auth.refusal(AuthMethod::None)?;
+                if self.cfg.channel_binding == ChannelBindingMode::Require {
+                    return Err(Error::auth(
+                        "channel_binding=require, but the server let us in without authentication",
+                    ));
+                }
+            }
+        }
+        self.authenticated = true;
+        Ok(())
+    }
+
+    /// Picks SCRAM-SHA-256-PLUS when the connection is TLS, the certificate gives binding
+    /// data, the server offers it and `channel_binding` is not `disable` (libpq's choice);
+    /// else plain SCRAM-SHA-256, telling the server whether we could have bound ('y') so that
+    /// a stripped PLUS offer is detected.
+    fn start_scram(
+        &mut self,
+        body: &AuthenticationSaslBody,
+        wbuf: &mut BytesMut,
+    ) -> Result<(), Error> {
+        let (plain, plus) = mechanisms(body)?;
+        let end_point = match self.cfg.channel_binding {
+            ChannelBindingMode::Disable => None,
+            _ => self.channel.end_point.clone(),
+        };
+        let could_bind = end_point.is_some();
+        let (binding, mechanism) = match end_point {
+            Some(hash) if plus => (
+                ChannelBinding::tls_server_end_point(hash),
+                sasl::SCRAM_SHA_256_PLUS,
+            ),
+            Some(_) if plain => (ChannelBinding::unrequested(), sasl::SCRAM_SHA_256),
+            None if plain => (ChannelBinding::unsupported(), sasl::SCRAM_SHA_256),
+            _ => {
+                return Err(Error::auth(
+                    "server offers no SASL mechanism we can use (SCRAM-SHA-256)",
+                ));
+            }
+        };
+        let bound = mechanism == sasl::SCRAM_SHA_256_PLUS;
+        if !bound && self.cfg.channel_binding == ChannelBindingMode::Require {
+            let why = match (self.channel.tls, could_bind) {
+                (false, _) => "the connection is not TLS",
+                (true, false) => "the server's certificate defines no tls-server-end-point hash",
+                (true, true) => "the server does not offer SCRAM-SHA-256-PLUS",
+            };
+            return Err(Error::auth_detail(
+                "channel_binding=require, but channel binding is not possible",
+                why.to_owned(),
+            ));
+        }
+        let exchange = ScramSha256::new(password(self.cfg)?.as_bytes(), binding);
+        frontend::sasl_initial_response(mechanism, exchange.message(), wbuf)
+            .map_err(|e| Error::protocol_io("encode authentication response", e))?;
+        self.scram = Some(Scram { exchange, bound });
+        Ok(())
+    }
+
+    fn scram_in_progress(&mut self, without_start: &'static str) -> Result<&mut Scram, Error> {
+        if self.scram_verified {
+            return Err(Error::protocol("SASL message after SASL final"));
+        }
+        self.scram
+            .as_mut()
+            .ok_or_else(|| Error::protocol(without_start))
+    }
 }
 
-/// The server must offer SCRAM-SHA-256, the one SASL mechanism we speak.
-fn require_scram(body: &AuthenticationSaslBody) -> Result<(), Error> {
-    let mut mechanisms = body.mechanisms();
-    while let Some(m) = fallible_iterator::FallibleIterator::next(&mut mechanisms)
+/// Which SCRAM mechanisms the server offers: (SCRAM-SHA-256, SCRAM-SHA-256-PLUS).
+fn mechanisms(body: &AuthenticationSaslBody) -> Result<(bool, bool), Error> {
+    let (mut plain, mut plus) = (false, false);
+    let mut offered = body.mechanisms();
+    while let Some(m) = fallible_iterator::FallibleIterator::next(&mut offered)
         .map_err(|e| Error::protocol_io("SASL mechanisms", e))?
     {
-        if m == sasl::SCRAM_SHA_256 {
-            return Ok(());
-        }
+        plain |= m == sasl::SCRAM_SHA_256;
+        plus |= m == sasl::SCRAM_SHA_256_PLUS;
     }
-    Err(Error::auth(
-        "server offers no SASL mechanism we speak (SCRAM-SHA-256)",
-    ))
+    Ok((plain, plus))
 }
 
 fn password(cfg: &PgConfig) -> Result<&str, Error> {

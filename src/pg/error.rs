@@ -17,7 +17,10 @@ pub enum ErrorKind {
     Config,
     /// The socket failed (connect refused, reset, ...).
     Io,
-    /// The server rejected our credentials, or asked for a method we do not speak.
+    /// The server rejected our credentials, asked for a method we do not speak or the
+    /// settings do not allow (`require_auth`, `channel_binding`), could not prove who it is
+    /// (its TLS certificate), or would not encrypt when `sslmode` demands it: problems that
+    /// retrying will not fix.
     Auth,
     /// The server sent bytes we cannot make sense of; the connection is dropped.
     Protocol,
@@ -97,6 +100,32 @@ impl Error {
 
     pub(crate) fn auth(context: &'static str) -> Error {
         Error::new(ErrorKind::Auth, context, None, None)
+    }
+
+    pub(crate) fn auth_detail(context: &'static str, detail: String) -> Error {
+        Error::new(ErrorKind::Auth, context, None, Some(detail.into()))
+    }
+
+    pub(crate) fn auth_cause(
+        context: &'static str,
+        cause: Box<dyn std::error::Error + 'static>,
+    ) -> Error {
+        Error::new(ErrorKind::Auth, context, None, Some(cause))
+    }
+
+    /// A file the settings name (a certificate, a key) could not be used.
+    pub(crate) fn config_cause(
+        context: &'static str,
+        cause: Box<dyn std::error::Error + 'static>,
+    ) -> Error {
+        Error::new(ErrorKind::Config, context, None, Some(cause))
+    }
+
+    pub(crate) fn protocol_cause(
+        context: &'static str,
+        cause: Box<dyn std::error::Error + 'static>,
+    ) -> Error {
+        Error::new(ErrorKind::Protocol, context, None, Some(cause))
     }
 
     /// The server refused the login (wrong password, unknown role, no pg_hba entry).

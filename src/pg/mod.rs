@@ -8,7 +8,9 @@
 //! * `error`: `Error` with an `ErrorKind` and, for server errors, the SQLSTATE.
 //! * `statement`: compile-time statements, prepared lazily once per connection.
 //! * `codec`: framing of backend messages; "not enough bytes yet" is `Ok(None)`.
-//! * `connect`: start-up and authentication (trust, cleartext, MD5, SCRAM-SHA-256).
+//! * `auth_policy`: `require_auth` and `channel_binding`: what authentication we accept.
+//! * `tls`: `sslmode` and friends: SSLRequest, the rustls handshake, the TLS stream.
+//! * `connect`: start-up and authentication (trust, cleartext, MD5, SCRAM-SHA-256[-PLUS]).
 //! * `client`: `Client`, the handle callers use, and request encoding.
 //! * `connection`: the reader and writer tasks that own the socket halves.
 //! * `shared`: the state a connection's handles and its two tasks share.
@@ -16,6 +18,7 @@
 //! * `session`: a self-healing per-shard handle: reconnect with backoff, re-LISTEN.
 //! * `passfile`: passwords from `PGPASSFILE` / `~/.pgpass`, as libpq reads them.
 
+mod auth_policy;
 mod client;
 pub mod codec;
 mod config;
@@ -27,7 +30,9 @@ mod rows;
 mod session;
 mod shared;
 mod statement;
+mod tls;
 
+pub use auth_policy::{AuthMethod, ChannelBindingMode, RequireAuth};
 pub use client::{Client, REQUESTS_IN_FLIGHT_MAX};
 pub use config::{Host, PgConfig};
 pub use error::{DbError, Error, ErrorKind};
@@ -35,6 +40,7 @@ pub use rows::{Row, Rows};
 pub use session::{Session, SessionEvent};
 pub use shared::Notification;
 pub use statement::{Statement, oid};
+pub use tls::{RootCert, SslMode, SslSettings};
 
 /// Run a short database conversation to completion on a small single-threaded runtime of
 /// its own (epoll: always available; a CLI command or a start-up check has no use for
