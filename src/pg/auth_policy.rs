@@ -110,9 +110,17 @@ impl RequireAuth {
         if self.allows(method) {
             return Ok(());
         }
+        let what = match method {
+            AuthMethod::None => "the server let us in without authentication",
+            AuthMethod::Password => "the server asked for a cleartext password",
+            AuthMethod::Md5 => "the server asked for an MD5 password",
+            AuthMethod::Gss => "the server asked for GSSAPI",
+            AuthMethod::Sspi => "the server asked for SSPI",
+            AuthMethod::ScramSha256 => "the server asked for SCRAM-SHA-256",
+        };
         Err(Error::auth_detail(
-            "the server wants an authentication method that require_auth does not allow",
-            format!("server asked for {}, require_auth={self}", method.name()),
+            "the server's authentication method is not allowed",
+            format!("{what}, but require_auth={self}"),
         ))
     }
 }

@@ -77,7 +77,7 @@ where
             if ssl.mode.demands_tls() {
                 return Err(Error::auth_detail(
                     "the server does not offer TLS",
-                    format!("but sslmode={}", ssl.mode),
+                    format!("sslmode={} demands it", ssl.mode),
                 ));
             }
             return Ok(Negotiated::Plain(stream));
