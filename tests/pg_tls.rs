@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{block_on, free_port, unique_name};
+use common::{Server, TestDb, block_on, free_port, unique_name};
 use edgeauth::pg::{Client, Error, ErrorKind, PgConfig, Statement};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -278,6 +278,27 @@ impl TlsCluster {
         assert!(out.status.success(), "create roles: {out:?}");
     }
 
+    /// Runs SQL over the unix socket as the superuser (trust); unaligned, tuples only.
+    fn psql_as_superuser(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    fn psql_in(&self, dbname: &str, sql: &str) -> String {
+        let url = format!(
+            "host={} port={} user={} dbname={dbname}",
+            self.dir.display(),
+            self.port,
+            superuser()
+        );
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-tA"])
+            .args(["-d", &url, "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql {sql:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
     fn unix_url(&self, user: &str) -> String {
         format!(
             "host={} port={} user={user} dbname=postgres",
@@ -373,6 +394,48 @@ fn against_a_server_that_demands_tls() {
         .build()
         .expect("an io_uring runtime")
         .block_on(the_tls_stream_carries_large_and_pipelined_traffic(&cluster));
+    edgeauth_itself_connects_over_tls(&cluster);
+}
+
+/// The `database_url` setting carries the TLS and authentication parameters to every
+/// connection edgeauth makes: `migrate` and `client add` (the CLI) and `serve` (start-up
+/// check and every shard), which then issues a token whose row lands over TLS.
+fn edgeauth_itself_connects_over_tls(cluster: &TlsCluster) {
+    cluster.psql_as_superuser("CREATE DATABASE edgeauth_tls OWNER tls_scram");
+    let url = format!(
+        "postgres://tls_scram:scram%20pw@127.0.0.1:{}/edgeauth_tls?sslmode=verify-full\
+         &sslrootcert={}&channel_binding=require&require_auth=scram-sha-256",
+        cluster.port,
+        cluster.ca_file.display()
+    );
+    let db = TestDb {
+        name: "edgeauth_tls".to_owned(),
+        url,
+    };
+    let out = db.edgeauth(&["migrate"]);
+    assert!(out.status.success(), "migrate: {out:?}");
+    let secret = db.add_client("over-tls", "read");
+    let server = Server::start_with(&db, &[("EDGEAUTH_SHARDS", "1")]);
+    assert!(
+        server.access_token("over-tls", &secret).is_ok(),
+        "{}",
+        server.log()
+    );
+    let tls_sessions = cluster.psql_as_superuser(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE ssl AND datname = 'edgeauth_tls' AND application_name = 'edgeauth'",
+    );
+    assert_ne!(tls_sessions, "0", "no shard connection uses TLS");
+    let plain_sessions = cluster.psql_as_superuser(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE NOT ssl AND datname = 'edgeauth_tls'",
+    );
+    assert_eq!(plain_sessions, "0");
+    let rows = common::poll_until(WAIT, || {
+        let n = cluster.psql_in("edgeauth_tls", "SELECT count(*) FROM tokens");
+        common::ok_if(n == "1", n)
+    });
+    assert_eq!(rows.as_deref(), Ok("1"), "{}", server.log());
 }
 
 /// verify-full to 127.0.0.1 (an IP in the certificate) and to `localhost` (a DNS name) via
