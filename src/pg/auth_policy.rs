@@ -51,12 +51,15 @@ impl AuthMethod {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct RequireAuth {
     allowed: u8,
+    /// Written as a `!` list: shown back that way in errors.
+    negated: bool,
 }
 
 impl Default for RequireAuth {
     fn default() -> RequireAuth {
         RequireAuth {
             allowed: AuthMethod::ALL.iter().fold(0, |bits, m| bits | m.bit()),
+            negated: false,
         }
     }
 }
@@ -94,11 +97,13 @@ impl RequireAuth {
             }
             listed |= method.bit();
         }
-        let allowed = match negated {
-            Some(true) => RequireAuth::default().allowed & !listed,
-            _ => listed,
+        let negated = negated == Some(true);
+        let allowed = if negated {
+            RequireAuth::default().allowed & !listed
+        } else {
+            listed
         };
-        Ok(RequireAuth { allowed })
+        Ok(RequireAuth { allowed, negated })
     }
 
     pub fn allows(self, method: AuthMethod) -> bool {
@@ -127,9 +132,17 @@ impl RequireAuth {
 
 impl fmt::Display for RequireAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (bang, shown) = if self.negated {
+            ("!", false)
+        } else {
+            ("", true)
+        };
         let mut sep = "";
-        for m in AuthMethod::ALL.into_iter().filter(|m| self.allows(*m)) {
-            write!(f, "{sep}{}", m.name())?;
+        for m in AuthMethod::ALL
+            .into_iter()
+            .filter(|m| self.allows(*m) == shown)
+        {
+            write!(f, "{sep}{bang}{}", m.name())?;
             sep = ",";
         }
         Ok(())
@@ -203,8 +216,10 @@ mod tests {
         let r = RequireAuth::parse("!password,!md5").unwrap();
         assert!(!r.allows(AuthMethod::Password) && !r.allows(AuthMethod::Md5));
         assert!(r.allows(AuthMethod::ScramSha256) && r.allows(AuthMethod::None));
+        assert_eq!(r.to_string(), "!password,!md5");
         let r = RequireAuth::parse("!none").unwrap();
         assert!(!r.allows(AuthMethod::None));
+        assert_eq!(r.to_string(), "!none");
         assert!(r.allows(AuthMethod::Password) && r.allows(AuthMethod::ScramSha256));
     }
 
