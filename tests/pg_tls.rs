@@ -828,3 +828,15 @@ fn require_auth_keeps_the_password_from_a_cleartext_request() {
     let seen = server.join().unwrap();
     assert!(!seen.windows(7).any(|w| w == b"hunter2"));
 }
+
+/// A server (or someone in between) that lets us in and then asks for the password anyway
+/// gets nothing: authentication is over at AuthenticationOk.
+#[test]
+fn no_password_after_authentication_ok() {
+    let answer = [auth(OK, b""), auth(CLEARTEXT, b"")].concat();
+    let (port, server) = fake_server(vec![answer]);
+    let e = block_on(refused(&fake_config(port, "sslmode=disable")));
+    assert_says(&e, ErrorKind::Protocol, &["after AuthenticationOk"]);
+    let seen = server.join().unwrap();
+    assert!(!seen.windows(7).any(|w| w == b"hunter2"));
+}

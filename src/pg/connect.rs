@@ -127,7 +127,7 @@ pub(crate) async fn startup<S: AsyncReadRent + AsyncWriteRent>(
 struct Authentication<'a> {
     cfg: &'a PgConfig,
     channel: &'a Channel,
-    /// The method the server asked for first; a second, different request is refused.
+    /// The method the server asked for; a second request (of any method) is refused.
     method: Option<AuthMethod>,
     /// The SCRAM exchange, once the server has asked for SASL.
     scram: Option<Scram>,
@@ -146,6 +146,13 @@ struct Scram {
 impl Authentication<'_> {
     fn answer(&mut self, message: Message, wbuf: &mut BytesMut) -> Result<(), Error> {
         let encode = |e| Error::protocol_io("encode authentication response", e);
+        if self.authenticated {
+            // Nothing more is owed once we are in; a password asked for now would go to
+            // whoever asks.
+            return Err(Error::protocol(
+                "authentication message after AuthenticationOk",
+            ));
+        }
         match message {
             Message::AuthenticationOk => self.accept_ok()?,
             Message::AuthenticationCleartextPassword => {
