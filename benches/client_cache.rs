@@ -21,14 +21,15 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeauth::auth::secret::{generate_secret, hash_secret, verify_secret};
 use edgeauth::cache::{CacheConfig, CacheStats, ClientCache, Lookup};
-use edgeauth::store::clients::ClientRecord;
+use edgeauth::store::clients::{ClientAuth, ClientRecord};
 
 const CAPACITY: usize = 5_000;
 
 fn record(client_id: &str, secret: &str) -> ClientRecord {
     ClientRecord {
         client_id: client_id.to_owned(),
-        secret_hash: hash_secret(secret.as_bytes()),
+        auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
+        certificate_bound: true,
         allowed_scopes: "read write admin:metrics".to_owned(),
         audience: Some("https://api.example.com".to_owned()),
         token_ttl: Some(Duration::from_secs(3600)),
@@ -105,8 +106,10 @@ fn bench_cache(c: &mut Criterion) {
             at = (at + 2_503) % CAPACITY;
             let ok = match cache.get(black_box(&ids[at]), now) {
                 Lookup::Hit(client) => {
-                    !client.disabled
-                        && verify_secret(black_box(secret.as_bytes()), &client.secret_hash)
+                    let ClientAuth::Secret(hash) = &client.auth else {
+                        unreachable!("every benchmark client has a secret")
+                    };
+                    !client.disabled && verify_secret(black_box(secret.as_bytes()), hash)
                 }
                 Lookup::Absent | Lookup::Miss => false,
             };

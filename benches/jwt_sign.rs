@@ -44,6 +44,7 @@ fn claims() -> AccessClaims<'static> {
         exp: 1_764_003_600,
         jti: "019abc12-3456-7def-8123-456789abcdef",
         scope: "invoices:read invoices:write",
+        cnf_x5t_s256: None,
     }
 }
 

@@ -34,7 +34,7 @@ use edgeauth::endpoint::params::parse_params;
 use edgeauth::endpoint::token::{Minter, mint};
 use edgeauth::http::{parse, write_json};
 use edgeauth::jwt::{Alg, JtiGenerator, SigningKey, TokenSigner, generate_pem};
-use edgeauth::store::clients::ClientRecord;
+use edgeauth::store::clients::{ClientAuth, ClientRecord};
 
 const ALGS: [Alg; 3] = [Alg::HS256, Alg::EdDSA, Alg::ES256];
 /// The server's default `cache_capacity` and `batch_size`.
@@ -45,7 +45,8 @@ const CLIENT_ID: &str = "billing-service";
 fn record(client_id: &str, secret: &str) -> ClientRecord {
     ClientRecord {
         client_id: client_id.to_owned(),
-        secret_hash: hash_secret(secret.as_bytes()),
+        auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
+        certificate_bound: true,
         allowed_scopes: "read write".to_owned(),
         audience: None,
         token_ttl: None,
@@ -117,7 +118,7 @@ impl Path {
         let params = parse_params(req.content_type, req.body).expect("valid body");
         let mut basic = BasicScratch::new();
         let presented =
-            client_authn::presented(&req, &params, &mut basic).expect("credentials present");
+            client_authn::presented(&req, &params, &mut basic, None).expect("credentials present");
         let grant_type = params.grant_type.as_deref().expect("grant_type present");
         let cached = match self.cache.get(&presented.client_id, now) {
             Lookup::Hit(client) => Some(client.clone()),
@@ -138,6 +139,7 @@ impl Path {
             grant_type,
             params.scope.as_deref(),
             &client,
+            None,
             &mut self.body,
             |row| {
                 if rows.len() == BATCH_ROWS {

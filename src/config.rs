@@ -49,6 +49,8 @@ pub struct Config {
     /// With `tls_key`: `listen` speaks TLS with this PEM chain.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Roots of `tls_client_auth` clients' certificates.
+    pub tls_client_ca: Option<PathBuf>,
     /// A plain-HTTP listener beside a TLS `listen`, for a trusted proxy in front.
     pub plain_listen: Option<SocketAddr>,
     pub shards: usize,
@@ -96,6 +98,7 @@ impl Default for Config {
             admin_listen: None,
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
             plain_listen: None,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             issuer: format!("http://{}", limits::LISTEN_DEFAULT),
@@ -204,6 +207,14 @@ pub const SETTINGS: &[Setting] = &[
         secret: false,
         set: |c, v| set(&mut c.tls_key, Some(PathBuf::from(v))),
         show: |c| show_path(&c.tls_key),
+    },
+    Setting {
+        name: "tls_client_ca",
+        unit: "PEM file",
+        help: "CA certificates that tls_client_auth clients' certificates must chain to (reloaded on SIGHUP)",
+        secret: false,
+        set: |c, v| set(&mut c.tls_client_ca, Some(PathBuf::from(v))),
+        show: |c| show_path(&c.tls_client_ca),
     },
     Setting {
         name: "plain_listen",
@@ -544,6 +555,10 @@ impl Config {
             (Some(cert), Some(key)) => Ok(Some((cert, key))),
             (None, None) if self.plain_listen.is_some() => Err(
                 "plain_listen is an extra listener beside a TLS listen: set tls_cert and tls_key"
+                    .to_owned(),
+            ),
+            (None, None) if self.tls_client_ca.is_some() => Err(
+                "tls_client_ca is for client certificates on a TLS listen: set tls_cert and tls_key"
                     .to_owned(),
             ),
             (None, None) => Ok(None),
@@ -942,6 +957,7 @@ mod tests {
             "admin_listen" => "127.0.0.1:9998",
             "tls_cert" => "/etc/edgeauth/chain.pem",
             "tls_key" => "/etc/edgeauth/key.pem",
+            "tls_client_ca" => "/etc/edgeauth/clients-ca.pem",
             "plain_listen" => "127.0.0.1:9997",
             "shards" => "3",
             "issuer" => "https://issuer.example",

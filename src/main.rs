@@ -39,7 +39,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve => server::serve(config, cli.settings.0),
         Command::Migrate => commands::migrate(&config),
-        Command::Client(cmd) => commands::client(&config, cmd),
+        Command::Client(cmd) => commands::client(&config, cmd.typed_only(&cli.settings.0)),
         Command::Keys(cmd) => commands::keys(cmd),
         Command::Prune => commands::prune(&config),
     }

@@ -234,7 +234,8 @@ fn load_tls(config: &Config, current: Option<&ServerTls>) -> Result<Option<Serve
         Some(current) => current.tickets().clone(),
         None => TicketKeys::random()?,
     };
-    Ok(Some(ServerTls::load(cert, key, tickets)?))
+    let client_ca = config.tls_client_ca.as_deref();
+    Ok(Some(ServerTls::load(cert, key, client_ca, tickets)?))
 }
 
 /// The key files `settings` name now (the config file is read again), loaded with the

@@ -59,24 +59,7 @@ pub fn client(config: &Config, cmd: ClientCommand) -> Result<()> {
 
 async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
     match cmd {
-        ClientCommand::Add {
-            client_id,
-            scopes,
-            audience,
-            token_ttl,
-            grant_types,
-        } => {
-            let token_ttl = token_ttl.as_deref().map(config::duration).transpose()?;
-            let new = clients::NewClient {
-                client_id: &client_id,
-                scopes: &scopes,
-                audience: audience.as_deref(),
-                token_ttl,
-                grant_types: &grant_types,
-            };
-            let secret = clients::add(client, &new).await?;
-            print_secret(&client_id, &secret);
-        }
+        add @ ClientCommand::Add { .. } => add_client(client, add).await?,
         ClientCommand::RotateSecret { client_id } => {
             let secret = clients::rotate_secret(client, &client_id).await?;
             print_secret(&client_id, &secret);
@@ -125,6 +108,85 @@ async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
 }
 
 /// The one place a secret is ever shown: stdout, once, to whoever ran the command.
+/// `client add`: register the client; print its secret, if it has one.
+async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
+    let ClientCommand::Add {
+        client_id,
+        scopes,
+        audience,
+        token_ttl,
+        grant_types,
+        auth_method,
+        tls_subject,
+        tls_cert,
+    } = cmd
+    else {
+        unreachable!("called for `client add` only");
+    };
+    let token_ttl = token_ttl.as_deref().map(config::duration).transpose()?;
+    let cert_der = tls_cert
+        .as_deref()
+        .map(|path| read_certificate(path.as_ref()))
+        .transpose()?;
+    let auth = new_auth(&auth_method, tls_subject.as_deref(), cert_der.as_deref())?;
+    let new = clients::NewClient {
+        client_id: &client_id,
+        auth,
+        scopes: &scopes,
+        audience: audience.as_deref(),
+        token_ttl,
+        grant_types: &grant_types,
+    };
+    match clients::add(client, &new).await? {
+        Some(secret) => print_secret(&client_id, &secret),
+        None => println!(
+            "{}",
+            serde_json::json!({"client_id": client_id, "auth_method": auth_method})
+        ),
+    }
+    Ok(())
+}
+
+/// The credential `--auth` names, with the option it needs (and no other).
+fn new_auth<'a>(
+    method: &str,
+    subject: Option<&'a str>,
+    cert_der: Option<&'a [u8]>,
+) -> Result<clients::NewAuth<'a>> {
+    let auth = match (method, subject, cert_der) {
+        (clients::AUTH_SECRET, None, None) => clients::NewAuth::Secret,
+        (clients::AUTH_TLS, Some(subject), None) => clients::NewAuth::TlsSubject(subject),
+        (clients::AUTH_SELF_SIGNED_TLS, None, Some(der)) => clients::NewAuth::TlsCertificate(der),
+        (clients::AUTH_TLS, _, _) => {
+            return Err("--auth tls_client_auth takes --tls-subject (and no --tls-cert)".into());
+        }
+        (clients::AUTH_SELF_SIGNED_TLS, _, _) => {
+            return Err(
+                "--auth self_signed_tls_client_auth takes --tls-cert (and no --tls-subject)".into(),
+            );
+        }
+        (clients::AUTH_SECRET, _, _) => {
+            return Err("--tls-subject and --tls-cert are for --auth tls_client_auth and self_signed_tls_client_auth".into());
+        }
+        (other, _, _) => {
+            return Err(format!(
+                "--auth {other:?}: use client_secret_basic, tls_client_auth or self_signed_tls_client_auth"
+            )
+            .into());
+        }
+    };
+    Ok(auth)
+}
+
+/// The first certificate of a PEM file, DER.
+fn read_certificate(path: &std::path::Path) -> Result<Vec<u8>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let cert = CertificateDer::from_pem_file(path)
+        .map_err(|e| format!("--tls-cert {}: no PEM certificate ({e})", path.display()))?;
+    Ok(cert.to_vec())
+}
+
 fn print_secret(client_id: &str, secret: &str) {
     println!(
         "{}",

@@ -58,6 +58,21 @@ pub enum ClientCommand {
         /// Grants the client may use; only `client_credentials` exists here.
         #[arg(long, default_value = "client_credentials")]
         grant_types: String,
+        /// How the client authenticates: client_secret_basic (a secret, by HTTP Basic or in
+        /// the body), tls_client_auth (a certificate from tls_client_ca carrying
+        /// --tls-subject) or self_signed_tls_client_auth (the certificate in --tls-cert).
+        #[arg(long = "auth", default_value = "client_secret_basic")]
+        auth_method: String,
+        /// tls_client_auth: the subject DN (RFC 4514, e.g. "CN=billing,O=Example") or an
+        /// alternative name (dns:NAME, uri:URI, ip:ADDRESS, email:ADDRESS) the client's
+        /// certificate must carry.
+        #[arg(long)]
+        tls_subject: Option<String>,
+        /// self_signed_tls_client_auth: the client's certificate (PEM); only its SHA-256 is
+        /// kept. (The same flag as the server's `tls_cert` setting, which `client add` does
+        /// not use: a string, as the setting's flag is.)
+        #[arg(long)]
+        tls_cert: Option<String>,
     },
     /// List clients as JSON lines.
     List,
@@ -89,6 +104,19 @@ pub enum KeysCommand {
 
 /// The settings' flags and environment variables, made from `config::SETTINGS` (one
 /// declaration per setting), plus `--config`, the TOML file.
+impl ClientCommand {
+    /// `client add --tls-cert` shares its flag with the server's `tls_cert` setting, whose
+    /// environment variable would otherwise fill it in: keep it only when it was typed.
+    pub fn typed_only(mut self, settings: &Settings) -> ClientCommand {
+        if let ClientCommand::Add { tls_cert, .. } = &mut self
+            && !settings.on_command_line.contains(&"tls_cert")
+        {
+            *tls_cert = None;
+        }
+        self
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct SettingArgs(pub Settings);
 

@@ -16,39 +16,61 @@ use crate::endpoint::params::{self, BodyError, TokenParams};
 use crate::http::request::Request;
 use crate::log;
 use crate::pg;
-use crate::store::clients::{self, ClientRecord};
+use crate::store::clients::{self, ClientAuth, ClientRecord};
+use crate::tls::PeerCert;
 
 /// The credentials a request presents, not yet checked.
 pub struct Presented<'a> {
     pub client_id: Cow<'a, str>,
-    pub secret: Cow<'a, str>,
+    pub proof: Proof<'a>,
     /// The client used HTTP Basic, so a refusal carries `WWW-Authenticate: Basic`.
     pub basic: bool,
+}
+
+/// What is to prove that the caller is `client_id`.
+pub enum Proof<'a> {
+    Secret(Cow<'a, str>),
+    /// The connection's client certificate (RFC 8705): `client_id` in the body and no secret.
+    Certificate(&'a PeerCert),
 }
 
 /// Step one: which credentials does the request carry? None at all is `invalid_client`
 /// with the Basic challenge (RFC 6749 §5.2); both methods at once is `invalid_request`.
 /// Basic credentials are decoded into `scratch` (the caller's stack), so nothing allocates.
+/// `peer` is the connection's client certificate, if it presented one.
 pub fn presented<'a>(
     req: &Request<'_>,
     params: &TokenParams<'a>,
     scratch: &'a mut BasicScratch,
+    peer: Option<&'a PeerCert>,
 ) -> Result<Presented<'a>, OAuthError> {
     let credentials =
-        client_auth::client_credentials(req.authorization, params.body_credentials(), scratch)
-            .map_err(auth_error)?;
+        client_auth::client_credentials(req.authorization, params.body_credentials(), scratch);
     match credentials {
-        ClientCredentials::Basic { id, secret } => Ok(Presented {
+        Ok(ClientCredentials::Basic { id, secret }) => Ok(Presented {
             client_id: id,
-            secret,
+            proof: Proof::Secret(secret),
             basic: true,
         }),
-        ClientCredentials::Post { id, secret } => Ok(Presented {
+        Ok(ClientCredentials::Post { id, secret }) => Ok(Presented {
             client_id: id,
-            secret,
+            proof: Proof::Secret(secret),
             basic: false,
         }),
-        ClientCredentials::None => Err(OAuthError::InvalidClient {
+        // An id without a secret is RFC 8705 client authentication when the connection
+        // carries a certificate (RFC 8705 §2: the client_id parameter identifies it).
+        Err(ClientAuthError::MissingSecret) if peer.is_some() && req.authorization.is_none() => {
+            let (Some(id), Some(peer)) = (params.body_credentials().client_id, peer) else {
+                return Err(auth_error(ClientAuthError::MissingSecret));
+            };
+            Ok(Presented {
+                client_id: id.clone(),
+                proof: Proof::Certificate(peer),
+                basic: false,
+            })
+        }
+        Err(e) => Err(auth_error(e)),
+        Ok(ClientCredentials::None) => Err(OAuthError::InvalidClient {
             basic: true,
             description: "client authentication is required",
         }),
@@ -72,18 +94,37 @@ pub async fn authenticate(
     accept(presented, record)
 }
 
-/// The check itself, once the client's record (if any) is known: enabled, and the secret
-/// matches in constant time. Unknown, wrong secret and disabled all answer the same
-/// `invalid_client`, and cost the same hashing work, so neither the answer nor its time
-/// tells which.
+/// The check itself, once the client's record (if any) is known: enabled, and the proof is
+/// the one the client registered. A secret matches in constant time; unknown, wrong secret,
+/// a client without a secret, and disabled all answer the same `invalid_client`, and cost
+/// the same hashing work, so neither the answer nor its time tells which. A certificate
+/// must chain to `tls_client_ca` and carry the registered name (`tls_client_auth`), or be
+/// the registered one and within its validity period (`self_signed_tls_client_auth`).
 pub fn accept(
     presented: &Presented<'_>,
     record: Option<Rc<ClientRecord>>,
 ) -> Result<Rc<ClientRecord>, OAuthError> {
-    let hash = record.as_ref().map_or(&NO_CLIENT_HASH, |c| &c.secret_hash);
-    let secret_matches = secret::verify_secret(presented.secret.as_bytes(), hash);
+    let registered = record.as_deref().map(|c| &c.auth);
+    let proven = match &presented.proof {
+        Proof::Secret(secret) => {
+            let hash = match registered {
+                Some(ClientAuth::Secret(hash)) => hash,
+                _ => &NO_CLIENT_HASH,
+            };
+            secret::verify_secret(secret.as_bytes(), hash)
+        }
+        Proof::Certificate(peer) => match registered {
+            Some(ClientAuth::TlsClientAuth(name)) => {
+                peer.chains_to_client_ca() && peer.has_name(name)
+            }
+            Some(ClientAuth::SelfSignedTls(sha256)) => {
+                peer.thumbprint() == sha256 && peer.is_current()
+            }
+            Some(ClientAuth::Secret(_)) | None => false,
+        },
+    };
     match record {
-        Some(c) if secret_matches && !c.disabled => Ok(c),
+        Some(c) if proven && !c.disabled => Ok(c),
         _ => Err(refusal(presented)),
     }
 }
@@ -105,10 +146,11 @@ fn refusal(presented: &Presented<'_>) -> OAuthError {
 pub async fn authenticated_token_request<'r>(
     ctx: &Context,
     req: &Request<'r>,
+    peer: Option<&PeerCert>,
 ) -> Result<(Cow<'r, str>, Rc<ClientRecord>), OAuthError> {
     let params = params::parse_params(req.content_type, req.body).map_err(body_error)?;
     let mut basic = BasicScratch::new();
-    let presented = presented(req, &params, &mut basic)?;
+    let presented = presented(req, &params, &mut basic, peer)?;
     let token = params
         .token
         .clone()

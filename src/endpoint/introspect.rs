@@ -21,14 +21,15 @@ use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::jti::issued_at_ms;
-use crate::jwt::verify::{VerifiedClaims, verify_token};
+use crate::jwt::verify::{Confirmation, VerifiedClaims, verify_token};
 use crate::store::revocations;
+use crate::tls::PeerCert;
 
 const INACTIVE: &[u8] = b"{\"active\":false}";
 
 /// Answer one introspection request into `out`; `scratch` is the connection's body buffer.
-pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
-    match introspect(ctx, req).await {
+pub async fn handle(ctx: &Context, req: &Request<'_>, peer: Option<&PeerCert>, reply: Reply<'_>) {
+    match introspect(ctx, req, peer).await {
         Ok(Some(claims)) => {
             reply.scratch.clear();
             serde_json::to_writer(&mut *reply.scratch, &Active::from(&claims))
@@ -52,8 +53,9 @@ pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
 async fn introspect(
     ctx: &Context,
     req: &Request<'_>,
+    peer: Option<&PeerCert>,
 ) -> Result<Option<VerifiedClaims>, OAuthError> {
-    let (token, _caller) = client_authn::authenticated_token_request(ctx, req).await?;
+    let (token, _caller) = client_authn::authenticated_token_request(ctx, req, peer).await?;
     if ctx.revocations_too_stale() {
         return Err(OAuthError::TemporarilyUnavailable(
             "revocations cannot be checked while the database is away, retry shortly",
@@ -115,6 +117,9 @@ struct Active<'a> {
     iat: u64,
     jti: &'a str,
     token_type: &'static str,
+    /// RFC 8705 §3.2: a resource server checks it against the client's certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<&'a Confirmation>,
 }
 
 impl<'a> From<&'a VerifiedClaims> for Active<'a> {
@@ -130,6 +135,7 @@ impl<'a> From<&'a VerifiedClaims> for Active<'a> {
             iat: c.iat,
             jti: &c.jti,
             token_type: "Bearer",
+            cnf: c.cnf.as_ref(),
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::http::response;
 use crate::jwt::jwks::jwks_json;
 use crate::jwt::keys::{Alg, SigningKey};
+use crate::store::clients::{AUTH_SELF_SIGNED_TLS, AUTH_TLS};
 
 /// Answer with one of the documents; clients may cache it for a few minutes.
 pub fn write(document: &[u8], out: &mut Vec<u8>, keep_alive: bool) {
@@ -29,19 +30,28 @@ impl Documents {
                 algs.push(alg);
             }
         }
+        // Certificates reach us only on a TLS listen (RFC 8705).
+        let mut methods = vec!["client_secret_basic", "client_secret_post"];
+        let mutual_tls = config.tls_cert.is_some();
+        if mutual_tls {
+            methods.extend([AUTH_TLS, AUTH_SELF_SIGNED_TLS]);
+        }
         let mut metadata = serde_json::json!({
             "issuer": issuer,
             "token_endpoint": format!("{issuer}/oauth/token"),
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": methods,
             "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": methods,
             "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": methods,
             "grant_types_supported": ["client_credentials"],
             // No authorization endpoint: nothing is issued through a browser.
             "response_types_supported": [],
             "access_token_signing_alg_values_supported": algs,
         });
+        if mutual_tls {
+            metadata["tls_client_certificate_bound_access_tokens"] = true.into();
+        }
         if keys.iter().any(|k| k.alg() != Alg::HS256) {
             metadata["jwks_uri"] = format!("{issuer}/.well-known/jwks.json").into();
         }

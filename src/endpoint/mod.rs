@@ -24,19 +24,33 @@ pub mod token;
 
 use crate::http::request::{Method, ParseError, Request};
 use crate::http::response;
+use crate::tls::PeerCert;
 use context::{Context, Reply};
 use route::{Route, Surface, route};
 
-/// Answer one request, which came in on `surface`, into `out`. `scratch` is the
-/// connection's reused body buffer.
+/// What the connection knows about a request besides its bytes.
+pub struct Connection<'a> {
+    /// The listener it came in on.
+    pub surface: Surface,
+    /// The connection stays open after the answer.
+    pub keep_alive: bool,
+    /// The client certificate of a TLS connection, if the client presented one.
+    pub peer: Option<&'a PeerCert>,
+}
+
+/// Answer one request into `out`. `scratch` is the connection's reused body buffer.
 pub async fn handle(
     ctx: &Context,
     req: &Request<'_>,
-    surface: Surface,
-    keep_alive: bool,
+    conn: Connection<'_>,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
+    let Connection {
+        surface,
+        keep_alive,
+        peer,
+    } = conn;
     let start = out.len();
     let route = route(req.method, req.path, surface);
 
@@ -50,9 +64,9 @@ pub async fn handle(
                 keep_alive,
             };
             match route {
-                Route::Token => token::handle(ctx, req, reply).await,
-                Route::Introspect => introspect::handle(ctx, req, reply).await,
-                _ => revoke::handle(ctx, req, reply).await,
+                Route::Token => token::handle(ctx, req, peer, reply).await,
+                Route::Introspect => introspect::handle(ctx, req, peer, reply).await,
+                _ => revoke::handle(ctx, req, peer, reply).await,
             }
         }
         Route::Metadata => metadata::write(&ctx.keys().documents.metadata, out, keep_alive),

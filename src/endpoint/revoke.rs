@@ -23,17 +23,22 @@ use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::verify::verify_token;
 use crate::store::revocations;
+use crate::tls::PeerCert;
 
 /// Answer one revocation request into `out`; `scratch` is the connection's body buffer.
-pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
-    match revoke(ctx, req).await {
+pub async fn handle(ctx: &Context, req: &Request<'_>, peer: Option<&PeerCert>, reply: Reply<'_>) {
+    match revoke(ctx, req, peer).await {
         Ok(()) => response::write_json(reply.out, 200, b"", reply.keep_alive, NO_STORE_HEADERS),
         Err(e) => e.write(reply.out, reply.scratch, reply.keep_alive),
     }
 }
 
-async fn revoke(ctx: &Context, req: &Request<'_>) -> Result<(), OAuthError> {
-    let (token, caller) = client_authn::authenticated_token_request(ctx, req).await?;
+async fn revoke(
+    ctx: &Context,
+    req: &Request<'_>,
+    peer: Option<&PeerCert>,
+) -> Result<(), OAuthError> {
+    let (token, caller) = client_authn::authenticated_token_request(ctx, req, peer).await?;
 
     let Ok(claims) = verify_token(&ctx.keys().verify_keys, token.as_bytes()) else {
         return Ok(()); // Not ours: nothing to revoke (§2.2).

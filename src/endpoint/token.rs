@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::auth::client_auth::BasicScratch;
 use crate::batch::{Backpressure, TokenRow};
 use crate::clock;
-use crate::endpoint::client_authn::{self, body_error};
+use crate::endpoint::client_authn::{self, Proof, body_error};
 use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::endpoint::params;
@@ -20,13 +20,14 @@ use crate::http::response;
 use crate::jwt::token::{AccessClaims, JtiGenerator, TokenSigner};
 use crate::log;
 use crate::store::clients::{self, ClientRecord};
+use crate::tls::PeerCert;
 
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// Answer one token request into `out`; `scratch` is the connection's reused body buffer.
-pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
+pub async fn handle(ctx: &Context, req: &Request<'_>, peer: Option<&PeerCert>, reply: Reply<'_>) {
     // Outcomes are counted by `endpoint::handle`, from the status written here.
-    match issue(ctx, req, reply.scratch).await {
+    match issue(ctx, req, peer, reply.scratch).await {
         Ok(()) => response::write_json(
             reply.out,
             200,
@@ -39,16 +40,26 @@ pub async fn handle(ctx: &Context, req: &Request<'_>, reply: Reply<'_>) {
 }
 
 /// Authenticate, check grant and scope, sign, record; on success the JSON body is in `body`.
-async fn issue(ctx: &Context, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(), OAuthError> {
+async fn issue(
+    ctx: &Context,
+    req: &Request<'_>,
+    peer: Option<&PeerCert>,
+    body: &mut Vec<u8>,
+) -> Result<(), OAuthError> {
     let params = params::parse_params(req.content_type, req.body).map_err(body_error)?;
     let mut basic = BasicScratch::new();
-    let presented = client_authn::presented(req, &params, &mut basic)?;
+    let presented = client_authn::presented(req, &params, &mut basic, peer)?;
     let grant_type = params
         .grant_type
         .as_deref()
         .ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
 
     let client = client_authn::authenticate(ctx, &presented).await?;
+    // RFC 8705 §3: a token issued on a certificate is bound to it, unless the client opted out.
+    let bound_to = match presented.proof {
+        Proof::Certificate(peer) if client.certificate_bound => Some(peer.thumbprint()),
+        _ => None,
+    };
     let keys = ctx.keys();
     let minter = Minter {
         issuer: &ctx.config.issuer,
@@ -63,6 +74,7 @@ async fn issue(ctx: &Context, req: &Request<'_>, body: &mut Vec<u8>) -> Result<(
         grant_type,
         params.scope.as_deref(),
         &client,
+        bound_to,
         body,
         |row| {
             ctx.writer.push(row).map_err(|Backpressure| {
@@ -103,6 +115,7 @@ pub fn mint<R>(
     grant_type: &str,
     requested_scope: Option<&str>,
     client: &ClientRecord,
+    bound_to: Option<&[u8; 32]>,
     body: &mut Vec<u8>,
     record: impl FnOnce(&TokenRow<'_>) -> Result<R, OAuthError>,
 ) -> Result<R, OAuthError> {
@@ -133,6 +146,7 @@ pub fn mint<R>(
         exp,
         jti: jti_text,
         scope: &scope,
+        cnf_x5t_s256: bound_to,
     };
 
     let body_start = body.len();

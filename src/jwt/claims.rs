@@ -5,6 +5,9 @@
 //! database and configuration (client ids, scopes, issuer), so they are escaped, with a
 //! fast path for the usual plain-ASCII case.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 /// The claims of one access token. `sub` is also written as `client_id`: for the
 /// client-credentials grant the subject *is* the client (RFC 9068 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +26,16 @@ pub struct AccessClaims<'a> {
     pub jti: &'a str,
     /// `scope`: space-separated granted scopes (RFC 9068 §2.2.3).
     pub scope: &'a str,
+    /// `cnf.x5t#S256`: the SHA-256 of the client certificate the token is bound to
+    /// (RFC 8705 §3.1); `None`: a bearer token.
+    pub cnf_x5t_s256: Option<&'a [u8; 32]>,
 }
 
 /// Longest decimal `u64` (`18446744073709551615`).
 const U64_DIGITS_MAX: usize = 20;
 
 /// Append the claims object to `out`, members in the order
-/// `iss, sub, client_id, aud, iat, exp, jti, scope`.
+/// `iss, sub, client_id, aud, iat, exp, jti, scope` and, for a bound token, `cnf`.
 pub fn write_claims_json(claims: &AccessClaims<'_>, out: &mut Vec<u8>) {
     debug_assert!(
         claims.iat <= claims.exp,
@@ -51,6 +57,16 @@ pub fn write_claims_json(claims: &AccessClaims<'_>, out: &mut Vec<u8>) {
     write_json_str(out, claims.jti);
     out.extend_from_slice(b",\"scope\":");
     write_json_str(out, claims.scope);
+    if let Some(thumbprint) = claims.cnf_x5t_s256 {
+        // base64url needs no JSON escaping.
+        out.extend_from_slice(b",\"cnf\":{\"x5t#S256\":\"");
+        let mut encoded = [0u8; 43];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(thumbprint, &mut encoded)
+            .expect("32 bytes are 43 base64url characters");
+        out.extend_from_slice(&encoded[..written]);
+        out.extend_from_slice(b"\"}");
+    }
     out.push(b'}');
 }
 
@@ -169,6 +185,7 @@ mod tests {
             exp: 1_700_003_600,
             jti: "0190a5c4-1234-7abc-8def-0123456789ab",
             scope: "read write",
+            cnf_x5t_s256: None,
         };
         let mut out = b"prefix".to_vec();
         write_claims_json(&claims, &mut out);

@@ -123,6 +123,7 @@ mod tests {
             exp: iat + 3600,
             jti,
             scope,
+            cnf_x5t_s256: None,
         }
     }
 

@@ -27,6 +27,15 @@ pub struct VerifiedClaims {
     pub exp: u64,
     pub jti: String,
     pub scope: String,
+    /// The confirmation of a certificate-bound token (RFC 8705 §3.1).
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Confirmation {
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
 }
 
 /// Why a token was not accepted. Introspection maps all of these to `active: false`.
@@ -123,6 +132,7 @@ mod tests {
         exp: 1_700_003_600,
         jti: "0190a5c4-1234-7abc-8def-0123456789ab",
         scope: "read \"x\"",
+        cnf_x5t_s256: None,
     };
 
     fn token(signer: &TokenSigner) -> Vec<u8> {

@@ -43,7 +43,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, surface: Surface, secure
     let tls = match secure {
         false => None,
         true => match shard.tls_session() {
-            Some(session) => Some(Box::new(TlsLink::new(session))),
+            Some((session, roots)) => Some(Box::new(TlsLink::new(session, roots))),
             None => return,
         },
     };
@@ -82,16 +82,37 @@ struct TlsLink {
     records_out: Vec<u8>,
     /// Nothing has arrived yet: the first bytes tell TLS from a plain request.
     first_read: bool,
+    /// What a client certificate is checked against, until the handshake ends.
+    roots: Option<Rc<tls::ClientRoots>>,
+    /// The client's certificate, from the end of the handshake (RFC 8705 clients).
+    peer: Option<tls::PeerCert>,
 }
 
 impl TlsLink {
-    fn new(session: tls::Session) -> TlsLink {
+    fn new(session: tls::Session, roots: Rc<tls::ClientRoots>) -> TlsLink {
         TlsLink {
             session,
             records_in: Vec::with_capacity(limits::TLS_READ_BYTES),
             records_out: Vec::new(),
             first_read: true,
+            roots: Some(roots),
+            peer: None,
         }
+    }
+
+    /// The handshake is over: count it, and keep the client's certificate.
+    fn handshake_done(&mut self, shard: &Shard) {
+        let stats = shard.ctx.stats();
+        match self.session.resumed() {
+            true => stats.tls_handshakes_resumed.bump(),
+            false => stats.tls_handshakes_full.bump(),
+        }
+        let roots = self.roots.take();
+        self.peer = self
+            .session
+            .peer_chain()
+            .zip(roots)
+            .and_then(|(chain, roots)| tls::PeerCert::new(chain, roots));
     }
 }
 
@@ -100,6 +121,10 @@ impl Link {
         self.tls
             .as_ref()
             .is_some_and(|t| t.session.is_handshaking())
+    }
+
+    fn peer(&self) -> Option<&tls::PeerCert> {
+        self.tls.as_ref()?.peer.as_ref()
     }
 
     /// Append what the peer sends next (plaintext) to `read_buf`; see [`read_more`].
@@ -219,7 +244,7 @@ async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Sur
         if !buffers.read.is_empty() {
             buffers.ready();
         }
-        let answered = answer_buffered(shard, buffers, surface).await;
+        let answered = answer_buffered(shard, buffers, surface, link.peer()).await;
         if answered.consumed > 0 {
             buffers.read.drain(..answered.consumed);
             last_activity = Instant::now();
@@ -279,7 +304,12 @@ struct Answered {
 
 /// Answer every complete request in the read buffer, in order, into the write buffer, until
 /// the responses waiting to be written reach `PENDING_OUTPUT_BYTES_MAX`.
-async fn answer_buffered(shard: &Shard, buffers: &mut Buffers, surface: Surface) -> Answered {
+async fn answer_buffered(
+    shard: &Shard,
+    buffers: &mut Buffers,
+    surface: Surface,
+    peer: Option<&tls::PeerCert>,
+) -> Answered {
     let Buffers {
         read,
         write,
@@ -294,7 +324,12 @@ async fn answer_buffered(shard: &Shard, buffers: &mut Buffers, surface: Surface)
         match request::parse(&read[answered.consumed..]) {
             Ok(Some(req)) => {
                 let keep_alive = req.keep_alive && !shard.shutdown.is_fired();
-                endpoint::handle(&shard.ctx, &req, surface, keep_alive, write, scratch).await;
+                let conn = endpoint::Connection {
+                    surface,
+                    keep_alive,
+                    peer,
+                };
+                endpoint::handle(&shard.ctx, &req, conn, write, scratch).await;
                 answered.consumed += req.len;
                 if !keep_alive {
                     answered.close = true;
@@ -470,11 +505,7 @@ async fn read_records(
         };
         let handshake_done = was_handshaking && !tls.session.is_handshaking();
         if handshake_done {
-            let stats = shard.ctx.stats();
-            match tls.session.resumed() {
-                true => stats.tls_handshakes_resumed.bump(),
-                false => stats.tls_handshakes_full.bump(),
-            }
+            tls.handshake_done(shard);
         }
         if handshake_done || plain.len() > received_from {
             return Read::Data;

@@ -121,7 +121,12 @@ async fn start(init: &ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
     };
     let keys = Keys::parse(&init.common.key_pems, init.common.documents.clone())
         .map_err(|e| format!("signing key: {e}"))?;
-    let tls = init.common.tls.as_ref().map(|t| t.config()).transpose()?;
+    let tls = init
+        .common
+        .tls
+        .as_ref()
+        .map(|t| t.for_shard())
+        .transpose()?;
     let shard = Rc::new(Shard {
         ctx: context(init, keys),
         shutdown: Shutdown::new(),

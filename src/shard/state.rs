@@ -1,9 +1,8 @@
 //! The shard itself, and what the server hands a shard thread to build one.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::{Arc, mpsc};
-
-use rustls::ServerConfig;
 
 use crate::config::Config;
 use crate::endpoint::context::Context;
@@ -11,7 +10,7 @@ use crate::endpoint::metadata::Documents;
 use crate::endpoint::stats::ShardStats;
 use crate::pg::PgConfig;
 use crate::shutdown::Shutdown;
-use crate::tls::{self, ServerTls};
+use crate::tls::{self, ClientRoots, ServerTls, ShardTls};
 
 pub struct Shard {
     /// What the endpoints see: caches, keys, database session, batch writer, counters.
@@ -21,14 +20,17 @@ pub struct Shard {
     pub shutdown: Shutdown,
     /// The TLS listener's configuration, built by this shard (swapped by a reload); `None`
     /// when `listen` is plain.
-    pub tls: RefCell<Option<Arc<ServerConfig>>>,
+    pub tls: RefCell<Option<ShardTls>>,
 }
 
 impl Shard {
-    /// A TLS session for a new connection on the TLS listener.
-    pub fn tls_session(&self) -> Option<tls::Session> {
-        let config = self.tls.borrow().clone()?;
-        tls::Session::new(config).ok()
+    /// A TLS session for a new connection on the TLS listener, and the roots its client's
+    /// certificate is checked against.
+    pub fn tls_session(&self) -> Option<(tls::Session, Rc<ClientRoots>)> {
+        let tls = self.tls.borrow();
+        let tls = tls.as_ref()?;
+        let session = tls::Session::new(tls.config.clone()).ok()?;
+        Some((session, tls.client_roots.clone()))
     }
 }
 

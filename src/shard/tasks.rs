@@ -89,7 +89,7 @@ fn apply_reload(shard: &Shard, reloads: &mpsc::Receiver<KeyReload>) {
         return;
     };
     let ctx = &shard.ctx;
-    let tls = reload.tls.as_ref().map(|t| t.config()).transpose();
+    let tls = reload.tls.as_ref().map(|t| t.for_shard()).transpose();
     match (Keys::parse(&reload.key_pems, reload.documents), tls) {
         (Ok(keys), Ok(tls)) => {
             log::debug(

@@ -4,15 +4,65 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::auth::secret;
 use crate::limits;
 use crate::pg::{self, Client, Row, Statement};
+use crate::tls::SubjectName;
+
+/// How a client proves who it is (`clients.auth_method`, RFC 7591's
+/// `token_endpoint_auth_method`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A secret, by HTTP Basic or in the body: its stored hash.
+    Secret([u8; 32]),
+    /// RFC 8705 §2.1: a certificate chained to `tls_client_ca` that carries this name.
+    TlsClientAuth(SubjectName),
+    /// RFC 8705 §2.2: this certificate (the SHA-256 of its DER), self-signed or not.
+    SelfSignedTls([u8; 32]),
+}
+
+impl ClientAuth {
+    /// The method's registered name.
+    pub fn method(&self) -> &'static str {
+        match self {
+            ClientAuth::Secret(_) => AUTH_SECRET,
+            ClientAuth::TlsClientAuth(_) => AUTH_TLS,
+            ClientAuth::SelfSignedTls(_) => AUTH_SELF_SIGNED_TLS,
+        }
+    }
+
+    fn from_columns(
+        method: &str,
+        hash: Option<&str>,
+        subject: Option<&str>,
+        sha256: Option<&str>,
+    ) -> Option<ClientAuth> {
+        Some(match method {
+            AUTH_SECRET => ClientAuth::Secret(secret::parse_stored_hash(hash?)?),
+            AUTH_TLS => ClientAuth::TlsClientAuth(SubjectName::parse(subject?).ok()?),
+            AUTH_SELF_SIGNED_TLS => {
+                let bytes = URL_SAFE_NO_PAD.decode(sha256?).ok()?;
+                ClientAuth::SelfSignedTls(bytes.try_into().ok()?)
+            }
+            _ => return None,
+        })
+    }
+}
+
+pub const AUTH_SECRET: &str = "client_secret_basic";
+pub const AUTH_TLS: &str = "tls_client_auth";
+pub const AUTH_SELF_SIGNED_TLS: &str = "self_signed_tls_client_auth";
 
 /// What the token endpoint needs to know about a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientRecord {
     pub client_id: String,
-    pub secret_hash: [u8; 32],
+    pub auth: ClientAuth,
+    /// Tokens issued on a certificate carry its thumbprint (`cnf`, RFC 8705 §3).
+    pub certificate_bound: bool,
     /// Space-separated scope tokens.
     pub allowed_scopes: String,
     pub audience: Option<String>,
@@ -44,7 +94,8 @@ impl ClientRecord {
 pub const LOOKUP: Statement = Statement::new(
     "client_lookup",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
-            (extract(epoch FROM tokens_not_before) * 1000)::bigint
+            (extract(epoch FROM tokens_not_before) * 1000)::bigint,
+            auth_method, tls_subject, tls_cert_sha256, certificate_bound
        FROM clients WHERE client_id = $1",
     &[],
 );
@@ -63,7 +114,13 @@ pub async fn lookup(client: &Client, client_id: &str) -> Result<Option<ClientRec
 fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
     Some(ClientRecord {
         client_id: row.get_str(0)?.to_owned(),
-        secret_hash: secret::parse_stored_hash(row.get_str(1)?)?,
+        auth: ClientAuth::from_columns(
+            row.get_str(8)?,
+            row.get_str(1),
+            row.get_str(9),
+            row.get_str(10),
+        )?,
+        certificate_bound: row.get_str(11)? == "t",
         // Over the bound only if written by hand: no client, as for an unreadable hash.
         allowed_scopes: Some(row.get_str(2)?)
             .filter(|s| s.len() <= limits::SCOPES_BYTES_MAX)?
@@ -133,23 +190,74 @@ pub fn is_scope_byte(b: u8) -> bool {
 /// What `client add` registers.
 pub struct NewClient<'a> {
     pub client_id: &'a str,
+    pub auth: NewAuth<'a>,
     pub scopes: &'a str,
     pub audience: Option<&'a str>,
     pub token_ttl: Option<Duration>,
     pub grant_types: &'a str,
 }
 
+/// The credential a new client registers.
+pub enum NewAuth<'a> {
+    /// A secret, generated here.
+    Secret,
+    /// `tls_client_auth` with this subject DN or alternative name.
+    TlsSubject(&'a str),
+    /// `self_signed_tls_client_auth` with this certificate (DER).
+    TlsCertificate(&'a [u8]),
+}
+
+/// The columns of a new client's credential, and the secret to hand out (if any).
+struct AuthColumns {
+    method: &'static str,
+    secret: Option<String>,
+    hash: Option<String>,
+    subject: Option<String>,
+    sha256: Option<String>,
+}
+
+impl NewAuth<'_> {
+    fn columns(&self) -> Result<AuthColumns, AdminError> {
+        let mut columns = AuthColumns {
+            method: AUTH_SECRET,
+            secret: None,
+            hash: None,
+            subject: None,
+            sha256: None,
+        };
+        match self {
+            NewAuth::Secret => {
+                let plain = secret::generate_secret();
+                columns.hash = Some(secret::stored_hash(plain.as_bytes()));
+                columns.secret = Some(plain);
+            }
+            NewAuth::TlsSubject(subject) => {
+                SubjectName::parse(subject).map_err(AdminError::Invalid)?;
+                columns.method = AUTH_TLS;
+                columns.subject = Some(subject.trim().to_owned());
+            }
+            NewAuth::TlsCertificate(der) => {
+                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+                columns.method = AUTH_SELF_SIGNED_TLS;
+                columns.sha256 = Some(URL_SAFE_NO_PAD.encode(digest.as_ref()));
+            }
+        }
+        Ok(columns)
+    }
+}
+
 const INSERT: Statement = Statement::new(
     "client_insert",
     "WITH c AS (
-        INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types)
-        VALUES ($1, $2, $3, $4, $5::integer, $6) RETURNING client_id)
+        INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types,
+                             auth_method, tls_subject, tls_cert_sha256)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9) RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
 
-/// Register a client; returns its secret, which is stored only as a hash.
-pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<String, AdminError> {
+/// Register a client; returns its secret (stored only as a hash) for a secret client.
+pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>, AdminError> {
     validate_client_id(new.client_id).map_err(AdminError::Invalid)?;
     let scopes = normalize_scopes(new.scopes).map_err(AdminError::Invalid)?;
     let grant_types = normalize_scopes(new.grant_types).map_err(AdminError::Invalid)?;
@@ -167,18 +275,20 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<String, AdminEr
         Some(t) => Some(t.as_secs().to_string()),
         None => None,
     };
-    let plain = secret::generate_secret();
-    let hash = secret::stored_hash(plain.as_bytes());
+    let auth = new.auth.columns()?;
     let params = [
         Some(new.client_id.as_bytes()),
-        Some(hash.as_bytes()),
+        auth.hash.as_deref().map(str::as_bytes),
         Some(scopes.as_bytes()),
         new.audience.map(str::as_bytes),
         ttl.as_deref().map(str::as_bytes),
         Some(grant_types.as_bytes()),
+        Some(auth.method.as_bytes()),
+        auth.subject.as_deref().map(str::as_bytes),
+        auth.sha256.as_deref().map(str::as_bytes),
     ];
     match client.query(&INSERT, &params).await {
-        Ok(_) => Ok(plain),
+        Ok(_) => Ok(auth.secret),
         Err(e) if e.code() == Some("23505") => Err(AdminError::Exists(new.client_id.to_owned())),
         Err(e) => Err(AdminError::Db(e)),
     }
@@ -186,7 +296,8 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<String, AdminEr
 
 const ROTATE: Statement = Statement::new(
     "client_rotate",
-    "WITH c AS (UPDATE clients SET secret_hash = $2, updated_at = now() WHERE client_id = $1 RETURNING client_id)
+    "WITH c AS (UPDATE clients SET secret_hash = $2, updated_at = now()
+                 WHERE client_id = $1 AND auth_method = 'client_secret_basic' RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
@@ -225,7 +336,8 @@ pub(crate) const ANNOUNCING_STATEMENTS: [&str; 5] = [
 const LIST: Statement = Statement::new(
     "client_list",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
-            (extract(epoch FROM tokens_not_before) * 1000)::bigint
+            (extract(epoch FROM tokens_not_before) * 1000)::bigint,
+            auth_method, tls_subject, tls_cert_sha256, certificate_bound
        FROM clients ORDER BY client_id",
     &[],
 );
@@ -242,7 +354,12 @@ pub async fn rotate_secret(client: &Client, client_id: &str) -> Result<String, A
         .await
         .map_err(AdminError::Db)?;
     if rows.is_empty() {
-        return Err(AdminError::NotFound(client_id.to_owned()));
+        // No such client, or one that has no secret: say which.
+        let record = show(client, client_id).await?;
+        return Err(AdminError::Invalid(format!(
+            "client {client_id:?} authenticates with {}: it has no secret",
+            record.auth.method()
+        )));
     }
     Ok(plain)
 }
@@ -303,15 +420,28 @@ pub async fn show(client: &Client, client_id: &str) -> Result<ClientRecord, Admi
 
 /// The public view of a client (never the hash).
 pub fn to_json(c: &ClientRecord) -> serde_json::Value {
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "client_id": c.client_id,
+        "auth_method": c.auth.method(),
         "scopes": c.allowed_scopes,
         "audience": c.audience,
         "token_ttl_seconds": c.token_ttl.map(|t| t.as_secs()),
         "grant_types": c.grant_types,
         "disabled": c.disabled,
         "tokens_not_before_ms": c.tokens_not_before_ms,
-    })
+    });
+    match &c.auth {
+        ClientAuth::Secret(_) => {}
+        ClientAuth::TlsClientAuth(subject) => {
+            json["tls_subject"] = subject.to_string().into();
+            json["certificate_bound"] = c.certificate_bound.into();
+        }
+        ClientAuth::SelfSignedTls(sha256) => {
+            json["tls_cert_sha256"] = URL_SAFE_NO_PAD.encode(sha256).into();
+            json["certificate_bound"] = c.certificate_bound.into();
+        }
+    }
+    json
 }
 
 #[derive(Debug)]

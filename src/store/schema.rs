@@ -59,6 +59,18 @@ const MIGRATIONS: &[&str] = &[
     // 3: the kill switch. Tokens a client was issued before `tokens_not_before` introspect
     // as inactive (`edgeauth client revoke-tokens`); NULL: none revoked this way.
     "ALTER TABLE clients ADD COLUMN tokens_not_before timestamptz;",
+    // 4: clients without shared secrets (RFC 8705 mutual TLS). `auth_method` says which
+    // credential the client proves; the columns it needs are set, the others NULL.
+    // `certificate_bound`: tokens of a certificate-authenticated client carry the
+    // certificate's thumbprint (`cnf`).
+    "ALTER TABLE clients
+        ADD COLUMN auth_method text NOT NULL DEFAULT 'client_secret_basic',
+        -- tls_client_auth: the subject DN or alternative name the certificate must carry.
+        ADD COLUMN tls_subject text,
+        -- self_signed_tls_client_auth: SHA-256 of the certificate, base64url.
+        ADD COLUMN tls_cert_sha256 text,
+        ADD COLUMN certificate_bound boolean NOT NULL DEFAULT true,
+        ALTER COLUMN secret_hash DROP NOT NULL;",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(

@@ -5,11 +5,17 @@
 //! * `tickets`: session-ticket keys every shard of the instance derives alike, rotated by
 //!   the clock.
 //! * `session`: one connection's TLS session without I/O, for the connection loop.
+//! * `peer`: a client's certificate and the RFC 8705 checks of it (chain to
+//!   `tls_client_ca`, thumbprint, validity, subject names).
+//! * `provider`: the crypto provider of every configuration (aws-lc-rs).
 
+pub mod peer;
+pub mod provider;
 pub mod server;
 pub mod session;
 pub mod tickets;
 
-pub use server::ServerTls;
+pub use peer::{ClientRoots, PeerCert, SubjectName};
+pub use server::{ServerTls, ShardTls};
 pub use session::Session;
 pub use tickets::TicketKeys;

@@ -3,14 +3,19 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use rustls::ServerConfig;
-use rustls::crypto::CryptoProvider;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::NoServerSessionStorage;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
+use crate::tls::peer::ClientRoots;
+use crate::tls::provider::provider;
 use crate::tls::tickets::TicketKeys;
 
 /// A certificate chain and its key, loaded and checked; every shard builds its own
@@ -18,6 +23,8 @@ use crate::tls::tickets::TicketKeys;
 pub struct ServerTls {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    /// `tls_client_ca`: the roots of `tls_client_auth` clients' certificates.
+    client_ca: Vec<CertificateDer<'static>>,
     tickets: TicketKeys,
 }
 
@@ -26,9 +33,17 @@ impl Clone for ServerTls {
         ServerTls {
             chain: self.chain.clone(),
             key: self.key.clone_key(),
+            client_ca: self.client_ca.clone(),
             tickets: self.tickets.clone(),
         }
     }
+}
+
+/// What a shard serves TLS with: its own copies, so that accepting a connection touches no
+/// reference count another core also writes.
+pub struct ShardTls {
+    pub config: Arc<ServerConfig>,
+    pub client_roots: Rc<ClientRoots>,
 }
 
 /// ALPN: HTTP/1.1 is all we speak; a client that offers only others is refused in the
@@ -42,7 +57,12 @@ impl ServerTls {
     /// Read and check `tls_cert` and `tls_key`: the key file is private to its owner (and
     /// group), the chain parses and is in order, and the key belongs to its first
     /// certificate. Every refusal names the file and what is wrong with it.
-    pub fn load(cert: &Path, key: &Path, tickets: TicketKeys) -> Result<ServerTls, String> {
+    pub fn load(
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+        tickets: TicketKeys,
+    ) -> Result<ServerTls, String> {
         check_private(key)?;
         let cert_pem =
             std::fs::read(cert).map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
@@ -55,9 +75,14 @@ impl ServerTls {
                 key.display()
             )
         })?;
+        let client_ca = match client_ca {
+            Some(path) => read_client_ca(path)?,
+            None => Vec::new(),
+        };
         let tls = ServerTls {
             chain,
             key: key_der,
+            client_ca,
             tickets,
         };
         tls.config().map_err(|e| {
@@ -74,14 +99,32 @@ impl ServerTls {
         &self.tickets
     }
 
+    /// A shard's configuration and client roots.
+    pub fn for_shard(&self) -> Result<ShardTls, String> {
+        let anchors = self
+            .client_ca
+            .iter()
+            .map(|c| webpki::anchor_from_trusted_cert(c).map(|a| a.to_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("tls_client_ca: {e:?}"))?;
+        Ok(ShardTls {
+            config: self.config()?,
+            client_roots: Rc::new(ClientRoots { anchors }),
+        })
+    }
+
     /// The rustls configuration: TLS 1.3 and 1.2, ALPN `http/1.1`, tickets sealed with the
     /// instance's shared keys and no per-shard session cache (it would miss whenever the
-    /// kernel picks another shard).
-    pub fn config(&self) -> Result<Arc<ServerConfig>, String> {
-        let mut config = ServerConfig::builder_with_provider(provider())
+    /// kernel picks another shard). A client certificate is asked for, never required.
+    fn config(&self) -> Result<Arc<ServerConfig>, String> {
+        let provider = provider();
+        let verifier = Arc::new(AnyClientCertificate {
+            algorithms: provider.signature_verification_algorithms,
+        });
+        let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| e.to_string())?
-            .with_no_client_auth()
+            .with_client_cert_verifier(verifier)
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| match e {
                 rustls::Error::InconsistentKeys(_) => {
@@ -97,9 +140,87 @@ impl ServerTls {
     }
 }
 
-/// aws-lc-rs: the library that already signs our tokens.
-pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+/// Asks every client for a certificate and takes any, once the client has proved it holds the
+/// certificate's key (the handshake signature, checked here). Which certificate a client
+/// must present is an OAuth question, answered at its request (`tls::peer`): a refusal
+/// there is `invalid_client`, where a handshake failure would tell the client nothing, and
+/// clients with secrets and with self-signed certificates share the port.
+#[derive(Debug)]
+struct AnyClientCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The CA certificates of `tls_client_ca`: at least one, each usable as a root.
+fn read_client_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("tls_client_ca {}: {e}", path.display()))?;
+    let roots = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            format!(
+                "tls_client_ca {}: not PEM certificates ({e})",
+                path.display()
+            )
+        })?;
+    if roots.is_empty() {
+        return Err(format!(
+            "tls_client_ca {}: no certificate in the file",
+            path.display()
+        ));
+    }
+    for root in &roots {
+        webpki::anchor_from_trusted_cert(root).map_err(|e| {
+            format!(
+                "tls_client_ca {}: a certificate does not parse ({e:?})",
+                path.display()
+            )
+        })?;
+    }
+    Ok(roots)
 }
 
 /// A private key readable by others is a leaked key: refuse it. Group read is allowed

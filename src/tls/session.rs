@@ -78,6 +78,13 @@ impl Session {
         self.conn.is_handshaking()
     }
 
+    /// The client's certificate chain, if it sent one (also after resuming: the ticket
+    /// carries it).
+    pub fn peer_chain(&self) -> Option<Vec<rustls::pki_types::CertificateDer<'static>>> {
+        let chain = self.conn.peer_certificates()?;
+        (!chain.is_empty()).then(|| chain.to_vec())
+    }
+
     /// Whether the handshake that just finished resumed an earlier session (a ticket).
     pub fn resumed(&self) -> bool {
         self.conn.handshake_kind() == Some(HandshakeKind::Resumed)

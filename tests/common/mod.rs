@@ -207,6 +207,19 @@ impl TestDb {
         v["client_secret"].as_str().unwrap().to_owned()
     }
 
+    /// `edgeauth client add ARGS...` (the id first); its JSON output.
+    pub fn add_client_raw(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["client", "add"];
+        all.extend_from_slice(args);
+        let out = self.edgeauth(&all);
+        assert!(
+            out.status.success(),
+            "client add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("client add prints JSON")
+    }
+
     /// Every jti in `tokens`.
     pub fn recorded_jtis(&self) -> std::collections::HashSet<String> {
         self.psql("SELECT jti FROM tokens")

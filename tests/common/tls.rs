@@ -61,6 +61,14 @@ impl Pki {
         self.issue(name, params)
     }
 
+    /// A client certificate with this subject DN (`CN=cn,O=Example`) and alternative
+    /// names, for client authentication; valid now, or expired.
+    pub fn client_cert(&self, cn: &str, alt_names: &[&str], expired: bool) -> CertFiles {
+        let mut params = client_params(cn, alt_names, expired);
+        params.use_authority_key_identifier_extension = true;
+        self.issue(&format!("client-{cn}-{expired}"), params)
+    }
+
     /// Sign `params` with a new key; write `<name>.pem` (the leaf, then the CA) and
     /// `<name>.key`.
     pub fn issue(&self, name: &str, params: CertificateParams) -> CertFiles {
@@ -86,6 +94,42 @@ impl Pki {
 impl Drop for Pki {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn client_params(cn: &str, alt_names: &[&str], expired: bool) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names = alt_names
+        .iter()
+        .map(|name| match name.contains("://") {
+            true => rcgen::SanType::URI((*name).try_into().unwrap()),
+            false => rcgen::SanType::DnsName((*name).try_into().unwrap()),
+        })
+        .collect();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Example");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    params
+}
+
+/// A self-signed client certificate (RFC 8705 §2.2), in `dir`.
+pub fn self_signed_client(dir: &Path, cn: &str, expired: bool) -> CertFiles {
+    let key = KeyPair::generate().unwrap();
+    let cert = client_params(cn, &[], expired).self_signed(&key).unwrap();
+    let cert_path = dir.join(format!("self-{cn}-{expired}.pem"));
+    let key_path = dir.join(format!("self-{cn}-{expired}.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    write_private(&key_path, &key.serialize_pem());
+    CertFiles {
+        cert: cert_path,
+        key: key_path,
+        der: cert.der().clone(),
     }
 }
 
