@@ -10,7 +10,10 @@
 //!   `form`: the form-urlencoded codec.
 //! * `log`: JSON log lines on stderr. `shutdown`: the per-shard latch and the drain protocol.
 //! * `config`: every setting declared once (flags, environment, TOML, validation, log line).
-//! * `pg`: our own Postgres client on monoio: start-up/auth, pipelined extended query, LISTEN.
+//! * `tls`: TLS for the listeners (rustls): certificates, ticket keys, a session without
+//!   I/O for the connection loop, client certificates (RFC 8705).
+//! * `pg`: our own Postgres client on monoio: start-up/auth, TLS, pipelined extended query,
+//!   LISTEN.
 //! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and revocation
 //!   cache. `jwt`: signing keys, RFC 9068 access tokens (**a token is signed in
 //!   `jwt::token::TokenSigner::sign_into`**), verification, the JWKS. `auth`: client
