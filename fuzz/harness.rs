@@ -11,6 +11,7 @@ use edgeauth::http::request;
 use edgeauth::jwt::keys::SigningKey;
 use edgeauth::jwt::verify::verify_token;
 use edgeauth::store::events::{Invalidation, parse_revocation};
+use edgeauth::tls::{ClientRoots, PeerCert, SubjectName};
 
 /// A target's harness: its whole job on one input.
 pub type Harness = fn(&[u8]);
@@ -24,6 +25,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("notify_payload", notify_payload),
     ("pem_key", pem_key),
     ("jwt_verify", jwt_verify),
+    ("client_cert", client_cert),
 ];
 
 /// The request parser and framing over one read buffer: every complete request is cut off
@@ -112,4 +114,29 @@ pub fn jwt_verify(data: &[u8]) {
             "a token no key signed verified"
         );
     });
+}
+
+/// A client certificate as RFC 8705 authentication reads it (attacker-chosen DER after a
+/// handshake that only proved key possession), and registered names: nothing panics, and
+/// without roots nothing chains. The input splits at the first NUL: a subject name, then DER.
+pub fn client_cert(data: &[u8]) {
+    let (name, der) = match data.iter().position(|&b| b == 0) {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (&data[..0], data),
+    };
+    let name = std::str::from_utf8(name)
+        .ok()
+        .and_then(|n| SubjectName::parse(n).ok());
+    if let Some(name) = &name {
+        assert_eq!(SubjectName::parse(&name.to_string()).as_ref(), Ok(name));
+    }
+    let chain = vec![rustls::pki_types::CertificateDer::from(der.to_vec())];
+    let Some(peer) = PeerCert::new(chain, std::rc::Rc::new(ClientRoots::default())) else {
+        return;
+    };
+    assert!(!peer.chains_to_client_ca());
+    let _ = peer.is_current();
+    if let Some(name) = &name {
+        let _ = peer.has_name(name);
+    }
 }
