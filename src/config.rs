@@ -51,6 +51,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Roots of `tls_client_auth` clients' certificates.
     pub tls_client_ca: Option<PathBuf>,
+    /// The secret session tickets are sealed with, shared by instances; unset: random.
+    pub tls_ticket_key_file: Option<PathBuf>,
     /// A plain-HTTP listener beside a TLS `listen`, for a trusted proxy in front.
     pub plain_listen: Option<SocketAddr>,
     pub shards: usize,
@@ -99,6 +101,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            tls_ticket_key_file: None,
             plain_listen: None,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             issuer: format!("http://{}", limits::LISTEN_DEFAULT),
@@ -215,6 +218,14 @@ pub const SETTINGS: &[Setting] = &[
         secret: false,
         set: |c, v| set(&mut c.tls_client_ca, Some(PathBuf::from(v))),
         show: |c| show_path(&c.tls_client_ca),
+    },
+    Setting {
+        name: "tls_ticket_key_file",
+        unit: "path",
+        help: "32+ random bytes (mode 600) sealing session tickets, so instances sharing it resume each other's sessions (default: random per process)",
+        secret: false,
+        set: |c, v| set(&mut c.tls_ticket_key_file, Some(PathBuf::from(v))),
+        show: |c| show_path(&c.tls_ticket_key_file),
     },
     Setting {
         name: "plain_listen",
@@ -556,6 +567,9 @@ impl Config {
             (None, None) if self.plain_listen.is_some() => Err(
                 "plain_listen is an extra listener beside a TLS listen: set tls_cert and tls_key"
                     .to_owned(),
+            ),
+            (None, None) if self.tls_ticket_key_file.is_some() => Err(
+                "tls_ticket_key_file seals TLS session tickets: set tls_cert and tls_key".to_owned(),
             ),
             (None, None) if self.tls_client_ca.is_some() => Err(
                 "tls_client_ca is for client certificates on a TLS listen: set tls_cert and tls_key"
@@ -958,6 +972,7 @@ mod tests {
             "tls_cert" => "/etc/edgeauth/chain.pem",
             "tls_key" => "/etc/edgeauth/key.pem",
             "tls_client_ca" => "/etc/edgeauth/clients-ca.pem",
+            "tls_ticket_key_file" => "/etc/edgeauth/ticket-key",
             "plain_listen" => "127.0.0.1:9997",
             "shards" => "3",
             "issuer" => "https://issuer.example",

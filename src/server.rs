@@ -225,14 +225,16 @@ fn reload(config: &Config, settings: &Settings, shards: &mut Shards) {
 }
 
 /// The certificate and key of a TLS `listen`, loaded and checked; a reload keeps the
-/// ticket keys of the `current` certificate, so sessions resume across it.
+/// random ticket secret of the `current` certificate, so sessions resume across it (a
+/// `tls_ticket_key_file` is read again).
 fn load_tls(config: &Config, current: Option<&ServerTls>) -> Result<Option<ServerTls>> {
     let Some((cert, key)) = config.tls_files()? else {
         return Ok(None);
     };
-    let tickets = match current {
-        Some(current) => current.tickets().clone(),
-        None => TicketKeys::random()?,
+    let tickets = match (&config.tls_ticket_key_file, current) {
+        (Some(path), _) => TicketKeys::from_file(path)?,
+        (None, Some(current)) => current.tickets().clone(),
+        (None, None) => TicketKeys::random()?,
     };
     let client_ca = config.tls_client_ca.as_deref();
     Ok(Some(ServerTls::load(cert, key, client_ca, tickets)?))

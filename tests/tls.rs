@@ -367,3 +367,34 @@ fn a_full_chain_leaf_first_is_served_whole() {
     let conn = TlsConn::connect(server.tls_addr.unwrap(), client_config(&pki.ca, None)).unwrap();
     assert_eq!(conn.connection().peer_certificates().unwrap().len(), 2);
 }
+
+#[test]
+fn instances_sharing_a_ticket_key_file_resume_each_others_sessions() {
+    let db = TestDb::new();
+    let pki = Pki::new();
+    let key_file = pki.dir.join("ticket-key");
+    write_private(&key_file, "0123456789abcdef0123456789abcdef-shared");
+    let key_file = key_file.to_str().unwrap();
+    let cert = pki.server("server");
+    let shared = [("EDGEAUTH_TLS_TICKET_KEY_FILE", key_file)];
+    let (a, b) = (
+        Server::start_tls(&db, &cert, &shared),
+        Server::start_tls(&db, &cert, &shared),
+    );
+    let lone = Server::start_tls(&db, &cert, &[]);
+    let healthz = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    let resumes_on = |server: &Server| {
+        // A fresh client: its only ticket is the one instance `a` gives it.
+        let client = pki.client();
+        let mut first = TlsConn::connect(a.tls_addr.unwrap(), client.clone()).unwrap();
+        assert_eq!(first.request(healthz).status, 200);
+        let mut next = TlsConn::connect(server.tls_addr.unwrap(), client).unwrap();
+        assert_eq!(next.request(healthz).status, 200);
+        next.resumed()
+    };
+    assert!(
+        resumes_on(&b),
+        "a ticket from one instance opens on the other"
+    );
+    assert!(!resumes_on(&lone), "not on an instance with its own secret");
+}

@@ -8,9 +8,11 @@
 //! [`TICKET_KEY_PERIOD`](limits::TLS_TICKET_KEY_PERIOD) without any coordination.
 //!
 //! The secret is random per process: a restart forgets every ticket (clients fall back to a
-//! full handshake). It stays in memory for the life of the process, which bounds the
-//! forward secrecy of TLS 1.2 resumption by the process's lifetime; TLS 1.3 resumption
-//! still runs an ephemeral key exchange.
+//! full handshake). With `tls_ticket_key_file` it comes from a file instead, so that every
+//! instance given the same file opens the others' tickets. It stays in memory for the life
+//! of the process, which bounds the forward secrecy of TLS 1.2 resumption by the
+//! process's lifetime (or the file's); TLS 1.3 resumption still runs an ephemeral key
+//! exchange.
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub struct TicketKeys {
 }
 
 const SECRET_LEN: usize = 32;
+/// Shortest `tls_ticket_key_file`: 256 bits.
+pub const TICKET_KEY_FILE_BYTES_MIN: usize = 32;
 /// HKDF salt: keys for nothing but tickets.
 const SALT: &[u8] = b"edgeauth tls session ticket";
 const PERIOD_LEN: usize = 8;
@@ -40,6 +44,36 @@ impl TicketKeys {
         SystemRandom::new()
             .fill(&mut secret)
             .map_err(|_| "no randomness for the ticket secret".to_owned())?;
+        Ok(TicketKeys {
+            secret: Arc::new(secret),
+        })
+    }
+
+    /// The secret of `tls_ticket_key_file`: at least [`TICKET_KEY_FILE_BYTES_MIN`] bytes,
+    /// readable by its owner (and group) only.
+    pub fn from_file(path: &std::path::Path) -> Result<TicketKeys, String> {
+        let shown = path.display();
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("tls_ticket_key_file {shown}: {e}"))?;
+        if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o027 != 0 {
+            return Err(format!(
+                "tls_ticket_key_file {shown}: other users can read or change it (chmod 600 or 640)"
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| format!("tls_ticket_key_file {shown}: {e}"))?;
+        if bytes.len() < TICKET_KEY_FILE_BYTES_MIN {
+            return Err(format!(
+                "tls_ticket_key_file {shown}: {} bytes; at least {TICKET_KEY_FILE_BYTES_MIN} random bytes \
+                 (head -c 32 /dev/urandom > FILE)",
+                bytes.len()
+            ));
+        }
+        // Any length in, one 32-byte secret out.
+        let prk = Salt::new(HKDF_SHA256, SALT).extract(&bytes);
+        let mut secret = [0u8; SECRET_LEN];
+        prk.expand(&[b"ticket key file"], HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut secret))
+            .map_err(|_| "tls_ticket_key_file: key derivation failed".to_owned())?;
         Ok(TicketKeys {
             secret: Arc::new(secret),
         })
@@ -150,6 +184,34 @@ mod tests {
         assert_eq!(shard_copy.decrypt(&ticket).unwrap(), b"state");
         let other = TicketKeys::random().unwrap();
         assert!(other.decrypt(&ticket).is_none());
+    }
+
+    #[test]
+    fn instances_with_one_key_file_open_each_others_tickets() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("edgeauth-ticket-key-{}", std::process::id()));
+        std::fs::write(&path, [7u8; 40]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (a, b) = (
+            TicketKeys::from_file(&path).unwrap(),
+            TicketKeys::from_file(&path).unwrap(),
+        );
+        let ticket = a.encrypt(b"state").unwrap();
+        assert_eq!(b.decrypt(&ticket).unwrap(), b"state");
+        std::fs::write(&path, [7u8; 31]).unwrap();
+        assert!(
+            TicketKeys::from_file(&path)
+                .unwrap_err()
+                .contains("at least 32")
+        );
+        std::fs::write(&path, [7u8; 40]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            TicketKeys::from_file(&path)
+                .unwrap_err()
+                .contains("other users")
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
