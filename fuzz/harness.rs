@@ -11,7 +11,7 @@ use edgeauth::http::request;
 use edgeauth::jwt::keys::SigningKey;
 use edgeauth::jwt::verify::verify_token;
 use edgeauth::store::events::{Invalidation, parse_revocation};
-use edgeauth::tls::{ClientRoots, PeerCert, SubjectName};
+use edgeauth::tls::{ClientRoots, PeerCert, ServerTls, Session, ShardTls, SubjectName, TicketKeys};
 
 /// A target's harness: its whole job on one input.
 pub type Harness = fn(&[u8]);
@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("pem_key", pem_key),
     ("jwt_verify", jwt_verify),
     ("client_cert", client_cert),
+    ("tls_session", tls_session),
 ];
 
 /// The request parser and framing over one read buffer: every complete request is cut off
@@ -139,4 +140,40 @@ pub fn client_cert(data: &[u8]) {
     if let Some(name) = &name {
         let _ = peer.has_name(name);
     }
+}
+
+thread_local! {
+    /// A server configuration with a throwaway certificate (`fuzz/testdata/`), built once.
+    static SERVER_TLS: ShardTls = ServerTls::from_pem(
+        include_bytes!("testdata/server.pem"),
+        include_bytes!("testdata/server.key"),
+        Vec::new(),
+        TicketKeys::random().unwrap(),
+    )
+    .unwrap()
+    .for_shard()
+    .unwrap();
+}
+
+/// The server side of a TLS session as the connection loop drives it: a client's bytes in
+/// reads of any size (the first byte sets it), each handed to `Session::receive` whole.
+/// Nothing panics or loops for ever, and a read never yields more plaintext than its size.
+pub fn tls_session(data: &[u8]) {
+    let Some((&read_size, records)) = data.split_first() else {
+        return;
+    };
+    SERVER_TLS.with(|tls| {
+        let mut session = Session::new(tls.config.clone()).unwrap();
+        let (mut plain, mut out) = (Vec::new(), Vec::new());
+        for read in records.chunks(usize::from(read_size).max(1)) {
+            let before = plain.len();
+            let received = session.receive(read, &mut plain);
+            assert!(plain.len() - before <= read.len());
+            session.seal_pending(&mut out);
+            if !matches!(received, Ok(false)) {
+                return;
+            }
+        }
+        session.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &mut out);
+    });
 }

@@ -67,31 +67,36 @@ impl ServerTls {
         let cert_pem =
             std::fs::read(cert).map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
         let key_pem = std::fs::read(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
-        let chain =
-            parse_chain(&cert_pem).map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
-        let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-            format!(
-                "tls_key {}: no private key in PEM form ({e})",
-                key.display()
-            )
-        })?;
         let client_ca = match client_ca {
             Some(path) => read_client_ca(path)?,
             None => Vec::new(),
         };
+        ServerTls::from_pem(&cert_pem, &key_pem, client_ca, tickets).map_err(|e| {
+            format!(
+                "tls_cert {}, tls_key {}: {e}",
+                cert.display(),
+                key.display()
+            )
+        })
+    }
+
+    /// The same checks on PEM bytes already read (the files' own checks aside).
+    pub fn from_pem(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        client_ca: Vec<CertificateDer<'static>>,
+        tickets: TicketKeys,
+    ) -> Result<ServerTls, String> {
+        let chain = parse_chain(cert_pem)?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| format!("no private key in PEM form in the key file ({e})"))?;
         let tls = ServerTls {
             chain,
-            key: key_der,
+            key,
             client_ca,
             tickets,
         };
-        tls.config().map_err(|e| {
-            format!(
-                "tls_key {} and tls_cert {}: {e}",
-                key.display(),
-                cert.display()
-            )
-        })?;
+        tls.config()?;
         Ok(tls)
     }
 

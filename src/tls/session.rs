@@ -30,9 +30,25 @@ impl Session {
     /// replies, tickets and alerts wait for [`Session::seal_pending`]. Returns whether the
     /// peer has closed the session (close_notify). `plain` grows by at most `records.len()`.
     pub fn receive(&mut self, mut records: &[u8], plain: &mut Vec<u8>) -> Result<bool, Refused> {
+        let mut refused_last = false;
         loop {
-            // Err only when rustls's plaintext buffer is full, which draining below ends.
-            let read = self.conn.read_tls(&mut records).unwrap_or(1);
+            // Err when rustls's buffers are full: draining below frees the plaintext one; a
+            // second refusal in a row means no progress, and the session ends.
+            let read = match self.conn.read_tls(&mut records) {
+                Ok(n) => {
+                    refused_last = false;
+                    n
+                }
+                Err(_) if refused_last => {
+                    return Err(Refused(rustls::Error::General(
+                        "TLS records not consumed".to_owned(),
+                    )));
+                }
+                Err(_) => {
+                    refused_last = true;
+                    1
+                }
+            };
             let state = self.conn.process_new_packets().map_err(Refused)?;
             let mut reader = self.conn.reader();
             while let Ok(chunk) = reader.fill_buf() {
