@@ -201,3 +201,33 @@ fn generated_key_is_persistent_and_private() {
     let again = Server::start_with(&db, &[("EDGEAUTH_DATA_DIR", data_dir.to_str().unwrap())]);
     assert_eq!(again.jwks().keys[0].common.key_id, kid);
 }
+
+/// `Expect: 100-continue` (curl sends it before large bodies, and waits): the interim 100
+/// comes as soon as the head is in, then the body is answered as usual, once.
+#[test]
+fn a_client_that_expects_100_continue_gets_it_before_sending_the_body() {
+    let db = TestDb::new();
+    let secret = db.add_client("patient", "read");
+    let server = Server::start(&db);
+    let body = "grant_type=client_credentials";
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {}\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        basic_auth("patient", &secret),
+        body.len()
+    );
+    let mut conn = server.connect();
+    for _ in 0..2 {
+        // Twice on one connection: each request gets its own 100.
+        conn.send(head.as_bytes()).unwrap();
+        let interim = conn
+            .read_response()
+            .expect("an interim response before the body");
+        assert_eq!(interim.status, 100);
+        conn.send(body.as_bytes()).unwrap();
+        let r = conn.read_response().unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    // Without the header, no interim response: the next thing read is the final answer.
+    let r = conn.request(&token_request_basic("patient", &secret, body));
+    assert_eq!(r.status, 200);
+}

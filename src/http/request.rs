@@ -338,6 +338,23 @@ fn has_bare_lf(head: &[u8]) -> bool {
         .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
 }
 
+/// Whether the unanswered request at the front of `buf`, for which [`parse`] said
+/// `Ok(None)`, has its whole head and asks `Expect: 100-continue`: such a client holds its
+/// body back until an interim 100 (RFC 9110 §10.1.1), which curl does for bodies over 1 KiB.
+/// Only on that slow path: the head is parsed again.
+pub fn awaits_continue(buf: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_COUNT_MAX];
+    let mut head = httparse::Request::new(&mut headers);
+    let window = &buf[..buf.len().min(HEADER_BYTES_MAX)];
+    if !matches!(head.parse(window), Ok(httparse::Status::Complete(_))) || head.version != Some(1) {
+        return false;
+    }
+    head.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("expect")
+            && trim_ows(h.value).eq_ignore_ascii_case(b"100-continue")
+    })
+}
+
 /// Whether `buf` (bytes of an unanswered request) holds the blank line that ends a head.
 pub fn has_whole_head(buf: &[u8]) -> bool {
     buf.windows(4).any(|w| w == b"\r\n\r\n")
@@ -346,6 +363,25 @@ pub fn has_whole_head(buf: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_that_expects_continue_is_told_apart_while_its_body_is_awaited() {
+        let head = b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(parse(head), Ok(None));
+        assert!(awaits_continue(head));
+        assert!(
+            !awaits_continue(&head[..head.len() - 2]),
+            "the head is not whole yet"
+        );
+        let plain = b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n";
+        assert!(!awaits_continue(plain));
+        let http10 =
+            b"POST /oauth/token HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+        assert!(
+            !awaits_continue(http10),
+            "HTTP/1.0 has no interim responses"
+        );
+    }
 
     #[test]
     fn a_bare_lf_in_the_head_is_malformed() {

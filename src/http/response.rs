@@ -88,6 +88,9 @@ pub fn write_json(
     out.extend_from_slice(body);
 }
 
+/// The interim answer to `Expect: 100-continue`: send the body.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// The answer to a request that could not be parsed: a JSON error body and
 /// `Connection: close`, because after a framing error the stream cannot be trusted.
 pub fn write_error(out: &mut Vec<u8>, e: &ParseError) {

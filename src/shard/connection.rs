@@ -26,6 +26,7 @@ use crate::endpoint;
 use crate::endpoint::route::Surface;
 use crate::http::REQUEST_BYTES_MAX;
 use crate::http::request::{self, ParseError};
+use crate::http::response;
 use crate::limits;
 use crate::shard::Shard;
 use crate::tls;
@@ -240,6 +241,8 @@ async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Sur
     // TLS handshake): a slow sender cannot hold the connection by trickling bytes.
     let mut last_activity = Instant::now();
     let mut head_started: Option<Instant> = link.tls.is_some().then_some(last_activity);
+    // The request at the front of the read buffer has been sent its 100 Continue.
+    let mut continued = false;
     loop {
         if !buffers.read.is_empty() {
             buffers.ready();
@@ -249,6 +252,13 @@ async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Sur
             buffers.read.drain(..answered.consumed);
             last_activity = Instant::now();
             head_started = (!buffers.read.is_empty()).then_some(last_activity);
+            continued = false;
+        }
+        // What is left unanswered is one incomplete request (unless output stopped us).
+        let incomplete = !answered.close && !answered.output_full && !buffers.read.is_empty();
+        if incomplete && !continued && request::awaits_continue(&buffers.read) {
+            buffers.write.extend_from_slice(response::CONTINUE);
+            continued = true;
         }
         if !buffers.write.is_empty()
             && let Err(close) = link.write_out(shard, &mut buffers.write).await
