@@ -16,6 +16,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeauth::auth::secret::{generate_secret, hash_secret, verify_secret};
+use edgeauth::jwt::claims::Audience;
 use edgeauth::jwt::verify::verify_token;
 use edgeauth::jwt::{AccessClaims, Alg, JtiGenerator, SigningKey, TokenSigner, generate_pem};
 use jsonwebtoken::{EncodingKey, Header, crypto::aws_lc::DEFAULT_PROVIDER};
@@ -35,11 +36,13 @@ struct Claims<'a> {
     scope: &'a str,
 }
 
+const AUD: &str = "https://api.example.com";
+
 fn claims() -> AccessClaims<'static> {
     AccessClaims {
         iss: "https://auth.example.com",
         sub: "billing-service",
-        aud: "https://api.example.com",
+        aud: Audience::One(AUD),
         iat: 1_764_000_000,
         exp: 1_764_003_600,
         jti: "019abc12-3456-7def-8123-456789abcdef",
@@ -88,7 +91,7 @@ fn bench_signing(c: &mut Criterion) {
             iss: claims.iss,
             sub: claims.sub,
             client_id: claims.sub,
-            aud: claims.aud,
+            aud: AUD,
             iat: claims.iat,
             exp: claims.exp,
             jti: claims.jti,

@@ -31,7 +31,7 @@ use edgeauth::cache::{CacheConfig, CacheStats, ClientCache, Lookup};
 use edgeauth::endpoint::client_authn;
 use edgeauth::endpoint::oauth_error::NO_STORE_HEADERS;
 use edgeauth::endpoint::params::parse_params;
-use edgeauth::endpoint::token::{Minter, mint};
+use edgeauth::endpoint::token::{Asked, Minter, mint};
 use edgeauth::http::{parse, write_json};
 use edgeauth::jwt::{Alg, JtiGenerator, SigningKey, TokenSigner, generate_pem};
 use edgeauth::store::clients::{ClientAuth, ClientRecord};
@@ -47,6 +47,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         client_id: client_id.to_owned(),
         auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
         certificate_bound: true,
+        resources: Vec::new(),
         allowed_scopes: "read write".to_owned(),
         audience: None,
         token_ttl: None,
@@ -134,21 +135,19 @@ impl Path {
         };
         self.body.clear();
         let rows = &mut self.rows;
-        mint(
-            &minter,
+        let asked = Asked {
             grant_type,
-            params.scope.as_deref(),
-            &client,
-            None,
-            &mut self.body,
-            |row| {
-                if rows.len() == BATCH_ROWS {
-                    rows.clear(); // the writer hands a full batch over and starts a fresh one
-                }
-                rows.push(row);
-                Ok(())
-            },
-        )
+            scope: params.scope.as_deref(),
+            resources: &params.resources,
+            bound_to: None,
+        };
+        mint(&minter, &asked, &client, &mut self.body, |row| {
+            if rows.len() == BATCH_ROWS {
+                rows.clear(); // the writer hands a full batch over and starts a fresh one
+            }
+            rows.push(row);
+            Ok(())
+        })
         .expect("token issued");
         self.out.clear();
         write_json(

@@ -100,6 +100,13 @@ pub const CLIENT_ID_BYTES_MAX: usize = 128;
 /// body, whichever is longer, and the batch writer's field bound must hold both.
 pub const SCOPES_BYTES_MAX: usize = 8 * 1024;
 
+/// `resource` parameters in one token request (RFC 8707), and resources one client may be
+/// registered for: each becomes an `aud` entry.
+pub const RESOURCES_PER_REQUEST_MAX: usize = 8;
+pub const RESOURCES_PER_CLIENT_MAX: usize = 64;
+/// Longest resource URI.
+pub const RESOURCE_BYTES_MAX: usize = 512;
+
 /// Token lifetimes a configuration or a client may ask for.
 pub const TOKEN_TTL_MAX: Duration = Duration::from_secs(24 * 3600);
 

@@ -231,3 +231,69 @@ fn a_client_that_expects_100_continue_gets_it_before_sending_the_body() {
     let r = conn.request(&token_request_basic("patient", &secret, body));
     assert_eq!(r.status, 200);
 }
+
+/// RFC 8707: `resource` picks the token's audience among those the client is registered
+/// for; several make an `aud` array; anything else is `invalid_target`.
+#[test]
+fn resource_indicators_choose_the_audience_within_the_clients_resources() {
+    let db = TestDb::new();
+    let (a, b) = ("https://api-a.example/v1", "urn:example:billing");
+    let out = db.add_client_raw(&[
+        "multi",
+        "--scopes",
+        "read",
+        "--resource",
+        a,
+        "--resource",
+        b,
+    ]);
+    let secret = out["client_secret"].as_str().unwrap().to_owned();
+    let shown: serde_json::Value =
+        serde_json::from_slice(&db.edgeauth(&["client", "show", "multi"]).stdout).unwrap();
+    assert_eq!(shown["resources"], serde_json::json!([a, b]));
+    let server = Server::start(&db);
+    let token = |form: &str| server.token_basic("multi", &secret, form);
+    let claims = |r: &Response, aud: &str| {
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        verify(&server, r.json()["access_token"].as_str().unwrap(), aud).claims
+    };
+
+    let one = token("grant_type=client_credentials&resource=https%3A%2F%2Fapi-a.example%2Fv1");
+    assert_eq!(claims(&one, a)["aud"], a);
+    let both = token(&format!(
+        "grant_type=client_credentials&resource={a}&resource={b}&resource={a}"
+    ));
+    let both_claims = claims(&both, b);
+    assert_eq!(
+        both_claims["aud"],
+        serde_json::json!([a, b]),
+        "each once, in order"
+    );
+    let none = token("grant_type=client_credentials");
+    assert_eq!(claims(&none, &server.issuer())["aud"], server.issuer());
+
+    // Introspection shows the array.
+    let introspect = post(
+        "/oauth/introspect",
+        "application/x-www-form-urlencoded",
+        &format!("token={}", both.json()["access_token"].as_str().unwrap()),
+        &format!("Authorization: Basic {}\r\n", basic_auth("multi", &secret)),
+    );
+    let info = server.request(&introspect).json();
+    assert_eq!(info["active"], true);
+    assert_eq!(info["aud"], serde_json::json!([a, b]));
+
+    for form in [
+        "grant_type=client_credentials&resource=https%3A%2F%2Fother.example",
+        "grant_type=client_credentials&resource=%2Frelative",
+        "grant_type=client_credentials&resource=https%3A%2F%2Fapi-a.example%2Fv1%23frag",
+    ] {
+        let r = token(form);
+        assert_eq!(r.status, 400, "{form}");
+        assert_eq!(r.json()["error"], "invalid_target", "{form}");
+    }
+    // Registration refuses what a request could never name.
+    let out = db.edgeauth(&["client", "add", "bad", "--resource", "api.example"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absolute URI"));
+}

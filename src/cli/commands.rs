@@ -119,6 +119,7 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
         auth_method,
         tls_subject,
         tls_cert,
+        resources,
     } = cmd
     else {
         unreachable!("called for `client add` only");
@@ -132,6 +133,7 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
     let new = clients::NewClient {
         client_id: &client_id,
         auth,
+        resources: &resources,
         scopes: &scopes,
         audience: audience.as_deref(),
         token_ttl,

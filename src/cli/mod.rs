@@ -73,6 +73,10 @@ pub enum ClientCommand {
         /// not use: a string, as the setting's flag is.)
         #[arg(long)]
         tls_cert: Option<String>,
+        /// A resource (RFC 8707, an absolute URI) the client may request tokens for, as their
+        /// `aud`; repeat for several.
+        #[arg(long = "resource")]
+        resources: Vec<String>,
     },
     /// List clients as JSON lines.
     List,

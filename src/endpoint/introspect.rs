@@ -21,7 +21,7 @@ use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::jti::issued_at_ms;
-use crate::jwt::verify::{Confirmation, VerifiedClaims, verify_token};
+use crate::jwt::verify::{AudienceClaim, Confirmation, VerifiedClaims, verify_token};
 use crate::store::revocations;
 use crate::tls::PeerCert;
 
@@ -111,7 +111,7 @@ struct Active<'a> {
     scope: &'a str,
     client_id: &'a str,
     sub: &'a str,
-    aud: &'a str,
+    aud: &'a AudienceClaim,
     iss: &'a str,
     exp: u64,
     iat: u64,

@@ -16,6 +16,8 @@ pub enum OAuthError {
     UnauthorizedClient(&'static str),
     UnsupportedGrantType(&'static str),
     InvalidScope(&'static str),
+    /// RFC 8707 §2: a `resource` that is malformed or not allowed for the client.
+    InvalidTarget(&'static str),
     /// Not an RFC 6749 token-endpoint code, but the one clients know (from §4.1.2.1) for
     /// "try again later": the database cannot record the token right now.
     TemporarilyUnavailable(&'static str),
@@ -40,6 +42,7 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
         }
     }
@@ -51,6 +54,7 @@ impl OAuthError {
             | OAuthError::UnauthorizedClient(d)
             | OAuthError::UnsupportedGrantType(d)
             | OAuthError::InvalidScope(d)
+            | OAuthError::InvalidTarget(d)
             | OAuthError::TemporarilyUnavailable(d) => d,
         }
     }

@@ -8,7 +8,8 @@
 //! Rules shared by both encodings (RFC 6749 §3.1, §3.2):
 //! * a parameter sent without a value (`scope=`, `scope`, `"scope": ""`, `"scope": null`) is
 //!   treated as omitted, so it can neither be used nor count as a repeat;
-//! * a parameter with a value sent twice is an invalid request ([`BodyError::DuplicateParameter`]);
+//! * a parameter with a value sent twice is an invalid request ([`BodyError::DuplicateParameter`]),
+//!   except `resource` (RFC 8707), which may be repeated up to `RESOURCES_PER_REQUEST_MAX`;
 //! * unrecognised parameters are ignored, whatever their value.
 
 use std::borrow::Cow;
@@ -19,6 +20,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use crate::auth::client_auth::BodyCredentials;
 use crate::form;
 use crate::http::request::trim_ows;
+use crate::limits;
 
 /// The parameters any endpoint reads from a body; `None` is "not sent, or sent empty".
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct TokenParams<'a> {
     /// The token to introspect or revoke.
     pub token: Option<Cow<'a, str>>,
     pub token_type_hint: Option<Cow<'a, str>>,
+    /// RFC 8707 resource indicators, in the order sent (the one repeatable parameter).
+    pub resources: Vec<Cow<'a, str>>,
     /// `/admin/cache/invalidate`: drop every client. Form `all=true|false|1|0`; JSON a boolean
     /// or one of those strings.
     pub all: Option<bool>,
@@ -80,6 +84,7 @@ enum Field {
     ClientSecret,
     Token,
     TokenTypeHint,
+    Resource,
     All,
 }
 
@@ -92,6 +97,7 @@ impl Field {
             "client_secret" => Field::ClientSecret,
             "token" => Field::Token,
             "token_type_hint" => Field::TokenTypeHint,
+            "resource" => Field::Resource,
             "all" => Field::All,
             _ => return None,
         })
@@ -105,6 +111,7 @@ impl Field {
             Field::ClientSecret => "client_secret",
             Field::Token => "token",
             Field::TokenTypeHint => "token_type_hint",
+            Field::Resource => "resource",
             Field::All => "all",
         }
     }
@@ -129,6 +136,13 @@ impl<'a> TokenParams<'a> {
             Field::ClientSecret => &mut self.client_secret,
             Field::Token => &mut self.token,
             Field::TokenTypeHint => &mut self.token_type_hint,
+            Field::Resource => {
+                if self.resources.len() == limits::RESOURCES_PER_REQUEST_MAX {
+                    return Err(BodyError::Malformed("too many resource parameters"));
+                }
+                self.resources.push(value);
+                return Ok(());
+            }
             Field::All => {
                 let all = match &*value {
                     "true" | "1" => true,
@@ -415,8 +429,18 @@ mod tests {
             Err(BodyError::DuplicateParameter("client_secret"))
         );
         // Unknown parameters are ignored, even repeated and undecodable.
-        let params = form("resource=%zz&resource=x&grant_type=client_credentials").expect("valid");
+        let params = form("audience=%zz&audience=x&grant_type=client_credentials").expect("valid");
         assert_eq!(field(&params.grant_type), Some("client_credentials"));
+    }
+
+    #[test]
+    fn resources_repeat_in_order_up_to_the_bound() {
+        let params = form("resource=https%3A%2F%2Fa.example&resource=urn:b").expect("valid");
+        assert_eq!(params.resources, ["https://a.example", "urn:b"]);
+        let json = parse_params(Some(b"application/json"), br#"{"resource":"urn:b"}"#).unwrap();
+        assert_eq!(json.resources, ["urn:b"]);
+        let too_many = vec!["resource=urn:x"; limits::RESOURCES_PER_REQUEST_MAX + 1].join("&");
+        assert!(matches!(form(&too_many), Err(BodyError::Malformed(_))));
     }
 
     #[test]

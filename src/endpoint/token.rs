@@ -17,6 +17,7 @@ use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::endpoint::params;
 use crate::http::request::Request;
 use crate::http::response;
+use crate::jwt::claims::Audience;
 use crate::jwt::token::{AccessClaims, JtiGenerator, TokenSigner};
 use crate::log;
 use crate::store::clients::{self, ClientRecord};
@@ -68,22 +69,20 @@ async fn issue(
         signer: &keys.signer,
         jti: &ctx.jti,
     };
-    body.clear();
-    let committed = mint(
-        &minter,
+    let asked = Asked {
         grant_type,
-        params.scope.as_deref(),
-        &client,
+        scope: params.scope.as_deref(),
+        resources: &params.resources,
         bound_to,
-        body,
-        |row| {
-            ctx.writer.push(row).map_err(|Backpressure| {
-                OAuthError::TemporarilyUnavailable(
-                    "too many tokens are waiting to be recorded, retry shortly",
-                )
-            })
-        },
-    )?;
+    };
+    body.clear();
+    let committed = mint(&minter, &asked, &client, body, |row| {
+        ctx.writer.push(row).map_err(|Backpressure| {
+            OAuthError::TemporarilyUnavailable(
+                "too many tokens are waiting to be recorded, retry shortly",
+            )
+        })
+    })?;
     // With `durability = commit`, the token is handed out only once its row has committed.
     if let Some(committed) = committed {
         committed.await.map_err(|_| {
@@ -91,6 +90,16 @@ async fn issue(
         })?;
     }
     Ok(())
+}
+
+/// What an authenticated client asks for.
+pub struct Asked<'r> {
+    pub grant_type: &'r str,
+    pub scope: Option<&'r str>,
+    /// RFC 8707 resources: the token's `aud` when given.
+    pub resources: &'r [Cow<'r, str>],
+    /// The certificate to bind the token to (RFC 8705 §3), if any.
+    pub bound_to: Option<&'r [u8; 32]>,
 }
 
 /// What issuing a token needs besides the client: the shard's issuer settings, its signer
@@ -112,14 +121,12 @@ pub struct Minter<'a> {
 /// token: its error is the answer.
 pub fn mint<R>(
     minter: &Minter<'_>,
-    grant_type: &str,
-    requested_scope: Option<&str>,
+    asked: &Asked<'_>,
     client: &ClientRecord,
-    bound_to: Option<&[u8; 32]>,
     body: &mut Vec<u8>,
     record: impl FnOnce(&TokenRow<'_>) -> Result<R, OAuthError>,
 ) -> Result<R, OAuthError> {
-    if grant_type != GRANT_CLIENT_CREDENTIALS {
+    if asked.grant_type != GRANT_CLIENT_CREDENTIALS {
         return Err(OAuthError::UnsupportedGrantType(
             "only client_credentials is supported",
         ));
@@ -129,7 +136,13 @@ pub fn mint<R>(
             "this client may not use the client_credentials grant",
         ));
     }
-    let scope = granted_scope(requested_scope, client)?;
+    let scope = granted_scope(asked.scope, client)?;
+    let resources = granted_resources(asked.resources, client)?;
+    let aud = match resources.as_slice() {
+        [] => Audience::One(client.audience.as_deref().unwrap_or(minter.audience)),
+        [one] => Audience::One(one),
+        many => Audience::Many(many),
+    };
 
     let now = clock::unix_now();
     let ttl_secs = client.token_ttl.unwrap_or(minter.token_ttl).as_secs();
@@ -141,12 +154,12 @@ pub fn mint<R>(
     let claims = AccessClaims {
         iss: minter.issuer,
         sub: &client.client_id,
-        aud: client.audience.as_deref().unwrap_or(minter.audience),
+        aud,
         iat,
         exp,
         jti: jti_text,
         scope: &scope,
-        cnf_x5t_s256: bound_to,
+        cnf_x5t_s256: asked.bound_to,
     };
 
     let body_start = body.len();
@@ -170,6 +183,31 @@ pub fn mint<R>(
         expires_at_unix_us: (exp * 1_000_000) as i64,
     };
     record(&row).inspect_err(|_| body.truncate(body_start))
+}
+
+/// RFC 8707 §2: each requested resource must be an absolute URI the client is registered
+/// for; each is granted once, in the order asked. No allocation when none is asked.
+fn granted_resources<'a>(
+    requested: &'a [Cow<'a, str>],
+    client: &ClientRecord,
+) -> Result<Vec<&'a str>, OAuthError> {
+    let mut granted: Vec<&str> = Vec::new();
+    for resource in requested {
+        if clients::validate_resource(resource).is_err() {
+            return Err(OAuthError::InvalidTarget(
+                "resource must be an absolute URI without a fragment",
+            ));
+        }
+        if !client.resources.iter().any(|allowed| allowed == resource) {
+            return Err(OAuthError::InvalidTarget(
+                "resource is not one this client may request",
+            ));
+        }
+        if !granted.contains(&&**resource) {
+            granted.push(resource);
+        }
+    }
+    Ok(granted)
 }
 
 /// RFC 6749 §3.3: the requested scope must be a subset of the client's; absent means all of

@@ -16,8 +16,9 @@ pub struct AccessClaims<'a> {
     pub iss: &'a str,
     /// `sub` and `client_id`: the authenticated client.
     pub sub: &'a str,
-    /// `aud`: one audience, written as a JSON string (RFC 7519 §4.1.3 allows that).
-    pub aud: &'a str,
+    /// `aud`: one audience as a JSON string (RFC 7519 §4.1.3 allows that), several as an
+    /// array (RFC 8707 resources).
+    pub aud: Audience<'a>,
     /// `iat`: issue time, seconds since the Unix epoch.
     pub iat: u64,
     /// `exp`: expiry, seconds since the Unix epoch.
@@ -29,6 +30,13 @@ pub struct AccessClaims<'a> {
     /// `cnf.x5t#S256`: the SHA-256 of the client certificate the token is bound to
     /// (RFC 8705 §3.1); `None`: a bearer token.
     pub cnf_x5t_s256: Option<&'a [u8; 32]>,
+}
+
+/// A token's `aud`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [&'a str]),
 }
 
 /// Longest decimal `u64` (`18446744073709551615`).
@@ -48,7 +56,19 @@ pub fn write_claims_json(claims: &AccessClaims<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"client_id\":");
     write_json_str(out, claims.sub);
     out.extend_from_slice(b",\"aud\":");
-    write_json_str(out, claims.aud);
+    match claims.aud {
+        Audience::One(aud) => write_json_str(out, aud),
+        Audience::Many(auds) => {
+            out.push(b'[');
+            for (i, aud) in auds.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(out, aud);
+            }
+            out.push(b']');
+        }
+    }
     out.extend_from_slice(b",\"iat\":");
     write_u64(out, claims.iat);
     out.extend_from_slice(b",\"exp\":");
@@ -180,7 +200,7 @@ mod tests {
         let claims = AccessClaims {
             iss: "https://auth.example",
             sub: "svc-\"a\"",
-            aud: "api",
+            aud: Audience::One("api"),
             iat: 1_700_000_000,
             exp: 1_700_003_600,
             jti: "0190a5c4-1234-7abc-8def-0123456789ab",

@@ -101,6 +101,7 @@ fn append_claims_b64(claims: &AccessClaims<'_>, out: &mut Vec<u8>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::claims::Audience;
     use crate::jwt::generate::generate_pem;
     use crate::jwt::keys::{Alg, HS256_PEM_LABEL};
     use crate::jwt::pem;
@@ -118,7 +119,7 @@ mod tests {
         AccessClaims {
             iss: ISS,
             sub,
-            aud: AUD,
+            aud: Audience::One(AUD),
             iat,
             exp: iat + 3600,
             jti,

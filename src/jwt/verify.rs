@@ -22,7 +22,7 @@ pub struct VerifiedClaims {
     pub iss: String,
     pub sub: String,
     pub client_id: String,
-    pub aud: String,
+    pub aud: AudienceClaim,
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
@@ -30,6 +30,14 @@ pub struct VerifiedClaims {
     /// The confirmation of a certificate-bound token (RFC 8705 §3.1).
     #[serde(default)]
     pub cnf: Option<Confirmation>,
+}
+
+/// `aud` as issued: one string, or an array of them (RFC 8707 resources).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum AudienceClaim {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -116,6 +124,7 @@ pub fn verify_token(keys: &[SigningKey], token: &[u8]) -> Result<VerifiedClaims,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::claims::Audience;
     use crate::jwt::generate::generate_pem;
     use crate::jwt::keys::Alg;
     use crate::jwt::{AccessClaims, TokenSigner};
@@ -127,7 +136,7 @@ mod tests {
     const CLAIMS: AccessClaims<'static> = AccessClaims {
         iss: "https://issuer",
         sub: "svc",
-        aud: "api",
+        aud: Audience::One("api"),
         iat: 1_700_000_000,
         exp: 1_700_003_600,
         jti: "0190a5c4-1234-7abc-8def-0123456789ab",

@@ -63,6 +63,8 @@ pub struct ClientRecord {
     pub auth: ClientAuth,
     /// Tokens issued on a certificate carry its thumbprint (`cnf`, RFC 8705 §3).
     pub certificate_bound: bool,
+    /// The resources (RFC 8707) the client may ask tokens for; each a valid resource URI.
+    pub resources: Vec<String>,
     /// Space-separated scope tokens.
     pub allowed_scopes: String,
     pub audience: Option<String>,
@@ -95,7 +97,7 @@ pub const LOOKUP: Statement = Statement::new(
     "client_lookup",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
-            auth_method, tls_subject, tls_cert_sha256, certificate_bound
+            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources
        FROM clients WHERE client_id = $1",
     &[],
 );
@@ -121,6 +123,13 @@ fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
             row.get_str(10),
         )?,
         certificate_bound: row.get_str(11)? == "t",
+        // A hand-edited entry that is no resource URI: no client, as for a bad hash.
+        resources: row
+            .get_str(12)?
+            .split(' ')
+            .filter(|r| !r.is_empty())
+            .map(|r| validate_resource(r).ok().map(|()| r.to_owned()))
+            .collect::<Option<_>>()?,
         // Over the bound only if written by hand: no client, as for an unreadable hash.
         allowed_scopes: Some(row.get_str(2)?)
             .filter(|s| s.len() <= limits::SCOPES_BYTES_MAX)?
@@ -183,6 +192,29 @@ pub fn normalize_scopes(scopes: &str) -> Result<String, String> {
     Ok(scopes)
 }
 
+/// RFC 8707 §2: a resource is an absolute URI (a scheme, then `:`) without a fragment. We
+/// also keep it printable ASCII without `"` or `\\`, so that it needs no escaping in a
+/// token, and bounded.
+pub fn validate_resource(uri: &str) -> Result<(), String> {
+    let scheme_ok = uri.split_once(':').is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    let bytes_ok = uri
+        .bytes()
+        .all(|b| (0x21..=0x7E).contains(&b) && b != b'"' && b != b'\\');
+    if !scheme_ok || !bytes_ok || uri.contains('#') || uri.len() > limits::RESOURCE_BYTES_MAX {
+        return Err(format!(
+            "resource {uri:?}: an absolute URI without a fragment, at most {} printable ASCII characters",
+            limits::RESOURCE_BYTES_MAX
+        ));
+    }
+    Ok(())
+}
+
 pub fn is_scope_byte(b: u8) -> bool {
     b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
 }
@@ -191,6 +223,8 @@ pub fn is_scope_byte(b: u8) -> bool {
 pub struct NewClient<'a> {
     pub client_id: &'a str,
     pub auth: NewAuth<'a>,
+    /// RFC 8707 resources the client may request.
+    pub resources: &'a [String],
     pub scopes: &'a str,
     pub audience: Option<&'a str>,
     pub token_ttl: Option<Duration>,
@@ -250,11 +284,29 @@ const INSERT: Statement = Statement::new(
     "client_insert",
     "WITH c AS (
         INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types,
-                             auth_method, tls_subject, tls_cert_sha256)
-        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9) RETURNING client_id)
+                             auth_method, tls_subject, tls_cert_sha256, resources)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10) RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
+
+/// The `resources` column: each URI valid, each once, in the order given.
+fn resource_column(resources: &[String]) -> Result<String, AdminError> {
+    let mut kept: Vec<&str> = Vec::new();
+    for uri in resources {
+        validate_resource(uri).map_err(AdminError::Invalid)?;
+        if !kept.contains(&uri.as_str()) {
+            kept.push(uri);
+        }
+    }
+    if kept.len() > limits::RESOURCES_PER_CLIENT_MAX {
+        return Err(AdminError::Invalid(format!(
+            "at most {} resources per client",
+            limits::RESOURCES_PER_CLIENT_MAX
+        )));
+    }
+    Ok(kept.join(" "))
+}
 
 /// Register a client; returns its secret (stored only as a hash) for a secret client.
 pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>, AdminError> {
@@ -276,6 +328,7 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
         None => None,
     };
     let auth = new.auth.columns()?;
+    let resources = resource_column(new.resources)?;
     let params = [
         Some(new.client_id.as_bytes()),
         auth.hash.as_deref().map(str::as_bytes),
@@ -286,6 +339,7 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
         Some(auth.method.as_bytes()),
         auth.subject.as_deref().map(str::as_bytes),
         auth.sha256.as_deref().map(str::as_bytes),
+        Some(resources.as_bytes()),
     ];
     match client.query(&INSERT, &params).await {
         Ok(_) => Ok(auth.secret),
@@ -337,7 +391,7 @@ const LIST: Statement = Statement::new(
     "client_list",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
-            auth_method, tls_subject, tls_cert_sha256, certificate_bound
+            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources
        FROM clients ORDER BY client_id",
     &[],
 );
@@ -429,6 +483,7 @@ pub fn to_json(c: &ClientRecord) -> serde_json::Value {
         "grant_types": c.grant_types,
         "disabled": c.disabled,
         "tokens_not_before_ms": c.tokens_not_before_ms,
+        "resources": c.resources,
     });
     match &c.auth {
         ClientAuth::Secret(_) => {}
@@ -478,6 +533,30 @@ mod tests {
         assert!(validate_client_id("a\"b").is_err());
         assert!(validate_client_id("a b").is_err());
         assert!(validate_client_id(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn resources_are_absolute_uris_without_fragments() {
+        for ok in [
+            "https://api.example/v1",
+            "urn:example:billing",
+            "spiffe://example/svc",
+        ] {
+            assert!(validate_resource(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "api.example",
+            "/relative",
+            "https://a/#frag",
+            "1http://x",
+            "https://a b",
+            "https:",
+            "https://a/\"q\"",
+        ] {
+            assert!(validate_resource(bad).is_err(), "{bad}");
+        }
+        assert!(validate_resource(&format!("https://{}", "a".repeat(600))).is_err());
     }
 
     #[test]

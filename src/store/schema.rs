@@ -71,6 +71,9 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN tls_cert_sha256 text,
         ADD COLUMN certificate_bound boolean NOT NULL DEFAULT true,
         ALTER COLUMN secret_hash DROP NOT NULL;",
+    // 5: RFC 8707 resource indicators: the absolute URIs (space-separated) a client may
+    // request as its tokens' audience. Empty: none; its tokens carry the default audience.
+    "ALTER TABLE clients ADD COLUMN resources text NOT NULL DEFAULT '';",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(
