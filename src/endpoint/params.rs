@@ -439,7 +439,7 @@ mod tests {
         assert_eq!(params.resources, ["https://a.example", "urn:b"]);
         let json = parse_params(Some(b"application/json"), br#"{"resource":"urn:b"}"#).unwrap();
         assert_eq!(json.resources, ["urn:b"]);
-        let too_many = vec!["resource=urn:x"; limits::RESOURCES_PER_REQUEST_MAX + 1].join("&");
+        let too_many = ["resource=urn:x"; limits::RESOURCES_PER_REQUEST_MAX + 1].join("&");
         assert!(matches!(form(&too_many), Err(BodyError::Malformed(_))));
     }
 
