@@ -31,6 +31,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
         certificate_bound: true,
         resources: Vec::new(),
+        claims: String::new(),
         allowed_scopes: "read write admin:metrics".to_owned(),
         audience: Some("https://api.example.com".to_owned()),
         token_ttl: Some(Duration::from_secs(3600)),

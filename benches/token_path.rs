@@ -48,6 +48,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
         certificate_bound: true,
         resources: Vec::new(),
+        claims: String::new(),
         allowed_scopes: "read write".to_owned(),
         audience: None,
         token_ttl: None,

@@ -107,6 +107,9 @@ pub const RESOURCES_PER_CLIENT_MAX: usize = 64;
 /// Longest resource URI.
 pub const RESOURCE_BYTES_MAX: usize = 512;
 
+/// A client's static claims (`client add --claims`), as compact JSON: each token carries them.
+pub const CLIENT_CLAIMS_BYTES_MAX: usize = 2048;
+
 /// Token lifetimes a configuration or a client may ask for.
 pub const TOKEN_TTL_MAX: Duration = Duration::from_secs(24 * 3600);
 

@@ -297,3 +297,60 @@ fn resource_indicators_choose_the_audience_within_the_clients_resources() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("absolute URI"));
 }
+
+/// Per-client static claims: in every token and in introspection; registered names refused.
+#[test]
+fn a_clients_static_claims_ride_in_its_tokens() {
+    let db = TestDb::new();
+    let dir = std::env::temp_dir().join(unique_name("claims"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("claims.json");
+    std::fs::write(
+        &file,
+        r#"{"tenant": "acme", "tier": 3, "tags": ["eu", "pci"]}"#,
+    )
+    .unwrap();
+    let out = db.add_client_raw(&[
+        "tenant-svc",
+        "--scopes",
+        "read",
+        "--claims",
+        file.to_str().unwrap(),
+    ]);
+    let secret = out["client_secret"].as_str().unwrap().to_owned();
+    let server = Server::start(&db);
+    let r = server.token_basic("tenant-svc", &secret, "grant_type=client_credentials");
+    assert_eq!(r.status, 200);
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let claims = verify(&server, &token, &server.issuer()).claims;
+    assert_eq!(claims["tenant"], "acme");
+    assert_eq!(claims["tier"], 3);
+    assert_eq!(claims["tags"], serde_json::json!(["eu", "pci"]));
+    assert_eq!(claims["client_id"], "tenant-svc");
+
+    let introspect = post(
+        "/oauth/introspect",
+        "application/x-www-form-urlencoded",
+        &format!("token={token}"),
+        &format!(
+            "Authorization: Basic {}\r\n",
+            basic_auth("tenant-svc", &secret)
+        ),
+    );
+    let info = server.request(&introspect).json();
+    assert_eq!(
+        (info["active"].clone(), info["tenant"].clone()),
+        (serde_json::json!(true), serde_json::json!("acme"))
+    );
+
+    for bad in [
+        r#"{"aud": "x"}"#,
+        r#"{"active": false}"#,
+        r#"["not", "an", "object"]"#,
+    ] {
+        std::fs::write(&file, bad).unwrap();
+        let out = db.edgeauth(&["client", "add", "bad", "--claims", file.to_str().unwrap()]);
+        assert!(!out.status.success(), "{bad} was accepted");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -120,6 +120,7 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
         tls_subject,
         tls_cert,
         resources,
+        claims,
     } = cmd
     else {
         unreachable!("called for `client add` only");
@@ -130,10 +131,16 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
         .map(|path| read_certificate(path.as_ref()))
         .transpose()?;
     let auth = new_auth(&auth_method, tls_subject.as_deref(), cert_der.as_deref())?;
+    let claims = claims
+        .map(|path| {
+            std::fs::read_to_string(&path).map_err(|e| format!("--claims {}: {e}", path.display()))
+        })
+        .transpose()?;
     let new = clients::NewClient {
         client_id: &client_id,
         auth,
         resources: &resources,
+        claims: claims.as_deref(),
         scopes: &scopes,
         audience: audience.as_deref(),
         token_ttl,

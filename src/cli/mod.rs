@@ -77,6 +77,11 @@ pub enum ClientCommand {
         /// `aud`; repeat for several.
         #[arg(long = "resource")]
         resources: Vec<String>,
+        /// A JSON object of static claims every token of the client carries (e.g.
+        /// {"tenant":"acme"}); registered names (iss sub aud exp iat nbf jti client_id scope
+        /// cnf typ) are refused.
+        #[arg(long)]
+        claims: Option<std::path::PathBuf>,
     },
     /// List clients as JSON lines.
     List,

@@ -120,6 +120,9 @@ struct Active<'a> {
     /// RFC 8705 §3.2: a resource server checks it against the client's certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<&'a Confirmation>,
+    /// The client's static claims (their names cannot collide with the members above).
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl<'a> From<&'a VerifiedClaims> for Active<'a> {
@@ -136,6 +139,7 @@ impl<'a> From<&'a VerifiedClaims> for Active<'a> {
             jti: &c.jti,
             token_type: "Bearer",
             cnf: c.cnf.as_ref(),
+            extra: &c.extra,
         }
     }
 }

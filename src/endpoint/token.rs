@@ -160,6 +160,7 @@ pub fn mint<R>(
         jti: jti_text,
         scope: &scope,
         cnf_x5t_s256: asked.bound_to,
+        extra: &client.claims,
     };
 
     let body_start = body.len();

@@ -30,6 +30,9 @@ pub struct AccessClaims<'a> {
     /// `cnf.x5t#S256`: the SHA-256 of the client certificate the token is bound to
     /// (RFC 8705 §3.1); `None`: a bearer token.
     pub cnf_x5t_s256: Option<&'a [u8; 32]>,
+    /// The client's static claims: JSON object members without braces, checked when the
+    /// client was registered (`"tenant":"acme"`); empty for none.
+    pub extra: &'a str,
 }
 
 /// A token's `aud`.
@@ -43,7 +46,8 @@ pub enum Audience<'a> {
 const U64_DIGITS_MAX: usize = 20;
 
 /// Append the claims object to `out`, members in the order
-/// `iss, sub, client_id, aud, iat, exp, jti, scope` and, for a bound token, `cnf`.
+/// `iss, sub, client_id, aud, iat, exp, jti, scope`, then `cnf` for a bound token and the
+/// client's own claims.
 pub fn write_claims_json(claims: &AccessClaims<'_>, out: &mut Vec<u8>) {
     debug_assert!(
         claims.iat <= claims.exp,
@@ -86,6 +90,10 @@ pub fn write_claims_json(claims: &AccessClaims<'_>, out: &mut Vec<u8>) {
             .expect("32 bytes are 43 base64url characters");
         out.extend_from_slice(&encoded[..written]);
         out.extend_from_slice(b"\"}");
+    }
+    if !claims.extra.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(claims.extra.as_bytes());
     }
     out.push(b'}');
 }
@@ -206,6 +214,7 @@ mod tests {
             jti: "0190a5c4-1234-7abc-8def-0123456789ab",
             scope: "read write",
             cnf_x5t_s256: None,
+            extra: "",
         };
         let mut out = b"prefix".to_vec();
         write_claims_json(&claims, &mut out);

@@ -30,6 +30,9 @@ pub struct VerifiedClaims {
     /// The confirmation of a certificate-bound token (RFC 8705 §3.1).
     #[serde(default)]
     pub cnf: Option<Confirmation>,
+    /// The client's static claims, whatever they are.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `aud` as issued: one string, or an array of them (RFC 8707 resources).
@@ -142,6 +145,7 @@ mod tests {
         jti: "0190a5c4-1234-7abc-8def-0123456789ab",
         scope: "read \"x\"",
         cnf_x5t_s256: None,
+        extra: "",
     };
 
     fn token(signer: &TokenSigner) -> Vec<u8> {

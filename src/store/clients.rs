@@ -65,6 +65,9 @@ pub struct ClientRecord {
     pub certificate_bound: bool,
     /// The resources (RFC 8707) the client may ask tokens for; each a valid resource URI.
     pub resources: Vec<String>,
+    /// The client's static claims as JSON object members without the braces
+    /// (`"tenant":"acme","tier":3`), ready to be spliced into a token; empty for none.
+    pub claims: String,
     /// Space-separated scope tokens.
     pub allowed_scopes: String,
     pub audience: Option<String>,
@@ -97,7 +100,7 @@ pub const LOOKUP: Statement = Statement::new(
     "client_lookup",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
-            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources
+            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims
        FROM clients WHERE client_id = $1",
     &[],
 );
@@ -130,6 +133,7 @@ fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
             .filter(|r| !r.is_empty())
             .map(|r| validate_resource(r).ok().map(|()| r.to_owned()))
             .collect::<Option<_>>()?,
+        claims: claim_members(row.get_str(13)?)?,
         // Over the bound only if written by hand: no client, as for an unreadable hash.
         allowed_scopes: Some(row.get_str(2)?)
             .filter(|s| s.len() <= limits::SCOPES_BYTES_MAX)?
@@ -215,6 +219,56 @@ pub fn validate_resource(uri: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Claims a client may not set: those every token already has, those that mean something to
+/// us, and the other members of an introspection answer (RFC 7662 §2.2), which shows them.
+pub const RESERVED_CLAIMS: [&str; 14] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "client_id",
+    "scope",
+    "cnf",
+    "typ",
+    "active",
+    "token_type",
+    "username",
+];
+
+/// A client's static claims, checked and made compact: a JSON object, no reserved name, at
+/// most `CLIENT_CLAIMS_BYTES_MAX` bytes.
+pub fn normalize_claims(json: &str) -> Result<String, String> {
+    let claims: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| format!("claims must be a JSON object: {e}"))?;
+    if let Some(name) = claims
+        .keys()
+        .find(|k| RESERVED_CLAIMS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "claim {name:?} is set by the server; reserved: {}",
+            RESERVED_CLAIMS.join(" ")
+        ));
+    }
+    let compact = serde_json::to_string(&claims).expect("a JSON map serializes");
+    if compact.len() > limits::CLIENT_CLAIMS_BYTES_MAX {
+        return Err(format!(
+            "claims: at most {} bytes of compact JSON",
+            limits::CLIENT_CLAIMS_BYTES_MAX
+        ));
+    }
+    Ok(compact)
+}
+
+/// The members of a stored claims object, without its braces; `None` for a row that is not
+/// one (edited by hand), which makes it no client.
+fn claim_members(stored: &str) -> Option<String> {
+    let compact = normalize_claims(stored).ok()?;
+    Some(compact[1..compact.len() - 1].to_owned())
+}
+
 pub fn is_scope_byte(b: u8) -> bool {
     b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
 }
@@ -225,6 +279,8 @@ pub struct NewClient<'a> {
     pub auth: NewAuth<'a>,
     /// RFC 8707 resources the client may request.
     pub resources: &'a [String],
+    /// Static claims (a JSON object) for every token of the client.
+    pub claims: Option<&'a str>,
     pub scopes: &'a str,
     pub audience: Option<&'a str>,
     pub token_ttl: Option<Duration>,
@@ -284,8 +340,8 @@ const INSERT: Statement = Statement::new(
     "client_insert",
     "WITH c AS (
         INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types,
-                             auth_method, tls_subject, tls_cert_sha256, resources)
-        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10) RETURNING client_id)
+                             auth_method, tls_subject, tls_cert_sha256, resources, claims)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11) RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
@@ -329,6 +385,7 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
     };
     let auth = new.auth.columns()?;
     let resources = resource_column(new.resources)?;
+    let claims = normalize_claims(new.claims.unwrap_or("{}")).map_err(AdminError::Invalid)?;
     let params = [
         Some(new.client_id.as_bytes()),
         auth.hash.as_deref().map(str::as_bytes),
@@ -340,6 +397,7 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
         auth.subject.as_deref().map(str::as_bytes),
         auth.sha256.as_deref().map(str::as_bytes),
         Some(resources.as_bytes()),
+        Some(claims.as_bytes()),
     ];
     match client.query(&INSERT, &params).await {
         Ok(_) => Ok(auth.secret),
@@ -391,7 +449,7 @@ const LIST: Statement = Statement::new(
     "client_list",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
-            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources
+            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims
        FROM clients ORDER BY client_id",
     &[],
 );
@@ -484,6 +542,8 @@ pub fn to_json(c: &ClientRecord) -> serde_json::Value {
         "disabled": c.disabled,
         "tokens_not_before_ms": c.tokens_not_before_ms,
         "resources": c.resources,
+        "claims": serde_json::from_str::<serde_json::Value>(&format!("{{{}}}", c.claims))
+            .expect("stored claims were checked when the client was loaded"),
     });
     match &c.auth {
         ClientAuth::Secret(_) => {}
@@ -557,6 +617,30 @@ mod tests {
             assert!(validate_resource(bad).is_err(), "{bad}");
         }
         assert!(validate_resource(&format!("https://{}", "a".repeat(600))).is_err());
+    }
+
+    #[test]
+    fn claims_are_a_bounded_object_without_reserved_names() {
+        assert_eq!(
+            normalize_claims(r#"{ "tenant": "acme", "tier": 3 }"#).unwrap(),
+            r#"{"tenant":"acme","tier":3}"#
+        );
+        assert_eq!(claim_members("{}").unwrap(), "");
+        for bad in [
+            r#"[1]"#,
+            r#""x""#,
+            r#"{"aud":"x"}"#,
+            r#"{"cnf":{}}"#,
+            "{",
+            r#"{"a":1} x"#,
+        ] {
+            assert!(normalize_claims(bad).is_err(), "{bad}");
+        }
+        let big = format!(
+            r#"{{"k":"{}"}}"#,
+            "x".repeat(limits::CLIENT_CLAIMS_BYTES_MAX)
+        );
+        assert!(normalize_claims(&big).is_err());
     }
 
     #[test]

@@ -74,6 +74,9 @@ const MIGRATIONS: &[&str] = &[
     // 5: RFC 8707 resource indicators: the absolute URIs (space-separated) a client may
     // request as its tokens' audience. Empty: none; its tokens carry the default audience.
     "ALTER TABLE clients ADD COLUMN resources text NOT NULL DEFAULT '';",
+    // 6: static claims every token of the client carries: a compact JSON object, '{}' for
+    // none. Registered and reserved names are refused at registration.
+    "ALTER TABLE clients ADD COLUMN claims text NOT NULL DEFAULT '{}';",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(
