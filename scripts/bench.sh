@@ -44,6 +44,8 @@
 #                  seconds of tokens and of the ceiling -> sweep.md, and a plot,
 #                  throughput-vs-connections.svg (scripts/bench-plot.py).
 #
+# At the end, TLS=1 (the default) runs scripts/bench-tls.sh on the same binary -> tls.md.
+#
 # Other knobs: DURATION (10 s per measurement) CONNECTIONS (64) WARMUP (2 s) IO_DRIVER
 # (auto) CACHE_CAPACITY (5000) DURABILITY (async) FLUSH_INTERVAL (5s) CLIENTS (1; N picks one
 # of N clients at random per request, client_secret_post, scripts/many.lua) AB_REQUESTS
@@ -425,6 +427,12 @@ python3 scripts/bench-report.py report "$work" "$RESULTS_DIR" || status=$?
 if [ -f "$work/sweep.txt" ]; then
   python3 scripts/bench-plot.py "$RESULTS_DIR/throughput-vs-connections.csv" "$RESULTS_DIR/throughput-vs-connections.svg"
   echo "Plot: $RESULTS_DIR/throughput-vs-connections.svg"
+fi
+# TLS cells (scripts/bench-tls.sh): native TLS against plain and against nginx in front,
+# and handshake-bound load, on the same binary; RESULTS_DIR/tls.md.
+if [ "${TLS:-1}" = 1 ]; then
+  EDGEAUTH_BIN=$bin RESULTS_DIR=$RESULTS_DIR DURATION=$DURATION CONNECTIONS=$CONNECTIONS \
+    SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU scripts/bench-tls.sh || status=1
 fi
 echo "total time: $(($(date +%s) - started)) s"
 exit "$status"
