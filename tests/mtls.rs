@@ -200,6 +200,29 @@ fn self_signed_clients_are_known_by_their_certificate() {
     let claims = verify(&server, &token, &server.issuer()).claims;
     assert_eq!(claims["cnf"]["x5t#S256"], x5t_s256(&registered));
 
+    // A client registered with unbound tokens authenticates the same way; its tokens are
+    // bearer tokens.
+    let unbound = self_signed_client(&pki.dir, "device-9", false);
+    let path = unbound.cert.to_str().unwrap();
+    db.add_client_raw(&[
+        "device-9",
+        "--auth",
+        "self_signed_tls_client_auth",
+        "--tls-cert",
+        path,
+        "--certificate-bound-tokens",
+        "false",
+    ]);
+    let r = request_with(&server, &pki, Some(&unbound), &token_for("device-9"));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    assert!(
+        verify(&server, &token, &server.issuer())
+            .claims
+            .get("cnf")
+            .is_none()
+    );
+
     let impostor = self_signed_client(&pki.dir, "device-7-copy", false);
     assert_invalid_client(&request_with(
         &server,

@@ -119,6 +119,7 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
         auth_method,
         tls_subject,
         tls_cert,
+        certificate_bound_tokens,
         resources,
         claims,
     } = cmd
@@ -141,6 +142,7 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
         auth,
         resources: &resources,
         claims: claims.as_deref(),
+        certificate_bound: certificate_bound_tokens,
         scopes: &scopes,
         audience: audience.as_deref(),
         token_ttl,

@@ -75,6 +75,10 @@ pub enum ClientCommand {
         /// not use: a string, as the setting's flag is.)
         #[arg(long)]
         tls_cert: Option<String>,
+        /// For certificate clients: whether their tokens carry the certificate's thumbprint
+        /// (`cnf`, RFC 8705 §3), so that only the certificate's holder can use them.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+        certificate_bound_tokens: bool,
         /// A resource (RFC 8707, an absolute URI) the client may request tokens for, as their
         /// `aud`; repeat for several.
         #[arg(long = "resource")]

@@ -281,6 +281,8 @@ pub struct NewClient<'a> {
     pub resources: &'a [String],
     /// Static claims (a JSON object) for every token of the client.
     pub claims: Option<&'a str>,
+    /// Tokens issued on a certificate carry its thumbprint (`cnf`).
+    pub certificate_bound: bool,
     pub scopes: &'a str,
     pub audience: Option<&'a str>,
     pub token_ttl: Option<Duration>,
@@ -340,8 +342,9 @@ const INSERT: Statement = Statement::new(
     "client_insert",
     "WITH c AS (
         INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types,
-                             auth_method, tls_subject, tls_cert_sha256, resources, claims)
-        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11) RETURNING client_id)
+                             auth_method, tls_subject, tls_cert_sha256, resources, claims,
+                             certificate_bound)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11, $12) RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
@@ -398,6 +401,11 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
         auth.sha256.as_deref().map(str::as_bytes),
         Some(resources.as_bytes()),
         Some(claims.as_bytes()),
+        Some(if new.certificate_bound {
+            b"t".as_slice()
+        } else {
+            b"f"
+        }),
     ];
     match client.query(&INSERT, &params).await {
         Ok(_) => Ok(auth.secret),
