@@ -8,9 +8,11 @@
 //! * `peer`: a client's certificate and the RFC 8705 checks of it (chain to
 //!   `tls_client_ca`, thumbprint, validity, subject names).
 //! * `provider`: the crypto provider of every configuration (aws-lc-rs).
+//! * `secret_file`: the permission check of files that hold secrets.
 
 pub mod peer;
 pub mod provider;
+pub mod secret_file;
 pub mod server;
 pub mod session;
 pub mod tickets;

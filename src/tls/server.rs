@@ -1,7 +1,6 @@
 //! The public listener's certificate: a PEM chain and key, checked when loaded, and the
 //! rustls configuration each shard builds from them.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 
 use crate::tls::peer::ClientRoots;
 use crate::tls::provider::provider;
+use crate::tls::secret_file::check_private;
 use crate::tls::tickets::TicketKeys;
 
 /// A certificate chain and its key, loaded and checked; every shard builds its own
@@ -63,7 +63,7 @@ impl ServerTls {
         client_ca: Option<&Path>,
         tickets: TicketKeys,
     ) -> Result<ServerTls, String> {
-        check_private(key)?;
+        check_private("tls_key", key)?;
         let cert_pem =
             std::fs::read(cert).map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
         let key_pem = std::fs::read(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
@@ -226,20 +226,6 @@ fn read_client_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         })?;
     }
     Ok(roots)
-}
-
-/// A private key readable by others is a leaked key: refuse it. Group read is allowed
-/// (Debian's `ssl-cert` group convention), writing is the owner's only.
-fn check_private(key: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o027 != 0 {
-        return Err(format!(
-            "tls_key {} has mode {mode:o}: other users can read or change it (chmod 600 or 640)",
-            key.display()
-        ));
-    }
-    Ok(())
 }
 
 /// The certificates of a PEM chain, leaf first, each issued by the next. A chain that

@@ -24,6 +24,7 @@ use rustls::server::ProducesTickets;
 
 use crate::clock;
 use crate::limits;
+use crate::tls::secret_file::check_private;
 
 /// The secret every shard derives its ticket keys from.
 #[derive(Clone)]
@@ -53,13 +54,7 @@ impl TicketKeys {
     /// readable by its owner (and group) only.
     pub fn from_file(path: &std::path::Path) -> Result<TicketKeys, String> {
         let shown = path.display();
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("tls_ticket_key_file {shown}: {e}"))?;
-        if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o027 != 0 {
-            return Err(format!(
-                "tls_ticket_key_file {shown}: other users can read or change it (chmod 600 or 640)"
-            ));
-        }
+        check_private("tls_ticket_key_file", path)?;
         let bytes = std::fs::read(path).map_err(|e| format!("tls_ticket_key_file {shown}: {e}"))?;
         if bytes.len() < TICKET_KEY_FILE_BYTES_MIN {
             return Err(format!(

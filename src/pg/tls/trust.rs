@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, aws_lc_rs};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
@@ -15,6 +15,7 @@ use rustls::{
 
 use super::settings::{RootCert, SslMode, SslSettings};
 use crate::pg::error::Error;
+use crate::tls::provider::provider;
 
 /// Where distributions keep the system's CA bundle, for `sslrootcert=system` (after
 /// `SSL_CERT_FILE`, which OpenSSL honours too).
@@ -28,7 +29,7 @@ const SYSTEM_BUNDLES: &[&str] = &[
 /// Builds the configuration `ssl` asks for, reading its files now (as libpq does on every
 /// connection attempt, so renewed files are picked up by the next reconnect).
 pub(crate) fn client_config(ssl: &SslSettings) -> Result<Arc<ClientConfig>, Error> {
-    let provider = Arc::new(aws_lc_rs::default_provider());
+    let provider = provider();
     let verifier = verifier(ssl, &provider)?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
