@@ -218,33 +218,49 @@ impl std::fmt::Display for SubjectName {
     }
 }
 
-/// RFC 4514: `type=value` pairs separated by `,` (or `+` within one RDN, flattened here),
-/// with `\` escaping the next character.
+/// RFC 4514: `type=value` pairs separated by `,` (or `+` within one RDN, flattened here).
+/// A type is a name (`CN`, `emailAddress`) or a dotted OID; in a value, `\\` escapes the next
+/// character. Types compare in capitals, values trimmed.
 fn parse_dn(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs = Vec::new();
-    let mut current = String::new();
+    let (mut kind, mut value) = (String::new(), String::new());
+    let mut in_value = false;
     let mut chars = text.chars();
-    let mut push = |current: &mut String| -> Result<(), String> {
-        let (kind, value) = current
-            .split_once('=')
-            .ok_or_else(|| format!("{text:?}: expected type=value, like CN=service,O=Example"))?;
-        let kind = kind.trim().to_ascii_uppercase();
-        if kind.is_empty() || value.trim().is_empty() {
-            return Err(format!("{text:?}: empty type or value"));
-        }
-        pairs.push((kind, value.trim().to_owned()));
-        current.clear();
-        Ok(())
-    };
     while let Some(c) = chars.next() {
-        match c {
-            '\\' => current.push(chars.next().ok_or("a DN cannot end with \\")?),
-            ',' | '+' => push(&mut current)?,
-            c => current.push(c),
+        match (c, in_value) {
+            ('=', false) => in_value = true,
+            (',' | '+', _) => {
+                pairs.push(dn_pair(text, &kind, &value, in_value)?);
+                (kind, value, in_value) = (String::new(), String::new(), false);
+            }
+            ('\\', true) => value.push(chars.next().ok_or("a DN cannot end with \\")?),
+            (c, true) => value.push(c),
+            (c, false) => kind.push(c),
         }
     }
-    push(&mut current)?;
+    pairs.push(dn_pair(text, &kind, &value, in_value)?);
     Ok(pairs)
+}
+
+fn dn_pair(
+    text: &str,
+    kind: &str,
+    value: &str,
+    had_value: bool,
+) -> Result<(String, String), String> {
+    let kind = kind.trim();
+    let name = kind.starts_with(|c: char| c.is_ascii_alphabetic())
+        && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let oid = !kind.is_empty()
+        && kind
+            .split('.')
+            .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()));
+    if !had_value || !(name || oid) || value.trim().is_empty() {
+        return Err(format!(
+            "{text:?}: expected type=value pairs, like CN=service,O=Example"
+        ));
+    }
+    Ok((kind.to_ascii_uppercase(), value.trim().to_owned()))
 }
 
 #[cfg(test)]
@@ -279,7 +295,17 @@ mod tests {
         );
         let dn = SubjectName::parse("CN=svc,O=Example\\, Inc.").unwrap();
         assert_eq!(SubjectName::parse(&dn.to_string()).unwrap(), dn);
-        for bad in ["", "CN", "CN=", "=x", "ip:not-an-ip", "CN=a\\"] {
+        for bad in [
+            "",
+            "CN",
+            "CN=",
+            "=x",
+            "ip:not-an-ip",
+            "CN=a\\",
+            "C\\N=x",
+            "C N=x",
+            "1..2=x",
+        ] {
             assert!(SubjectName::parse(bad).is_err(), "{bad:?}");
         }
     }
