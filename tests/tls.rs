@@ -398,3 +398,51 @@ fn instances_sharing_a_ticket_key_file_resume_each_others_sessions() {
     );
     assert!(!resumes_on(&lone), "not on an instance with its own secret");
 }
+
+/// The pending-output bound holds over TLS too: clients that pipeline `/metrics` and never
+/// read cost bounded memory, and are closed once they have taken nothing for idle_timeout.
+#[test]
+fn never_reading_pipelining_tls_clients_cost_bounded_memory_and_are_closed() {
+    const CLIENTS: usize = 100;
+    let db = TestDb::new();
+    let pki = Pki::new();
+    let server = Server::start_tls(
+        &db,
+        &pki.server("server"),
+        &[("EDGEAUTH_SHARDS", "1"), ("EDGEAUTH_IDLE_TIMEOUT", "2s")],
+    );
+    let before = server.rss_bytes();
+    let request = b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n".repeat(100);
+    let mut clients: Vec<TlsConn> = (0..CLIENTS)
+        .map(|_| TlsConn::connect(server.tls_addr.unwrap(), pki.client()).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for conn in &mut clients {
+        let socket = &conn.reader.get_ref().sock;
+        socket
+            .set_write_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        while Instant::now() < deadline && conn.send(&request).is_ok() {}
+    }
+    let grown = server.rss_bytes().saturating_sub(before);
+    eprintln!(
+        "{CLIENTS} never-reading TLS clients: RSS +{} MiB",
+        grown >> 20
+    );
+    assert!(grown < 48 << 20, "RSS grew by {} MiB", grown >> 20);
+    eventually(
+        "every stalled client closed",
+        Duration::from_secs(15),
+        || {
+            let closed = server.metric("edgeauth_connections_timed_out_total");
+            ok_if(closed >= CLIENTS as u64, closed)
+        },
+    );
+    drop(clients);
+    let mut conn = TlsConn::connect(server.tls_addr.unwrap(), pki.client()).unwrap();
+    assert_eq!(
+        conn.request(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .status,
+        200
+    );
+}
