@@ -305,21 +305,19 @@ fn ensure_listen_address_free(config: &Config) -> Result<()> {
 
 /// Wait for the database a little; if it answers, it must be at our schema version. If it
 /// does not, start anyway: shards reconnect by themselves and `/readyz` says not ready.
-/// Returns whether the database answered.
+/// What retrying cannot fix (refused credentials or certificate, a TLS file that cannot be
+/// read) stops the start. Returns whether the database answered.
 fn check_database(pg: &PgConfig) -> Result<bool> {
     block_on(async {
         let started = Instant::now();
         let client = loop {
             match Client::connect(pg).await {
                 Ok(c) => break c,
-                Err(e)
-                    if started.elapsed() < limits::STARTUP_DB_WAIT_MAX
-                        && e.kind() != ErrorKind::Auth =>
-                {
-                    monoio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) if e.kind() == ErrorKind::Auth => {
+                Err(e) if matches!(e.kind(), ErrorKind::Auth | ErrorKind::Config) => {
                     return Err(format!("database {}: {e}", pg.display_redacted()).into());
+                }
+                Err(_) if started.elapsed() < limits::STARTUP_DB_WAIT_MAX => {
+                    monoio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => {
                     log::warn(

@@ -436,6 +436,31 @@ fn edgeauth_itself_connects_over_tls(cluster: &TlsCluster) {
         common::ok_if(n == "1", n)
     });
     assert_eq!(rows.as_deref(), Ok("1"), "{}", server.log());
+
+    // A root file that cannot be read is not a database that is away: `serve` stops at
+    // once with the reason, rather than serving 503 for ever.
+    let broken = db.url.replace(
+        &format!("sslrootcert={}", cluster.ca_file.display()),
+        "sslrootcert=/nonexistent/root.crt",
+    );
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(common::BIN)
+        .arg("serve")
+        .env("EDGEAUTH_DATABASE_URL", &broken)
+        .env(
+            "EDGEAUTH_LISTEN",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .env(
+            "EDGEAUTH_DATA_DIR",
+            std::env::temp_dir().join(common::unique_name("pgtls-data")),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("/nonexistent/root.crt"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 /// verify-full to 127.0.0.1 (an IP in the certificate) and to `localhost` (a DNS name) via
