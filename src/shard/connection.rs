@@ -241,8 +241,9 @@ async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Sur
     // TLS handshake): a slow sender cannot hold the connection by trickling bytes.
     let mut last_activity = Instant::now();
     let mut head_started: Option<Instant> = link.tls.is_some().then_some(last_activity);
-    // The request at the front of the read buffer has been sent its 100 Continue.
-    let mut continued = false;
+    // The whole head of the request at the front of the read buffer has been looked at for
+    // `Expect: 100-continue` (once per request).
+    let mut head_checked = false;
     loop {
         if !buffers.read.is_empty() {
             buffers.ready();
@@ -252,13 +253,15 @@ async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Sur
             buffers.read.drain(..answered.consumed);
             last_activity = Instant::now();
             head_started = (!buffers.read.is_empty()).then_some(last_activity);
-            continued = false;
+            head_checked = false;
         }
         // What is left unanswered is one incomplete request (unless output stopped us).
         let incomplete = !answered.close && !answered.output_full && !buffers.read.is_empty();
-        if incomplete && !continued && request::awaits_continue(&buffers.read) {
-            buffers.write.extend_from_slice(response::CONTINUE);
-            continued = true;
+        if incomplete && !head_checked && request::has_whole_head(&buffers.read) {
+            head_checked = true;
+            if request::awaits_continue(&buffers.read) {
+                buffers.write.extend_from_slice(response::CONTINUE);
+            }
         }
         if !buffers.write.is_empty()
             && let Err(close) = link.write_out(shard, &mut buffers.write).await
