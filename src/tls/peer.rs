@@ -74,7 +74,7 @@ impl PeerCert {
                 provider().signature_verification_algorithms.all,
                 &self.roots.anchors,
                 &self.chain[1..],
-                UnixTime::now(),
+                UnixTime::since_unix_epoch(clock::unix_now()),
                 webpki::KeyUsage::client_auth(),
                 None,
                 None,

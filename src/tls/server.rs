@@ -13,6 +13,7 @@ use rustls::server::NoServerSessionStorage;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
+use crate::clock;
 use crate::tls::peer::ClientRoots;
 use crate::tls::provider::provider;
 use crate::tls::secret_file::check_private;
@@ -254,7 +255,7 @@ fn parse_chain(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
         provider().signature_verification_algorithms.all,
         &anchors,
         intermediates,
-        UnixTime::now(),
+        UnixTime::since_unix_epoch(clock::unix_now()),
         webpki::KeyUsage::server_auth(),
         None,
         None,
