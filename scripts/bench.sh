@@ -432,7 +432,7 @@ fi
 # and handshake-bound load, on the same binary; RESULTS_DIR/tls.md.
 if [ "${TLS:-1}" = 1 ]; then
   EDGEAUTH_BIN=$bin RESULTS_DIR=$RESULTS_DIR DURATION=$DURATION CONNECTIONS=$CONNECTIONS \
-    SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU scripts/bench-tls.sh || status=1
+    WARMUP=$WARMUP SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU scripts/bench-tls.sh || status=1
 fi
 echo "total time: $(($(date +%s) - started)) s"
 exit "$status"
