@@ -138,8 +138,10 @@ lines = [
     f"nginx {proto('nginx')}. ECDSA P-256 certificate.",
     "- Tokens/s: edgeauth's own count over the wall-clock window around the generator. p99: the "
     "generator's (worst round). CPU: from /proc over the same window; \"core "
-    f"{server_cpu_no}\" is edgeauth (+ nginx) / everything else that ran there, \"core "
-    f"{wrk_cpu_no}\" the generator / everything else (a noise figure: the machine is shared).",
+    f"{server_cpu_no}\" is edgeauth (+ nginx) / everything else that ran there (PostgreSQL "
+    f"writing the rows, when the kernel puts it there, and other work), \"core {wrk_cpu_no}\" the "
+    f"generator / everything else. Neither core full means the closed loop of {conns} "
+    "requests in flight is waiting on latency, not CPU (the machine is shared).",
     "",
     "## Keep-alive",
     "",
