@@ -132,7 +132,7 @@ lines = [
     f"master and one worker) pinned to the same core {server_cpu_no}; wrk (1 thread) and ab pinned to "
     f"core {wrk_cpu_no}; PostgreSQL unpinned. {os.cpu_count()} cores, shared with other work.",
     f"- {env.get('BENCH_DURATION')} s per measurement, {conns} connections, POST /oauth/token "
-    f"(HTTP Basic). Keep-alive: {env.get('BENCH_ROUNDS')} rounds per cell on the same server, "
+    f"(HTTP Basic). Keep-alive rounds per cell: {env.get('BENCH_ROUNDS')} on the same server, "
     "interleaved (plain, tls, nginx; the next round reversed), pooled.",
     f"- Negotiated with the generators' OpenSSL ({env.get('BENCH_OPENSSL')}): native {proto('native')}; "
     f"nginx {proto('nginx')}. ECDSA P-256 certificate.",
