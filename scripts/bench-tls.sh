@@ -120,18 +120,8 @@ trap 'say "failed: line $LINENO: $BASH_COMMAND (exit $?)"; [ -z "$server" ] || t
 prepare_edgeauth "$work"
 psql() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 -d "$EDGEAUTH_DATABASE_URL" "$@"; }
 
-# A throwaway CA and a certificate for 127.0.0.1 (P-256, what most deployments serve), as
-# scripts/run.sh makes them; the key is private (mode 600: edgeauth refuses a readable key).
-(
-  cd "$work"
-  umask 077
-  ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-  openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj "/CN=bench CA" 2>/dev/null
-  openssl req "${ec[@]}" -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile server.ext -out server.pem 2>/dev/null
-)
+# A throwaway CA and a certificate for 127.0.0.1, as scripts/run.sh makes them.
+scripts/dev-cert.sh "$work" 2
 
 # counters: "issued full resumed failed", edgeauth's totals summed over shards.
 counters() {

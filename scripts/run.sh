@@ -46,20 +46,8 @@ curl="curl -s"
 if [ "${TLS:-0}" = 1 ]; then
   tls_dir="$data_dir/tls"
   if [ ! -s "$tls_dir/server.pem" ]; then
-    command -v openssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
     echo "run.sh: making a throwaway CA and server certificate in $tls_dir" >&2
-    mkdir -p "$tls_dir"
-    (
-      cd "$tls_dir"
-      umask 077
-      ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
-      openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 -subj "/CN=edgeauth dev CA" 2>/dev/null
-      openssl req "${ec[@]}" -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
-      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
-      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
-        -extfile server.ext -out server.pem 2>/dev/null
-      chmod 644 ca.pem server.pem
-    )
+    scripts/dev-cert.sh "$tls_dir"
   fi
   export EDGEAUTH_TLS_CERT="$tls_dir/server.pem" EDGEAUTH_TLS_KEY="$tls_dir/server.key"
   scheme=https
