@@ -11,35 +11,38 @@ use std::process::Command;
 use common::tls::Pki;
 use common::*;
 
-fn python() -> String {
-    std::env::var("EDGEAUTH_TEST_PYTHON").unwrap_or_else(|_| {
+/// Run `tests/interop/<script>` with `args` against `server`; its stdout, once it has
+/// exited successfully.
+fn run_python(server: &Server, script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let python = std::env::var("EDGEAUTH_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("EDGEAUTH_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs Authlib and PyJWT")
-    })
-}
-
-#[test]
-fn authlib_discovers_fetches_and_verifies() {
-    let python = python();
-    let db = TestDb::new();
-    let secret = db.add_client("interop", "read write");
-    let server = Server::start(&db);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/oauth_client.py");
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(script);
     let out = Command::new(python)
-        .args([
-            script,
-            &format!("http://{}", server.addr),
-            "interop",
-            &secret,
-        ])
+        .arg(path)
+        .args(args)
         .output()
         .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}\n{}",
         String::from_utf8_lossy(&out.stderr),
         server.log()
     );
+    stdout
+}
+
+#[test]
+fn authlib_discovers_fetches_and_verifies() {
+    let db = TestDb::new();
+    let secret = db.add_client("interop", "read write");
+    let server = Server::start(&db);
+    let base = format!("http://{}", server.addr);
+    let args = [base.as_str(), "interop", secret.as_str()].map(std::ffi::OsStr::new);
+    let stdout = run_python(&server, "oauth_client.py", &args);
     assert!(stdout.contains("ok client_secret_basic"), "{stdout}");
     assert!(stdout.contains("ok client_secret_post"), "{stdout}");
     assert!(stdout.contains("ok introspect"), "{stdout}");
@@ -71,19 +74,12 @@ fn python_requests_and_ssl_speak_tls_and_mutual_tls() {
     );
     let client = pki.client_cert("py-mtls", &[], false);
     let base = server.issuer();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/tls_client.py");
-    let out = Command::new(python())
-        .args([script, &base, ca, "py-secret", &secret, "py-mtls"])
-        .args([&client.cert, &client.key])
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
+    let args = [base.as_str(), ca, "py-secret", secret.as_str(), "py-mtls"]
+        .map(std::ffi::OsStr::new)
+        .into_iter()
+        .chain([client.cert.as_os_str(), client.key.as_os_str()])
+        .collect::<Vec<_>>();
+    let stdout = run_python(&server, "tls_client.py", &args);
     assert!(
         stdout.contains("tls interop: all checks passed"),
         "{stdout}"

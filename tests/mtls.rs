@@ -35,6 +35,12 @@ fn request_with(server: &Server, pki: &Pki, identity: Option<&CertFiles>, raw: &
     conn.request(raw)
 }
 
+/// A TLS server whose `tls_client_ca` is `pki`'s CA.
+fn start_with_client_ca(db: &TestDb, pki: &Pki) -> Server {
+    let ca = pki.ca.to_str().unwrap();
+    Server::start_tls(db, &pki.server("server"), &[("EDGEAUTH_TLS_CLIENT_CA", ca)])
+}
+
 fn x5t_s256(cert: &CertFiles) -> String {
     URL_SAFE_NO_PAD.encode(digest(&SHA256, &cert.der))
 }
@@ -67,12 +73,7 @@ fn tls_client_auth_tokens_are_bound_to_the_certificate_and_introspect_with_it() 
         "uri:spiffe://example/ledger",
     ]);
     let secret = db.add_client("with-secret", "read");
-    let ca = pki.ca.to_str().unwrap();
-    let server = Server::start_tls(
-        &db,
-        &pki.server("server"),
-        &[("EDGEAUTH_TLS_CLIENT_CA", ca)],
-    );
+    let server = start_with_client_ca(&db, &pki);
 
     let billing = pki.client_cert("billing", &[], false);
     let r = request_with(&server, &pki, Some(&billing), &token_for("billing"));
@@ -125,12 +126,7 @@ fn certificates_that_do_not_prove_the_client_are_invalid_client() {
         "CN=billing,O=Example",
     ]);
     let secret = db.add_client("with-secret", "read");
-    let ca = pki.ca.to_str().unwrap();
-    let server = Server::start_tls(
-        &db,
-        &pki.server("server"),
-        &[("EDGEAUTH_TLS_CLIENT_CA", ca)],
-    );
+    let server = start_with_client_ca(&db, &pki);
     let other_ca = Pki::new();
 
     let refused = [

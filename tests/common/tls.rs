@@ -69,20 +69,11 @@ impl Pki {
         self.issue(&format!("client-{cn}-{expired}"), params)
     }
 
-    /// Sign `params` with a new key; write `<name>.pem` (the leaf, then the CA) and
-    /// `<name>.key`.
+    /// Sign `params` with a new key; write `<name>.pem` (the leaf) and `<name>.key`.
     pub fn issue(&self, name: &str, params: CertificateParams) -> CertFiles {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let cert_path = self.dir.join(format!("{name}.pem"));
-        let key_path = self.dir.join(format!("{name}.key"));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        write_private(&key_path, &key.serialize_pem());
-        CertFiles {
-            cert: cert_path,
-            key: key_path,
-            der: cert.der().clone(),
-        }
+        CertFiles::write(&self.dir, name, &cert, &key)
     }
 
     /// A TLS client that trusts this CA.
@@ -122,14 +113,21 @@ fn client_params(cn: &str, alt_names: &[&str], expired: bool) -> CertificatePara
 pub fn self_signed_client(dir: &Path, cn: &str, expired: bool) -> CertFiles {
     let key = KeyPair::generate().unwrap();
     let cert = client_params(cn, &[], expired).self_signed(&key).unwrap();
-    let cert_path = dir.join(format!("self-{cn}-{expired}.pem"));
-    let key_path = dir.join(format!("self-{cn}-{expired}.key"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    write_private(&key_path, &key.serialize_pem());
-    CertFiles {
-        cert: cert_path,
-        key: key_path,
-        der: cert.der().clone(),
+    CertFiles::write(dir, &format!("self-{cn}-{expired}"), &cert, &key)
+}
+
+impl CertFiles {
+    /// `<name>.pem` and `<name>.key` (mode 600) in `dir`.
+    fn write(dir: &Path, name: &str, cert: &rcgen::Certificate, key: &KeyPair) -> CertFiles {
+        let cert_path = dir.join(format!("{name}.pem"));
+        let key_path = dir.join(format!("{name}.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        write_private(&key_path, &key.serialize_pem());
+        CertFiles {
+            cert: cert_path,
+            key: key_path,
+            der: cert.der().clone(),
+        }
     }
 }
 
