@@ -90,6 +90,26 @@ pub struct Config {
     /// server never does (operators who run `edgeauth prune` from cron, or another instance
     /// that prunes the shared database).
     pub prune_interval: Option<Duration>,
+    /// Longest a client's own assertion may be valid ahead (`exp` - now).
+    pub assertion_max_age: Duration,
+    /// DPoP proofs must carry a nonce this server issued.
+    pub dpop_nonce: bool,
+    /// Workload-identity issuers (TOML only: `[[trusted_issuers]]`).
+    pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+/// A platform whose tokens (a Kubernetes service-account token, a SPIFFE JWT-SVID) are
+/// accepted as client assertions of the clients registered `--federated ISSUER SUBJECT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// The `iss` of its tokens.
+    pub issuer: String,
+    /// Its public JWKS, read at start-up and on SIGHUP.
+    pub jwks_file: PathBuf,
+    /// What its tokens' `aud` must contain to be meant for us.
+    pub audience: String,
+    /// Longest lifetime (`exp` - `iat`) of a token accepted from it.
+    pub max_token_age: Duration,
 }
 
 impl Default for Config {
@@ -124,6 +144,9 @@ impl Default for Config {
             max_pending: limits::MAX_PENDING_DEFAULT,
             durability: Durability::Async,
             prune_interval: Some(limits::PRUNE_INTERVAL_DEFAULT),
+            assertion_max_age: limits::ASSERTION_MAX_AGE_DEFAULT,
+            dpop_nonce: false,
+            trusted_issuers: Vec::new(),
         }
     }
 }
@@ -465,7 +488,38 @@ pub const SETTINGS: &[Setting] = &[
         set: |c, v| set(&mut c.prune_interval, prune_interval(v)?),
         show: |c| c.prune_interval.map_or("off".to_owned(), show_duration),
     },
+    Setting {
+        name: "assertion_max_age",
+        unit: "duration",
+        help: "how far ahead a client's own assertion (private_key_jwt) may expire; its jti is remembered that long",
+        secret: false,
+        set: |c, v| {
+            let d = duration_between(
+                v,
+                limits::ASSERTION_MAX_AGE_MIN,
+                limits::ASSERTION_MAX_AGE_MAX,
+            )?;
+            set(&mut c.assertion_max_age, d)
+        },
+        show: |c| show_duration(c.assertion_max_age),
+    },
+    Setting {
+        name: "dpop_nonce",
+        unit: "true or false",
+        help: "DPoP proofs must carry a server nonce (RFC 9449 §8): a client without one is answered use_dpop_nonce",
+        secret: false,
+        set: |c, v| set(&mut c.dpop_nonce, boolean(v)?),
+        show: |c| c.dpop_nonce.to_string(),
+    },
 ];
+
+fn boolean(v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{v:?}: true or false")),
+    }
+}
 
 /// Store a parsed value; `Ok` so that an entry's `set` is one expression.
 fn set<T>(slot: &mut T, value: T) -> Result<(), String> {
@@ -515,12 +569,15 @@ fn find(name: &str) -> Option<&'static Setting> {
 impl Config {
     /// Validate what was given, over the file, over the defaults.
     pub fn resolve(settings: &Settings) -> Result<Config, String> {
-        let mut values = match &settings.file {
+        let (mut values, trusted_issuers) = match &settings.file {
             Some(path) => read_file(path)?,
-            None => BTreeMap::new(),
+            None => (BTreeMap::new(), Vec::new()),
         };
         values.extend(settings.given.iter().map(|(k, v)| (*k, v.clone())));
-        let mut config = Config::default();
+        let mut config = Config {
+            trusted_issuers,
+            ..Config::default()
+        };
         for setting in SETTINGS {
             if let Some(text) = values.get(setting.name) {
                 (setting.set)(&mut config, text.trim())
@@ -628,12 +685,19 @@ pub fn reference() -> Vec<[String; 6]> {
         .collect()
 }
 
+/// What a TOML file says: the settings as text, and the `[[trusted_issuers]]` tables.
+type FileSettings = (BTreeMap<&'static str, String>, Vec<TrustedIssuer>);
+
 /// The file's settings as text. Unknown keys are refused (a typo must not silently fall
 /// back to a default); values are strings, integers, or arrays of strings (joined by `,`).
-fn read_file(path: &Path) -> Result<BTreeMap<&'static str, String>, String> {
+fn read_file(path: &Path) -> Result<FileSettings, String> {
     let where_ = |e: &dyn fmt::Display| format!("config file {}: {e}", path.display());
     let text = std::fs::read_to_string(path).map_err(|e| where_(&e))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| where_(&e))?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| where_(&e))?;
+    let issuers = match table.remove("trusted_issuers") {
+        Some(value) => trusted_issuers(value).map_err(|e| where_(&e))?,
+        None => Vec::new(),
+    };
     let mut values = BTreeMap::new();
     for (key, value) in table {
         let setting = find(&key).ok_or_else(|| where_(&format!("unknown setting {key:?}")))?;
@@ -653,7 +717,67 @@ fn read_file(path: &Path) -> Result<BTreeMap<&'static str, String>, String> {
         };
         values.insert(setting.name, text);
     }
-    Ok(values)
+    Ok((values, issuers))
+}
+
+/// `[[trusted_issuers]]`: each with `issuer`, `jwks_file` and `audience`, and optionally
+/// `max_token_age`; every issuer once, nothing else in the table.
+fn trusted_issuers(value: toml::Value) -> Result<Vec<TrustedIssuer>, String> {
+    let toml::Value::Array(tables) = value else {
+        return Err("trusted_issuers must be an array of tables ([[trusted_issuers]])".to_owned());
+    };
+    if tables.len() > limits::TRUSTED_ISSUERS_MAX {
+        return Err(format!(
+            "at most {} trusted_issuers",
+            limits::TRUSTED_ISSUERS_MAX
+        ));
+    }
+    let mut issuers: Vec<TrustedIssuer> = Vec::new();
+    for (i, table) in tables.into_iter().enumerate() {
+        let issuer = trusted_issuer(table).map_err(|e| format!("trusted_issuers[{i}]: {e}"))?;
+        if issuers.iter().any(|other| other.issuer == issuer.issuer) {
+            return Err(format!(
+                "trusted_issuers: {:?} is listed twice",
+                issuer.issuer
+            ));
+        }
+        issuers.push(issuer);
+    }
+    Ok(issuers)
+}
+
+fn trusted_issuer(table: toml::Value) -> Result<TrustedIssuer, String> {
+    let toml::Value::Table(mut table) = table else {
+        return Err("must be a table".to_owned());
+    };
+    let mut take = |key: &str| match table.remove(key) {
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
+        Some(_) => Err(format!("{key} must be a non-empty string")),
+        None => Ok(None),
+    };
+    let required = |v: Option<String>, key: &str| v.ok_or(format!("{key} is required"));
+    let issuer = required(take("issuer")?, "issuer")?;
+    let jwks_file = PathBuf::from(required(take("jwks_file")?, "jwks_file")?);
+    let audience = required(take("audience")?, "audience")?;
+    let max_token_age = match take("max_token_age")? {
+        Some(v) => duration_between(&v, Duration::from_secs(60), limits::FEDERATED_TOKEN_AGE_MAX)
+            .map_err(|e| format!("max_token_age: {e}"))?,
+        None => limits::FEDERATED_TOKEN_AGE_DEFAULT,
+    };
+    if let Some(key) = table.keys().next() {
+        return Err(format!(
+            "unknown key {key:?} (issuer, jwks_file, audience, max_token_age)"
+        ));
+    }
+    if !issuer.contains("://") {
+        return Err(format!("issuer {issuer:?} must be a URL"));
+    }
+    Ok(TrustedIssuer {
+        issuer,
+        jwks_file,
+        audience,
+        max_token_age,
+    })
 }
 
 fn count(v: &str, min: usize, max: usize) -> Result<usize, String> {
@@ -1000,7 +1124,59 @@ mod tests {
             "max_pending" => "5000",
             "durability" => "commit",
             "prune_interval" => "1h",
+            "assertion_max_age" => "1m",
+            "dpop_nonce" => "true",
             other => panic!("add a sample value for the new setting {other}"),
+        }
+    }
+
+    #[test]
+    fn trusted_issuers_come_from_the_file_only() {
+        let file = |name: &str, text: &str| {
+            Config::resolve(&Settings {
+                file: Some(temp_file(name, text)),
+                ..Settings::default()
+            })
+        };
+        let two = r#"
+            log_level = "debug"
+            [[trusted_issuers]]
+            issuer = "https://kubernetes.default.svc"
+            jwks_file = "/etc/edgeauth/k8s-jwks.json"
+            audience = "edgeauth"
+            [[trusted_issuers]]
+            issuer = "spiffe://example.org"
+            jwks_file = "/etc/edgeauth/spire.json"
+            audience = "https://auth.example"
+            max_token_age = "1h"
+        "#;
+        let c = file("issuers-ok", two).unwrap();
+        assert_eq!(c.log_level, Level::Debug, "settings beside the tables still apply");
+        assert_eq!(c.trusted_issuers.len(), 2);
+        assert_eq!(c.trusted_issuers[0].audience, "edgeauth");
+        assert_eq!(
+            c.trusted_issuers[0].max_token_age,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            c.trusted_issuers[1].max_token_age,
+            Duration::from_secs(3600)
+        );
+        assert!(with(&[]).unwrap().trusted_issuers.is_empty());
+
+        let table = |extra: &str| {
+            format!("[[trusted_issuers]]\nissuer = \"https://i\"\njwks_file = \"j.json\"\n{extra}")
+        };
+        for (bad, says) in [
+            (table(""), "audience is required"),
+            (table("audience = \"a\"\nkid = \"x\""), "unknown key"),
+            (table("audience = \"\""), "non-empty"),
+            (table("audience = \"a\"\nmax_token_age = \"30d\""), "max_token_age"),
+            (format!("{0}audience = \"a\"\n{0}audience = \"b\"", table("")), "twice"),
+            ("trusted_issuers = \"https://i\"".to_owned(), "array of tables"),
+        ] {
+            let e = file("issuers-bad", &bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
         }
     }
 

@@ -17,7 +17,8 @@
 //! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and revocation
 //!   cache. `jwt`: signing keys, RFC 9068 access tokens (**a token is signed in
 //!   `jwt::token::TokenSigner::sign_into`**), verification, the JWKS. `auth`: client
-//!   credentials (Basic vs post) and secrets (generate, hash, compare), no HTTP.
+//!   credentials (Basic vs post) and secrets (generate, hash, compare), no HTTP. `replay`:
+//!   single-use ids (assertion and DPoP `jti`) checked on their owner shard, by message.
 //! * `store`: every SQL statement, the schema and its migrations, and the NOTIFY channels and
 //!   payloads (`store::events`).
 //! * `batch`: the per-shard token batch writer: batches, retries, back-pressure, group commit.
@@ -44,6 +45,7 @@ pub mod jwt;
 pub mod limits;
 pub mod log;
 pub mod pg;
+pub mod replay;
 pub mod server;
 pub mod shard;
 pub mod shutdown;

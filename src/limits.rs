@@ -202,3 +202,40 @@ const _: () = assert!(
     BATCH_SIZE_MAX <= u32::MAX as usize,
     "row offsets in a batch are u32"
 );
+
+// Single-use credentials (`replay`).
+
+/// Single-use ids (client-assertion and DPoP-proof `jti`) one shard remembers at once, each
+/// until its credential expires. Only authenticated clients add ids; beyond the bound new
+/// credentials are refused as unavailable (503) until some expire, never accepted unchecked.
+pub const REPLAY_IDS_PER_SHARD_MAX: usize = 1_000_000;
+
+/// Checks one shard may have waiting on other shards' answers; beyond it, 503.
+pub const REPLAY_AWAITING_MAX: usize = CONNECTIONS_PER_SHARD_MAX;
+
+/// Longest a shard waits for the owner of an id to answer; then the credential is refused
+/// as unavailable. Owners answer within a scheduling round unless they are stuck.
+pub const REPLAY_ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
+
+// Client assertions (RFC 7523) and DPoP proofs (RFC 9449).
+
+/// `assertion_max_age`: how far ahead a client's own assertion may expire. Its jti is
+/// remembered that long, so the bound is also what replay protection costs in memory.
+pub const ASSERTION_MAX_AGE_DEFAULT: Duration = Duration::from_secs(5 * 60);
+pub const ASSERTION_MAX_AGE_MIN: Duration = Duration::from_secs(10);
+pub const ASSERTION_MAX_AGE_MAX: Duration = Duration::from_secs(3600);
+
+/// A trusted issuer's `max_token_age` (on `exp` - `iat`) unless configured: a day, the
+/// longest a Kubernetes projected token is usually valid.
+pub const FEDERATED_TOKEN_AGE_DEFAULT: Duration = Duration::from_secs(24 * 3600);
+pub const FEDERATED_TOKEN_AGE_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Workload-identity issuers one configuration may trust.
+pub const TRUSTED_ISSUERS_MAX: usize = 32;
+
+/// Clock skew forgiven on `exp`, `nbf` and `iat` of assertions and DPoP proofs.
+pub const JWT_LEEWAY: Duration = Duration::from_secs(5);
+
+/// A DPoP proof is accepted this long after its `iat` (RFC 9449 §11.1: "a reasonable
+/// window"); its jti is remembered as long.
+pub const DPOP_PROOF_MAX_AGE: Duration = Duration::from_secs(60);

@@ -28,6 +28,7 @@ use crate::jwt::keys::{Alg, SigningKey};
 use crate::limits;
 use crate::log;
 use crate::pg::{Client, ErrorKind, PgConfig, block_on};
+use crate::replay;
 use crate::shard::{self, KeyPems, KeyReload, ShardCommon, ShardInit, WAKE_RELOAD, WAKE_SHUTDOWN};
 use crate::store::{self, schema};
 use crate::tls::{ServerTls, TicketKeys};
@@ -102,6 +103,7 @@ fn start_shards(
         reloads: Vec::with_capacity(count),
         tls: common.tls.clone(),
     };
+    let mut replay_ports = replay::exchange::ports(count)?.into_iter();
     for id in 0..count {
         let (wake_tx, wake_rx) = StdUnixStream::pair()?;
         let (reload_tx, reload_rx) = mpsc::channel();
@@ -111,6 +113,7 @@ fn start_shards(
             wake: wake_rx,
             reloads: reload_rx,
             core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
+            replay: replay_ports.next(),
             ready: ready.clone(),
         };
         let thread = std::thread::Builder::new()

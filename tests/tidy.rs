@@ -26,8 +26,9 @@ const LAYERS: &[&[&str]] = &[
     &["tls"],
     // The Postgres wire client.
     &["pg"],
-    // The client and revocation caches; signing keys and tokens; credentials and secrets.
-    &["cache", "jwt", "auth"],
+    // The client and revocation caches; signing keys and tokens; credentials and secrets;
+    // single-use ids across shards.
+    &["cache", "jwt", "auth", "replay"],
     // Every SQL statement, channel and NOTIFY payload.
     &["store"],
     // The token batch writer.

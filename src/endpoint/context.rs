@@ -22,6 +22,7 @@ use crate::jwt::keys::SigningKey;
 use crate::jwt::token::{JtiGenerator, TokenSigner};
 use crate::limits;
 use crate::pg::Session;
+use crate::replay::ReplayGuard;
 
 pub struct Context {
     pub shard_id: usize,
@@ -47,6 +48,8 @@ pub struct Context {
     pub writer: TokenWriter,
     /// Clients: the cache in front of `pg`, with single-flight misses.
     pub clients: ClientDirectory,
+    /// Single-use credential ids (assertion and DPoP `jti`), checked on their owner shard.
+    pub replay: Rc<ReplayGuard>,
     /// Every shard's counters (this shard writes only `all_stats[shard_id]`), for `/metrics`
     /// and `/admin/cache/stats`.
     pub all_stats: Arc<[ShardStats]>,
@@ -94,6 +97,7 @@ pub struct Parts {
     pub pg: Session,
     pub writer: TokenWriter,
     pub clients: ClientDirectory,
+    pub replay: Rc<ReplayGuard>,
     pub all_stats: Arc<[ShardStats]>,
 }
 
@@ -109,6 +113,7 @@ impl Context {
             pg: parts.pg,
             writer: parts.writer,
             clients: parts.clients,
+            replay: parts.replay,
             all_stats: parts.all_stats,
             metrics_page: RefCell::new(None),
         }

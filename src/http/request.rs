@@ -52,10 +52,22 @@ pub struct Request<'a> {
     pub authorization: Option<&'a [u8]>,
     /// The raw `Content-Type` value, parameters included.
     pub content_type: Option<&'a [u8]>,
+    /// The `DPoP` proof header (RFC 9449): its endpoint judges a repeat, not the framing.
+    pub dpop: OneHeader<'a>,
     /// Exactly `Content-Length` bytes; empty without one.
     pub body: &'a [u8],
     /// Bytes consumed from the buffer, head and body: the next pipelined request starts here.
     pub len: usize,
+}
+
+/// A header that must appear at most once, where a repeat is the endpoint's error to
+/// answer rather than a broken request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OneHeader<'a> {
+    #[default]
+    Absent,
+    One(&'a [u8]),
+    Repeated,
 }
 
 /// Why a request was refused. Each maps to one status code; all of them end the connection.
@@ -177,6 +189,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request<'_>>, ParseError> {
         keep_alive: fields.keep_alive,
         authorization: fields.authorization,
         content_type: fields.content_type,
+        dpop: fields.dpop,
         body: &buf[head_len..len],
         len,
     }))
@@ -188,6 +201,7 @@ struct Fields<'a> {
     keep_alive: bool,
     authorization: Option<&'a [u8]>,
     content_type: Option<&'a [u8]>,
+    dpop: OneHeader<'a>,
 }
 
 impl<'a> Fields<'a> {
@@ -199,6 +213,7 @@ impl<'a> Fields<'a> {
         let mut connection_keep_alive = false;
         let mut authorization = None;
         let mut content_type = None;
+        let mut dpop = OneHeader::Absent;
         for header in headers {
             let name = header.name.as_bytes();
             let value = trim_ows(header.value);
@@ -223,6 +238,11 @@ impl<'a> Fields<'a> {
                 if authorization.replace(value).is_some() {
                     return Err(ParseError::Malformed);
                 }
+            } else if name.eq_ignore_ascii_case(b"dpop") {
+                dpop = match dpop {
+                    OneHeader::Absent => OneHeader::One(value),
+                    _ => OneHeader::Repeated,
+                };
             } else if name.eq_ignore_ascii_case(b"content-type")
                 && content_type.replace(value).is_some()
             {
@@ -250,6 +270,7 @@ impl<'a> Fields<'a> {
             keep_alive,
             authorization,
             content_type,
+            dpop,
         })
     }
 }
@@ -486,6 +507,21 @@ mod tests {
         );
         assert!(
             complete(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n").keep_alive
+        );
+    }
+
+    #[test]
+    fn dpop_header_once_twice_or_not_at_all() {
+        let head = |extra: &str| format!("GET / HTTP/1.1\r\nHost: a\r\n{extra}\r\n");
+        assert_eq!(complete(head("").as_bytes()).dpop, OneHeader::Absent);
+        assert_eq!(
+            complete(head("dpop: a.b.c\r\n").as_bytes()).dpop,
+            OneHeader::One(b"a.b.c")
+        );
+        // A repeat keeps the request whole: the token endpoint answers invalid_dpop_proof.
+        assert_eq!(
+            complete(head("DPoP: a.b.c\r\nDPoP: d.e.f\r\n").as_bytes()).dpop,
+            OneHeader::Repeated
         );
     }
 

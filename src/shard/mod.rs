@@ -32,6 +32,7 @@ use crate::endpoint::route::Surface;
 use crate::limits;
 use crate::log;
 use crate::pg::Session;
+use crate::replay::ReplayGuard;
 use crate::shutdown::Shutdown;
 use crate::store::{INVALIDATE_CHANNEL, REVOKE_CHANNEL};
 
@@ -50,8 +51,8 @@ pub fn run_thread(init: ShardInit) {
     }
 }
 
-async fn run(init: ShardInit, driver: &'static str) {
-    let (shard, listeners) = match start(&init).await {
+async fn run(mut init: ShardInit, driver: &'static str) {
+    let (shard, listeners) = match start(&mut init).await {
         Ok(started) => started,
         Err(e) => {
             let _ = init.ready.send(Err(format!("shard {}: {e}", init.id)));
@@ -112,7 +113,7 @@ async fn run(init: ShardInit, driver: &'static str) {
 /// Listen, parse the keys, open the database session and build the shard; wait for the
 /// session (when the database answered at start-up) and load the revocations, so the first
 /// request finds both.
-async fn start(init: &ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
+async fn start(init: &mut ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
     let config = &init.common.config;
     let listeners = Listeners {
         public: bind(config.listen)?,
@@ -127,8 +128,9 @@ async fn start(init: &ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
         .as_ref()
         .map(|t| t.for_shard())
         .transpose()?;
+    let replay = replay_guard(init)?;
     let shard = Rc::new(Shard {
-        ctx: context(init, keys),
+        ctx: context(init, keys, replay),
         shutdown: Shutdown::new(),
         tls: RefCell::new(tls),
     });
@@ -156,7 +158,17 @@ struct Listeners {
     management: Option<monoio::net::TcpListener>,
 }
 
-fn context(init: &ShardInit, keys: Keys) -> Context {
+/// This shard's part of the replay check, its task already answering other shards.
+fn replay_guard(init: &mut ShardInit) -> Result<Rc<ReplayGuard>, String> {
+    let port = init.replay.take().ok_or("the replay exchange was taken already")?;
+    let mut guard = ReplayGuard::new(port);
+    let wake = guard.take_wake().ok_or("the replay wake-up was taken already")?;
+    let guard = Rc::new(guard);
+    monoio::spawn(guard.clone().serve(wake));
+    Ok(guard)
+}
+
+fn context(init: &ShardInit, keys: Keys, replay: Rc<ReplayGuard>) -> Context {
     let config = &init.common.config;
     let pg = Session::start(
         init.common.pg.clone(),
@@ -172,6 +184,7 @@ fn context(init: &ShardInit, keys: Keys) -> Context {
         writer: TokenWriter::start(pg.clone(), writer_config, writer_stats),
         clients: ClientDirectory::new(config, pg.clone(), init.common.all_stats.clone(), init.id),
         pg,
+        replay,
         all_stats: init.common.all_stats.clone(),
     })
 }

@@ -9,6 +9,7 @@ use crate::endpoint::context::Context;
 use crate::endpoint::metadata::Documents;
 use crate::endpoint::stats::ShardStats;
 use crate::pg::PgConfig;
+use crate::replay::exchange::Port;
 use crate::shutdown::Shutdown;
 use crate::tls::{self, ClientRoots, ServerTls, ShardTls};
 
@@ -62,6 +63,8 @@ pub struct ShardInit {
     /// New key sets after a SIGHUP; the shard looks only when woken with `WAKE_RELOAD`.
     pub reloads: mpsc::Receiver<KeyReload>,
     pub core: Option<core_affinity::CoreId>,
+    /// This shard's end of the replay exchange; taken when the shard starts.
+    pub replay: Option<Port>,
     /// The shard says here whether it is listening (and on which driver) or why it is not.
     pub ready: mpsc::Sender<Result<&'static str, String>>,
 }
