@@ -48,6 +48,7 @@ fn claims() -> AccessClaims<'static> {
         jti: "019abc12-3456-7def-8123-456789abcdef",
         scope: "invoices:read invoices:write",
         cnf_x5t_s256: None,
+        cnf_jkt: None,
         extra: "",
     }
 }

@@ -141,6 +141,7 @@ impl Path {
             scope: params.scope.as_deref(),
             resources: &params.resources,
             bound_to: None,
+            dpop_jkt: None,
         };
         mint(&minter, &asked, &client, &mut self.body, |row| {
             if rows.len() == BATCH_ROWS {

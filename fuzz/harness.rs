@@ -5,7 +5,10 @@
 //! Each function must not panic on any input, and checks the invariants its parser
 //! promises.
 
+use edgeauth::auth::assertion::{Assertion, Lifetime, Rules};
 use edgeauth::auth::client_auth::{BasicScratch, BodyCredentials, client_credentials};
+use edgeauth::auth::dpop;
+use edgeauth::jwt::public_key::{JwkSet, Unusable};
 use edgeauth::endpoint::params::parse_params;
 use edgeauth::http::request;
 use edgeauth::jwt::keys::SigningKey;
@@ -27,6 +30,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("jwt_verify", jwt_verify),
     ("client_cert", client_cert),
     ("tls_session", tls_session),
+    ("jose", jose),
 ];
 
 /// The request parser and framing over one read buffer: every complete request is cut off
@@ -177,3 +181,53 @@ pub fn tls_session(data: &[u8]) {
         session.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &mut out);
     });
 }
+
+/// What the token endpoint does with JOSE from the network and from registrations: a JWK
+/// set parsed both ways, a client assertion parsed and judged against real keys, and a DPoP
+/// proof checked. Nothing panics, and nothing that none of the keys signed is accepted (a
+/// DPoP proof carries its own key, so only its checks must hold: it verifies, or is refused).
+pub fn jose(data: &[u8]) {
+    let _ = JwkSet::parse(data, Unusable::Refuse);
+    let _ = JwkSet::parse(data, Unusable::Skip);
+    JOSE_KEYS.with(|keys| {
+        if let Ok(assertion) = Assertion::parse(data) {
+            for lifetime in [
+                Lifetime::SingleUse { max_ahead_s: 300 },
+                Lifetime::Reusable {
+                    max_token_age_s: 86_400,
+                },
+            ] {
+                let rules = Rules {
+                    now: 1_700_000_000,
+                    audiences: &["https://issuer", "https://issuer/oauth/token"],
+                    leeway_s: 5,
+                    lifetime,
+                };
+                assert!(
+                    assertion.check(keys, &rules).is_err(),
+                    "an assertion none of the keys signed was accepted"
+                );
+            }
+        }
+    });
+    let window = dpop::Window {
+        max_age_s: 60,
+        leeway_s: 5,
+    };
+    if let Ok(proof) = dpop::check(data, "POST", "https://issuer/oauth/token", 1_700_000_000, window) {
+        assert!(!proof.jti.is_empty() && !proof.jkt.is_empty());
+    }
+}
+
+thread_local! {
+    /// A JWK set of one public key per algorithm; their private halves are thrown away.
+    static JOSE_KEYS: JwkSet = {
+        use edgeauth::jwt::Alg;
+        let pems = [Alg::ES256, Alg::EdDSA, Alg::RS256].map(|alg| {
+            SigningKey::from_pem(edgeauth::jwt::generate_pem(alg).unwrap().as_bytes()).unwrap()
+        });
+        let jwks = edgeauth::jwt::jwks_json(pems.iter().filter_map(SigningKey::public_jwk));
+        JwkSet::parse(&jwks, Unusable::Refuse).unwrap()
+    };
+}
+

@@ -704,6 +704,7 @@ fn read_file(path: &Path) -> Result<FileSettings, String> {
         let text = match value {
             toml::Value::String(v) => v,
             toml::Value::Integer(v) => v.to_string(),
+            toml::Value::Boolean(v) => v.to_string(),
             toml::Value::Array(items) => {
                 let strings: Option<Vec<String>> = items
                     .into_iter()
@@ -713,7 +714,11 @@ fn read_file(path: &Path) -> Result<FileSettings, String> {
                     .ok_or_else(|| where_(&format!("{key} must list strings")))?
                     .join(",")
             }
-            _ => return Err(where_(&format!("{key} must be a string or a number"))),
+            _ => {
+                return Err(where_(&format!(
+                    "{key} must be a string, a number or a boolean"
+                )));
+            }
         };
         values.insert(setting.name, text);
     }

@@ -239,3 +239,7 @@ pub const JWT_LEEWAY: Duration = Duration::from_secs(5);
 /// A DPoP proof is accepted this long after its `iat` (RFC 9449 §11.1: "a reasonable
 /// window"); its jti is remembered as long.
 pub const DPOP_PROOF_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// Longest subject a workload-identity client may register (a SPIFFE ID, a Kubernetes
+/// `system:serviceaccount:<namespace>:<name>`).
+pub const FEDERATED_SUBJECT_BYTES_MAX: usize = 512;

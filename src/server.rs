@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::auth::dpop::NonceKey;
+use crate::auth::federation::TrustedIssuers;
 use crate::config::{Config, Settings};
 use crate::endpoint::context::kid_list;
 use crate::endpoint::metadata::Documents;
@@ -53,6 +55,7 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
     let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let pg = store::database(&config)?.with_application_name("edgeauth");
     let (key_pems, keys) = load_signing_keys(&config)?;
+    let issuers = Arc::new(TrustedIssuers::load(&config.trusted_issuers)?);
     let tls = load_tls(&config, None)?;
     let documents = Arc::new(Documents::build(&config, &keys));
     ensure_listen_address_free(&config)?;
@@ -64,6 +67,8 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
         config: config.clone(),
         pg: pg.clone(),
         key_pems,
+        issuers,
+        dpop_nonces: config.dpop_nonce.then(NonceKey::random),
         tls,
         documents,
         all_stats: (0..config.shards).map(|_| ShardStats::default()).collect(),
@@ -193,7 +198,7 @@ fn wake_all(wakers: &mut [StdUnixStream]) {
 fn reload(config: &Config, settings: &Settings, shards: &mut Shards) {
     let loaded = load_reloaded_keys(config, settings)
         .and_then(|keys| Ok((keys, load_tls(config, shards.tls.as_ref())?)));
-    let ((key_pems, keys), tls) = match loaded {
+    let ((key_pems, keys, issuers), tls) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
             log::error(
@@ -208,6 +213,7 @@ fn reload(config: &Config, settings: &Settings, shards: &mut Shards) {
         // A shard that has already gone (shutdown) no longer needs keys.
         let sent = sender.send(KeyReload {
             key_pems: key_pems.clone(),
+            issuers: issuers.clone(),
             tls: tls.clone(),
             documents: documents.clone(),
         });
@@ -223,6 +229,7 @@ fn reload(config: &Config, settings: &Settings, shards: &mut Shards) {
             ("signing_kid", &keys[0].kid()),
             ("kids", &kid_list(&keys)),
             ("tls_cert", &shards.tls.is_some()),
+            ("trusted_issuers", &issuers.iter().count()),
         ],
     );
 }
@@ -246,8 +253,13 @@ fn load_tls(config: &Config, current: Option<&ServerTls>) -> Result<Option<Serve
 /// The key files `settings` name now (the config file is read again), loaded with the
 /// start-up rules, except that a configured list may not become empty. Only `signing_keys`
 /// is taken from the fresh configuration.
-fn load_reloaded_keys(config: &Config, settings: &Settings) -> Result<(KeyPems, Vec<SigningKey>)> {
+/// The signing keys and the trusted issuers (list and keys) as the configuration now says.
+fn load_reloaded_keys(
+    config: &Config,
+    settings: &Settings,
+) -> Result<(KeyPems, Vec<SigningKey>, Arc<TrustedIssuers>)> {
     let fresh = Config::resolve(settings).map_err(|e| format!("configuration: {e}"))?;
+    let issuers = Arc::new(TrustedIssuers::load(&fresh.trusted_issuers)?);
     // An empty list means "the generated default key" at start-up; on a running server that
     // configured keys it is far more likely a half-written or mis-edited file, and switching
     // to a different key would make every live token fail verification.
@@ -256,7 +268,8 @@ fn load_reloaded_keys(config: &Config, settings: &Settings) -> Result<(KeyPems, 
     }
     let mut config = config.clone();
     config.signing_keys = fresh.signing_keys;
-    load_signing_keys(&config)
+    let (pems, keys) = load_signing_keys(&config)?;
+    Ok((pems, keys, issuers))
 }
 
 /// Load the configured keys; with none configured, use `<data_dir>/signing-key.pem`,

@@ -85,3 +85,24 @@ fn python_requests_and_ssl_speak_tls_and_mutual_tls() {
         "{stdout}"
     );
 }
+
+/// Authlib's `private_key_jwt` and DPoP proofs built with PyJWT: tokens, the binding, and
+/// replays refused, against keys the Python side generated.
+#[test]
+fn authlib_private_key_jwt_and_pyjwt_dpop() {
+    let db = TestDb::new();
+    let dir = std::env::temp_dir().join(unique_name("assertion-interop"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keygen = [std::ffi::OsStr::new("keygen"), dir.as_os_str()];
+    let server = Server::start(&db);
+    run_python(&server, "assertion_client.py", &keygen);
+    let jwks = dir.join("jwks.json");
+    db.add_client_raw(&["py-pkjwt", "--scopes", "read", "--jwks", jwks.to_str().unwrap()]);
+    let base = format!("http://{}", server.addr);
+    let args = [std::ffi::OsStr::new("run"), base.as_ref(), "py-pkjwt".as_ref(), dir.as_os_str()];
+    let stdout = run_python(&server, "assertion_client.py", &args);
+    for check in ["ok private_key_jwt", "ok hour-long assertion refused", "ok replay refused", "ok dpop", "ok dpop replay refused"] {
+        assert!(stdout.contains(check), "{check}: {stdout}");
+    }
+    assert!(stdout.contains("assertion interop: all checks passed"), "{stdout}");
+}

@@ -4,4 +4,5 @@
 //! * [`secret`]: generate, hash (SHA-256) and constant-time compare client secrets.
 
 pub mod client_auth;
+pub mod federation;
 pub mod secret;

@@ -7,6 +7,7 @@ use crate::cli::{ClientCommand, KeysCommand};
 use crate::config::{self, Config};
 use crate::jwt::generate::generate_file;
 use crate::jwt::keys::{self, Alg};
+use crate::limits;
 use crate::pg::{Client, block_on};
 use crate::store::{self, clients, schema, tokens};
 
@@ -51,15 +52,20 @@ pub fn prune(config: &Config) -> Result<()> {
 pub fn client(config: &Config, cmd: ClientCommand) -> Result<()> {
     block_on(async {
         let client = connect(config).await?;
-        let result = client_command(&client, cmd).await;
+        let result = client_command(config, &client, cmd).await;
         client.close().await;
         result
     })
 }
 
-async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
+async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) -> Result<()> {
     match cmd {
-        add @ ClientCommand::Add { .. } => add_client(client, add).await?,
+        add @ ClientCommand::Add { .. } => add_client(config, client, add).await?,
+        ClientCommand::SetJwks { client_id, jwks } => {
+            let json = read_jwks(&jwks)?;
+            clients::set_jwks(client, &client_id, &json).await?;
+            println!("{}", clients::to_json(&clients::show(client, &client_id).await?));
+        }
         ClientCommand::RotateSecret { client_id } => {
             let secret = clients::rotate_secret(client, &client_id).await?;
             print_secret(&client_id, &secret);
@@ -109,7 +115,7 @@ async fn client_command(client: &Client, cmd: ClientCommand) -> Result<()> {
 
 /// The one place a secret is ever shown: stdout, once, to whoever ran the command.
 /// `client add`: register the client; print its secret, if it has one.
-async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
+async fn add_client(config: &Config, client: &Client, cmd: ClientCommand) -> Result<()> {
     let ClientCommand::Add {
         client_id,
         scopes,
@@ -119,6 +125,9 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
         auth_method,
         tls_subject,
         tls_cert,
+        jwks,
+        federated,
+        require_dpop,
         certificate_bound_tokens,
         resources,
         claims,
@@ -127,11 +136,24 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
         unreachable!("called for `client add` only");
     };
     let token_ttl = token_ttl.as_deref().map(config::duration).transpose()?;
-    let cert_der = tls_cert
-        .as_deref()
-        .map(|path| read_certificate(path.as_ref()))
-        .transpose()?;
-    let auth = new_auth(&auth_method, tls_subject.as_deref(), cert_der.as_deref())?;
+    let given = Credentials {
+        tls_subject: tls_subject.as_deref(),
+        cert_der: tls_cert
+            .as_deref()
+            .map(|path| read_certificate(path.as_ref()))
+            .transpose()?,
+        jwks: jwks.as_deref().map(read_jwks).transpose()?,
+        federated: federated.as_deref(),
+    };
+    let auth_method = auth_method.unwrap_or_else(|| given.implied_method().to_owned());
+    let auth = given.new_auth(&auth_method)?;
+    if let clients::NewAuth::Federated { issuer, .. } = auth
+        && !config.trusted_issuers.iter().any(|t| t.issuer == issuer)
+    {
+        eprintln!(
+            "warning: {issuer:?} is not among this configuration's trusted_issuers: the client cannot authenticate until it is"
+        );
+    }
     let claims = claims
         .map(|path| {
             std::fs::read_to_string(&path).map_err(|e| format!("--claims {}: {e}", path.display()))
@@ -143,6 +165,7 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
         resources: &resources,
         claims: claims.as_deref(),
         certificate_bound: certificate_bound_tokens,
+        require_dpop,
         scopes: &scopes,
         audience: audience.as_deref(),
         token_ttl,
@@ -158,35 +181,86 @@ async fn add_client(client: &Client, cmd: ClientCommand) -> Result<()> {
     Ok(())
 }
 
-/// The credential `--auth` names, with the option it needs (and no other).
-fn new_auth<'a>(
-    method: &str,
-    subject: Option<&'a str>,
-    cert_der: Option<&'a [u8]>,
-) -> Result<clients::NewAuth<'a>> {
-    let auth = match (method, subject, cert_der) {
-        (clients::AUTH_SECRET, None, None) => clients::NewAuth::Secret,
-        (clients::AUTH_TLS, Some(subject), None) => clients::NewAuth::TlsSubject(subject),
-        (clients::AUTH_SELF_SIGNED_TLS, None, Some(der)) => clients::NewAuth::TlsCertificate(der),
-        (clients::AUTH_TLS, _, _) => {
-            return Err("--auth tls_client_auth takes --tls-subject (and no --tls-cert)".into());
+/// The credential options `client add` was given.
+struct Credentials<'a> {
+    tls_subject: Option<&'a str>,
+    cert_der: Option<Vec<u8>>,
+    jwks: Option<String>,
+    federated: Option<&'a [String]>,
+}
+
+impl Credentials<'_> {
+    /// The method `--auth` defaults to: private_key_jwt when keys or an issuer are given.
+    fn implied_method(&self) -> &'static str {
+        if self.jwks.is_some() || self.federated.is_some() {
+            clients::AUTH_PRIVATE_KEY_JWT
+        } else {
+            clients::AUTH_SECRET
         }
-        (clients::AUTH_SELF_SIGNED_TLS, _, _) => {
-            return Err(
-                "--auth self_signed_tls_client_auth takes --tls-cert (and no --tls-subject)".into(),
-            );
-        }
-        (clients::AUTH_SECRET, _, _) => {
-            return Err("--tls-subject and --tls-cert are for --auth tls_client_auth and self_signed_tls_client_auth".into());
-        }
-        (other, _, _) => {
-            return Err(format!(
-                "--auth {other:?}: use client_secret_basic, tls_client_auth or self_signed_tls_client_auth"
-            )
-            .into());
-        }
-    };
-    Ok(auth)
+    }
+
+    /// The credential `--auth` names, with the option it needs (and no other).
+    fn new_auth(&self, method: &str) -> Result<clients::NewAuth<'_>> {
+        let options = [
+            self.tls_subject.is_some(),
+            self.cert_der.is_some(),
+            self.jwks.is_some(),
+            self.federated.is_some(),
+        ];
+        let only = |i: usize| options.iter().enumerate().all(|(j, &given)| given == (i == j));
+        let auth = match method {
+            clients::AUTH_SECRET if !options.contains(&true) => clients::NewAuth::Secret,
+            clients::AUTH_TLS if only(0) => clients::NewAuth::TlsSubject(self.tls_subject.unwrap_or_default()),
+            clients::AUTH_SELF_SIGNED_TLS if only(1) => {
+                clients::NewAuth::TlsCertificate(self.cert_der.as_deref().unwrap_or_default())
+            }
+            clients::AUTH_PRIVATE_KEY_JWT if only(2) => {
+                clients::NewAuth::Jwks(self.jwks.as_deref().unwrap_or_default())
+            }
+            clients::AUTH_PRIVATE_KEY_JWT if only(3) => match self.federated {
+                Some([issuer, subject]) => clients::NewAuth::Federated { issuer, subject },
+                _ => return Err("--federated takes ISSUER SUBJECT".into()),
+            },
+            clients::AUTH_SECRET
+            | clients::AUTH_TLS
+            | clients::AUTH_SELF_SIGNED_TLS
+            | clients::AUTH_PRIVATE_KEY_JWT => {
+                return Err(format!(
+                    "--auth {method} takes {}, and no other credential option",
+                    match method {
+                        clients::AUTH_SECRET => "none of --tls-subject, --tls-cert, --jwks, --federated",
+                        clients::AUTH_TLS => "--tls-subject",
+                        clients::AUTH_SELF_SIGNED_TLS => "--tls-cert",
+                        _ => "--jwks FILE or --federated ISSUER SUBJECT",
+                    }
+                )
+                .into());
+            }
+            other => {
+                return Err(format!(
+                    "--auth {other:?}: use client_secret_basic, private_key_jwt, tls_client_auth or self_signed_tls_client_auth"
+                )
+                .into());
+            }
+        };
+        Ok(auth)
+    }
+}
+
+/// A JWKS file, bounded before it is read whole.
+fn read_jwks(path: &std::path::Path) -> Result<String> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| format!("--jwks {}: {e}", path.display()))?
+        .len();
+    if len > limits::JWKS_BYTES_MAX as u64 {
+        return Err(format!(
+            "--jwks {}: larger than {} bytes",
+            path.display(),
+            limits::JWKS_BYTES_MAX
+        )
+        .into());
+    }
+    Ok(std::fs::read_to_string(path).map_err(|e| format!("--jwks {}: {e}", path.display()))?)
 }
 
 /// The first certificate of a PEM file, DER.

@@ -61,10 +61,24 @@ pub enum ClientCommand {
         #[arg(long, default_value = "client_credentials")]
         grant_types: String,
         /// How the client authenticates: client_secret_basic (a secret, by HTTP Basic or in
-        /// the body), tls_client_auth (a certificate from tls_client_ca carrying
-        /// --tls-subject) or self_signed_tls_client_auth (the certificate in --tls-cert).
-        #[arg(long = "auth", default_value = "client_secret_basic")]
-        auth_method: String,
+        /// the body; the default), private_key_jwt (an assertion signed by a key of --jwks,
+        /// or a token of a trusted issuer: --federated), tls_client_auth (a certificate from
+        /// tls_client_ca carrying --tls-subject) or self_signed_tls_client_auth (the
+        /// certificate in --tls-cert). --jwks and --federated imply private_key_jwt.
+        #[arg(long = "auth")]
+        auth_method: Option<String>,
+        /// private_key_jwt: the client's public keys, a JWKS file ({"keys":[...]}; EC P-256,
+        /// Ed25519 or RSA of 2048+ bits; no private members).
+        #[arg(long)]
+        jwks: Option<std::path::PathBuf>,
+        /// Workload identity: the client authenticates with a token that the trusted issuer
+        /// ISSUER (see trusted_issuers) signed for SUBJECT, e.g. a Kubernetes service account
+        /// `system:serviceaccount:NAMESPACE:NAME` or a SPIFFE ID. No secret exists.
+        #[arg(long, num_args = 2, value_names = ["ISSUER", "SUBJECT"])]
+        federated: Option<Vec<String>>,
+        /// Tokens only with a DPoP proof (RFC 9449): every token is bound to a key.
+        #[arg(long)]
+        require_dpop: bool,
         /// tls_client_auth: the subject DN (RFC 4514, e.g. "CN=billing,O=Example") or an
         /// alternative name (dns:NAME, uri:URI, ip:ADDRESS, email:ADDRESS) the client's
         /// certificate must carry.
@@ -95,6 +109,13 @@ pub enum ClientCommand {
     Show { client_id: String },
     /// Replace a client's secret; prints the new one once.
     RotateSecret { client_id: String },
+    /// Replace the public keys of a private_key_jwt client (list the new key beside the old
+    /// one until the client signs with the new).
+    SetJwks {
+        client_id: String,
+        /// The new JWKS file.
+        jwks: std::path::PathBuf,
+    },
     /// Refuse tokens to a client.
     Disable { client_id: String },
     /// Allow a disabled client again.

@@ -8,8 +8,15 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+use std::time::Duration;
+
+use crate::auth::assertion::{self, Assertion, AssertionError, Lifetime, Rules};
 use crate::auth::client_auth::{self, BasicScratch, ClientAuthError, ClientCredentials};
+use crate::auth::federation::TrustedIssuers;
 use crate::auth::secret;
+use crate::clock;
+use crate::limits;
+use crate::replay::{Kind, ReplayKey, Verdict};
 use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::OAuthError;
 use crate::endpoint::params::{self, BodyError, TokenParams};
@@ -32,6 +39,8 @@ pub enum Proof<'a> {
     Secret(Cow<'a, str>),
     /// The connection's client certificate (RFC 8705): `client_id` in the body and no secret.
     Certificate(&'a PeerCert),
+    /// A signed JWT (RFC 7523 §2.2): the client's own, or its platform's (workload identity).
+    Assertion(Assertion<'a>),
 }
 
 /// Step one: which credentials does the request carry? None at all is `invalid_client`
@@ -40,10 +49,13 @@ pub enum Proof<'a> {
 /// `peer` is the connection's client certificate, if it presented one.
 pub fn presented<'a>(
     req: &Request<'_>,
-    params: &TokenParams<'a>,
+    params: &'a TokenParams<'_>,
     scratch: &'a mut BasicScratch,
     peer: Option<&'a PeerCert>,
 ) -> Result<Presented<'a>, OAuthError> {
+    if params.client_assertion_type.is_some() || params.client_assertion.is_some() {
+        return presented_assertion(req, params);
+    }
     let credentials =
         client_auth::client_credentials(req.authorization, params.body_credentials(), scratch);
     match credentials {
@@ -77,8 +89,48 @@ pub fn presented<'a>(
     }
 }
 
+/// RFC 7521 §4.2: `client_assertion_type` and `client_assertion`, and no other method. The
+/// client is the one `client_id` names, else the assertion's subject (a client's own
+/// assertion names itself; a platform's token names the workload, so such clients send
+/// `client_id`). The assertion is parsed here and judged in [`accept`].
+fn presented_assertion<'a>(
+    req: &Request<'_>,
+    params: &'a TokenParams<'_>,
+) -> Result<Presented<'a>, OAuthError> {
+    if req.authorization.is_some() || params.client_secret.is_some() {
+        return Err(auth_error(ClientAuthError::BothMethods));
+    }
+    let (Some(kind), Some(token)) = (&params.client_assertion_type, &params.client_assertion)
+    else {
+        return Err(OAuthError::InvalidRequest(
+            "client_assertion and client_assertion_type go together",
+        ));
+    };
+    let refused = OAuthError::InvalidClient {
+        basic: false,
+        description: "client authentication failed",
+    };
+    if kind != assertion::JWT_BEARER {
+        return Err(refused);
+    }
+    let assertion = Assertion::parse(token.as_bytes()).map_err(|e| {
+        log::debug("client assertion refused", &[("reason", &e.reason_code())]);
+        refused.clone()
+    })?;
+    let client_id = match &params.client_id {
+        Some(id) => id.clone(),
+        None => Cow::Owned(assertion.subject().to_owned()),
+    };
+    Ok(Presented {
+        client_id,
+        proof: Proof::Assertion(assertion),
+        basic: false,
+    })
+}
+
 /// Step two: look the client up (through the shard's cache) and [`accept`] it; a database
-/// that cannot say is 503.
+/// that cannot say is 503. A client's own assertion is single-use: its `jti` is checked
+/// against every earlier one on this instance (`replay`).
 pub async fn authenticate(
     ctx: &Context,
     presented: &Presented<'_>,
@@ -91,7 +143,41 @@ pub async fn authenticate(
         .lookup(&presented.client_id)
         .await
         .map_err(db_unavailable)?;
-    accept(presented, record)
+    let keys = ctx.keys();
+    let judge = Judge {
+        now: clock::unix_now_s(),
+        audiences: [ctx.config.issuer.as_str(), ctx.token_endpoint.as_str()],
+        assertion_max_age: ctx.config.assertion_max_age,
+        issuers: &keys.issuers,
+    };
+    let (client, single_use) = accept(presented, record, &judge)?;
+    if let Some((jti, expires_at)) = single_use {
+        let key = ReplayKey::new(Kind::ClientAssertion, &client.client_id, jti);
+        match ctx.replay.first_use(key, expires_at).await {
+            Verdict::Fresh => {}
+            Verdict::Replayed => {
+                log::debug("client assertion refused", &[("reason", &"replayed")]);
+                return Err(refusal(presented));
+            }
+            Verdict::Unchecked => return Err(replay_unavailable()),
+        }
+    }
+    Ok(client)
+}
+
+/// A single-use id could not be checked: refuse for now, never accept unchecked.
+pub fn replay_unavailable() -> OAuthError {
+    OAuthError::TemporarilyUnavailable("too many credentials to check for replay, retry shortly")
+}
+
+/// What judging an assertion needs besides the client's record.
+pub struct Judge<'a> {
+    /// Unix seconds.
+    pub now: u64,
+    /// Our identity as an assertion's `aud` may name it: the issuer, the token endpoint.
+    pub audiences: [&'a str; 2],
+    pub assertion_max_age: Duration,
+    pub issuers: &'a TrustedIssuers,
 }
 
 /// The check itself, once the client's record (if any) is known: enabled, and the proof is
@@ -100,11 +186,17 @@ pub async fn authenticate(
 /// the same hashing work, so neither the answer nor its time tells which. A certificate
 /// must chain to `tls_client_ca` and carry the registered name (`tls_client_auth`), or be
 /// the registered one and within its validity period (`self_signed_tls_client_auth`).
-pub fn accept(
-    presented: &Presented<'_>,
+///
+/// An assertion must be signed by a key the client registered, or by its trusted issuer for
+/// its registered subject, and pass every check of `auth::assertion`. A client's own
+/// assertion comes back with its `jti` and expiry, for the single-use check.
+pub fn accept<'p>(
+    presented: &'p Presented<'_>,
     record: Option<Rc<ClientRecord>>,
-) -> Result<Rc<ClientRecord>, OAuthError> {
+    judge: &Judge<'_>,
+) -> Result<(Rc<ClientRecord>, Option<(&'p str, u64)>), OAuthError> {
     let registered = record.as_deref().map(|c| &c.auth);
+    let mut single_use = None;
     let proven = match &presented.proof {
         Proof::Secret(secret) => {
             let hash = match registered {
@@ -120,12 +212,79 @@ pub fn accept(
             Some(ClientAuth::SelfSignedTls(sha256)) => {
                 peer.thumbprint() == sha256 && peer.is_current()
             }
-            Some(ClientAuth::Secret(_)) | None => false,
+            _ => false,
+        },
+        Proof::Assertion(assertion) => match registered {
+            Some(auth) => match judge_assertion(assertion, &presented.client_id, auth, judge) {
+                Ok(jti) => {
+                    single_use = jti;
+                    true
+                }
+                Err(e) => {
+                    log::debug("client assertion refused", &[("reason", &e.reason_code())]);
+                    false
+                }
+            },
+            None => false,
         },
     };
     match record {
-        Some(c) if proven && !c.disabled => Ok(c),
+        Some(c) if proven && !c.disabled => Ok((c, single_use)),
         _ => Err(refusal(presented)),
+    }
+}
+
+/// RFC 7523 §3 for a client's own assertion (`iss` = `sub` = the client, at most
+/// `assertion_max_age` ahead, a `jti`); the same checks with the platform's rules for a
+/// workload identity (its `iss`, the registered subject, its audience, `max_token_age`).
+fn judge_assertion<'p>(
+    assertion: &'p Assertion<'_>,
+    client_id: &str,
+    auth: &ClientAuth,
+    judge: &Judge<'_>,
+) -> Result<Option<(&'p str, u64)>, AssertionError> {
+    let leeway_s = limits::JWT_LEEWAY.as_secs();
+    match auth {
+        ClientAuth::PrivateKeyJwt(keys) => {
+            if assertion.issuer() != client_id {
+                return Err(AssertionError::WrongIssuer);
+            }
+            if assertion.subject() != client_id {
+                return Err(AssertionError::WrongSubject);
+            }
+            let rules = Rules {
+                now: judge.now,
+                audiences: &judge.audiences,
+                leeway_s,
+                lifetime: Lifetime::SingleUse {
+                    max_ahead_s: judge.assertion_max_age.as_secs(),
+                },
+            };
+            let checked = assertion.check(&keys.set, &rules)?;
+            let jti = checked.jti.ok_or(AssertionError::MissingJti)?;
+            Ok(Some((jti, checked.exp)))
+        }
+        ClientAuth::Federated { issuer, subject } => {
+            let platform = judge
+                .issuers
+                .find(issuer)
+                .filter(|_| assertion.issuer() == issuer)
+                .ok_or(AssertionError::WrongIssuer)?;
+            if assertion.subject() != subject {
+                return Err(AssertionError::WrongSubject);
+            }
+            let rules = Rules {
+                now: judge.now,
+                audiences: &[platform.config.audience.as_str()],
+                leeway_s,
+                lifetime: Lifetime::Reusable {
+                    max_token_age_s: platform.config.max_token_age.as_secs(),
+                },
+            };
+            assertion.check(&platform.keys, &rules)?;
+            Ok(None)
+        }
+        _ => Err(AssertionError::UnknownKey),
     }
 }
 

@@ -12,11 +12,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::auth::dpop::NonceKey;
+use crate::auth::federation::TrustedIssuers;
 use crate::batch::TokenWriter;
 use crate::cache::RevocationCache;
 use crate::config::Config;
 use crate::endpoint::clients::ClientDirectory;
 use crate::endpoint::metadata::Documents;
+use crate::endpoint::route;
 use crate::endpoint::stats::ShardStats;
 use crate::jwt::keys::SigningKey;
 use crate::jwt::token::{JtiGenerator, TokenSigner};
@@ -28,6 +31,10 @@ pub struct Context {
     pub shard_id: usize,
     /// Read-only after start-up; shared by every shard.
     pub config: Arc<Config>,
+    /// `<issuer>/oauth/token`: what assertions may name as `aud` and DPoP proofs as `htu`.
+    pub token_endpoint: String,
+    /// With `dpop_nonce`: the key of the nonces every shard issues and accepts alike.
+    pub dpop_nonces: Option<NonceKey>,
     /// The signer, the verification keys and the documents that publish them, swapped
     /// together on a SIGHUP reload ([`Context::replace_keys`]). A request clones the `Rc`
     /// (no lock, no atomic) and keeps the set it started with, so a reload never splits one
@@ -68,11 +75,17 @@ pub struct Keys {
     pub verify_keys: Vec<SigningKey>,
     /// Metadata and JWKS documents, serialized once per key set.
     pub documents: Arc<Documents>,
+    /// The workload-identity issuers' keys, read with the signing keys.
+    pub issuers: Arc<TrustedIssuers>,
 }
 
 impl Keys {
     /// Parse `key_pems` on this thread (keys are not `Send`); the first signs.
-    pub fn parse(key_pems: &[Vec<u8>], documents: Arc<Documents>) -> Result<Keys, String> {
+    pub fn parse(
+        key_pems: &[Vec<u8>],
+        documents: Arc<Documents>,
+        issuers: Arc<TrustedIssuers>,
+    ) -> Result<Keys, String> {
         let first = key_pems.first().ok_or("no signing key")?;
         let verify_keys = key_pems
             .iter()
@@ -84,6 +97,7 @@ impl Keys {
             signer,
             verify_keys,
             documents,
+            issuers,
         })
     }
 }
@@ -92,6 +106,7 @@ impl Keys {
 pub struct Parts {
     pub shard_id: usize,
     pub config: Arc<Config>,
+    pub dpop_nonces: Option<NonceKey>,
     pub keys: Keys,
     pub revocations: RevocationCache,
     pub pg: Session,
@@ -105,7 +120,9 @@ impl Context {
     pub fn new(parts: Parts) -> Context {
         Context {
             shard_id: parts.shard_id,
+            token_endpoint: format!("{}{}", parts.config.issuer, route::TOKEN_PATH),
             config: parts.config,
+            dpop_nonces: parts.dpop_nonces,
             keys: RefCell::new(Rc::new(parts.keys)),
             revocations: RefCell::new(parts.revocations),
             revocations_stale_since: Cell::new(Some(Instant::now())),

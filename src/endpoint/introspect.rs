@@ -117,7 +117,8 @@ struct Active<'a> {
     iat: u64,
     jti: &'a str,
     token_type: &'static str,
-    /// RFC 8705 §3.2: a resource server checks it against the client's certificate.
+    /// RFC 8705 §3.2 and RFC 9449 §6.2: a resource server checks it against the client's
+    /// certificate or DPoP key.
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<&'a Confirmation>,
     /// The client's static claims (their names cannot collide with the members above).
@@ -137,7 +138,11 @@ impl<'a> From<&'a VerifiedClaims> for Active<'a> {
             exp: c.exp,
             iat: c.iat,
             jti: &c.jti,
-            token_type: "Bearer",
+            // RFC 9449 §6.2: a DPoP-bound token is a DPoP token.
+            token_type: match c.cnf.as_ref().and_then(|cnf| cnf.jkt.as_ref()) {
+                Some(_) => "DPoP",
+                None => "Bearer",
+            },
             cnf: c.cnf.as_ref(),
             extra: &c.extra,
         }

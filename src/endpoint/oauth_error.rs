@@ -4,7 +4,7 @@ use crate::http::response;
 
 /// Everything the token endpoint can refuse with. The descriptions are static text: they
 /// explain the refusal without echoing what the client sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OAuthError {
     InvalidRequest(&'static str),
     /// `basic`: the client tried HTTP Basic (or sent no credentials), so the answer carries
@@ -18,6 +18,10 @@ pub enum OAuthError {
     InvalidScope(&'static str),
     /// RFC 8707 §2: a `resource` that is malformed or not allowed for the client.
     InvalidTarget(&'static str),
+    /// RFC 9449 §5: the DPoP proof is missing where required, malformed, or fails a check.
+    InvalidDpopProof(&'static str),
+    /// RFC 9449 §8: the proof must carry this server nonce (sent as `DPoP-Nonce`).
+    UseDpopNonce(String),
     /// Not an RFC 6749 token-endpoint code, but the one clients know (from §4.1.2.1) for
     /// "try again later": the database cannot record the token right now.
     TemporarilyUnavailable(&'static str),
@@ -43,6 +47,8 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
+            OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            OAuthError::UseDpopNonce(_) => "use_dpop_nonce",
             OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
         }
     }
@@ -55,7 +61,9 @@ impl OAuthError {
             | OAuthError::UnsupportedGrantType(d)
             | OAuthError::InvalidScope(d)
             | OAuthError::InvalidTarget(d)
+            | OAuthError::InvalidDpopProof(d)
             | OAuthError::TemporarilyUnavailable(d) => d,
+            OAuthError::UseDpopNonce(_) => "the DPoP proof must carry the server nonce",
         }
     }
 
@@ -77,6 +85,10 @@ impl OAuthError {
             }
             OAuthError::TemporarilyUnavailable(_) => {
                 let headers = [NO_STORE[0], NO_STORE[1], ("Retry-After", "1")];
+                response::write_json(out, status, scratch, keep_alive, &headers);
+            }
+            OAuthError::UseDpopNonce(nonce) => {
+                let headers = [NO_STORE[0], NO_STORE[1], ("DPoP-Nonce", nonce.as_str())];
                 response::write_json(out, status, scratch, keep_alive, &headers);
             }
             _ => response::write_json(out, status, scratch, keep_alive, &NO_STORE),

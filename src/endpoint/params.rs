@@ -31,6 +31,9 @@ pub struct TokenParams<'a> {
     /// `client_secret_post` credentials, or a client naming itself alongside Basic.
     pub client_id: Option<Cow<'a, str>>,
     pub client_secret: Option<Cow<'a, str>>,
+    /// RFC 7521 §4.2 client authentication by assertion: its type and the JWT.
+    pub client_assertion_type: Option<Cow<'a, str>>,
+    pub client_assertion: Option<Cow<'a, str>>,
     /// The token to introspect or revoke.
     pub token: Option<Cow<'a, str>>,
     pub token_type_hint: Option<Cow<'a, str>>,
@@ -82,6 +85,8 @@ enum Field {
     Scope,
     ClientId,
     ClientSecret,
+    ClientAssertionType,
+    ClientAssertion,
     Token,
     TokenTypeHint,
     Resource,
@@ -95,6 +100,8 @@ impl Field {
             "scope" => Field::Scope,
             "client_id" => Field::ClientId,
             "client_secret" => Field::ClientSecret,
+            "client_assertion_type" => Field::ClientAssertionType,
+            "client_assertion" => Field::ClientAssertion,
             "token" => Field::Token,
             "token_type_hint" => Field::TokenTypeHint,
             "resource" => Field::Resource,
@@ -109,6 +116,8 @@ impl Field {
             Field::Scope => "scope",
             Field::ClientId => "client_id",
             Field::ClientSecret => "client_secret",
+            Field::ClientAssertionType => "client_assertion_type",
+            Field::ClientAssertion => "client_assertion",
             Field::Token => "token",
             Field::TokenTypeHint => "token_type_hint",
             Field::Resource => "resource",
@@ -134,6 +143,8 @@ impl<'a> TokenParams<'a> {
             Field::Scope => &mut self.scope,
             Field::ClientId => &mut self.client_id,
             Field::ClientSecret => &mut self.client_secret,
+            Field::ClientAssertionType => &mut self.client_assertion_type,
+            Field::ClientAssertion => &mut self.client_assertion,
             Field::Token => &mut self.token,
             Field::TokenTypeHint => &mut self.token_type_hint,
             Field::Resource => {

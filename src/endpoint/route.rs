@@ -57,10 +57,13 @@ pub fn revoke_tokens_client(path: &str) -> Option<&str> {
     (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
+/// The token endpoint's path; with the issuer, the URL assertions and DPoP proofs name.
+pub const TOKEN_PATH: &str = "/oauth/token";
+
 fn route_of(method: Method, path: &str) -> Route {
     let get = matches!(method, Method::Get | Method::Head);
     let (route, allow) = match path {
-        "/oauth/token" => (Route::Token, "POST"),
+        TOKEN_PATH => (Route::Token, "POST"),
         "/oauth/introspect" => (Route::Introspect, "POST"),
         "/oauth/revoke" => (Route::Revoke, "POST"),
         "/.well-known/oauth-authorization-server" => (Route::Metadata, "GET, HEAD"),

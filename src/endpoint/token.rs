@@ -15,7 +15,10 @@ use crate::endpoint::client_authn::{self, Proof, body_error};
 use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::endpoint::params;
-use crate::http::request::Request;
+use crate::auth::dpop;
+use crate::http::request::{OneHeader, Request};
+use crate::limits;
+use crate::replay::{Kind, ReplayKey, Verdict};
 use crate::http::response;
 use crate::jwt::claims::Audience;
 use crate::jwt::token::{AccessClaims, JtiGenerator, TokenSigner};
@@ -56,6 +59,7 @@ async fn issue(
         .ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
 
     let client = client_authn::authenticate(ctx, &presented).await?;
+    let dpop_jkt = dpop_binding(ctx, req, &client).await?;
     // RFC 8705 §3: a token issued on a certificate is bound to it, unless the client opted out.
     let bound_to = match presented.proof {
         Proof::Certificate(peer) if client.certificate_bound => Some(peer.thumbprint()),
@@ -74,6 +78,7 @@ async fn issue(
         scope: params.scope.as_deref(),
         resources: &params.resources,
         bound_to,
+        dpop_jkt: dpop_jkt.as_deref(),
     };
     body.clear();
     let committed = mint(&minter, &asked, &client, body, |row| {
@@ -100,6 +105,56 @@ pub struct Asked<'r> {
     pub resources: &'r [Cow<'r, str>],
     /// The certificate to bind the token to (RFC 8705 §3), if any.
     pub bound_to: Option<&'r [u8; 32]>,
+    /// The thumbprint of the DPoP key to bind the token to (RFC 9449 §6), if any: the
+    /// token is then of type `DPoP`.
+    pub dpop_jkt: Option<&'r str>,
+}
+
+/// RFC 9449 §4.3 and §5: the request's DPoP proof, checked; its key's thumbprint binds the
+/// token. A client registered `--require-dpop` must send one. With `dpop_nonce`, a proof
+/// without the current nonce is answered `use_dpop_nonce` with one. A proof is single-use
+/// (its `jti`, per key, on every shard) for as long as it is accepted at all. Every failed
+/// check is the same `invalid_dpop_proof`: the answer does not say which.
+async fn dpop_binding(
+    ctx: &Context,
+    req: &Request<'_>,
+    client: &ClientRecord,
+) -> Result<Option<String>, OAuthError> {
+    let refused = OAuthError::InvalidDpopProof("the DPoP proof is not valid");
+    let proof = match req.dpop {
+        OneHeader::Absent if client.require_dpop => {
+            return Err(OAuthError::InvalidDpopProof(
+                "this client must send a DPoP proof",
+            ));
+        }
+        OneHeader::Absent => return Ok(None),
+        OneHeader::Repeated => return Err(refused),
+        OneHeader::One(proof) => proof,
+    };
+    let now = clock::unix_now_s();
+    let window = dpop::Window {
+        max_age_s: limits::DPOP_PROOF_MAX_AGE.as_secs(),
+        leeway_s: limits::JWT_LEEWAY.as_secs(),
+    };
+    let proof = dpop::check(proof, "POST", &ctx.token_endpoint, now, window).map_err(|e| {
+        log::debug("DPoP proof refused", &[("reason", &e.reason_code())]);
+        refused.clone()
+    })?;
+    if let Some(nonces) = &ctx.dpop_nonces
+        && !proof.nonce.as_deref().is_some_and(|n| nonces.accepts(n, now))
+    {
+        return Err(OAuthError::UseDpopNonce(nonces.issue(now)));
+    }
+    let key = ReplayKey::new(Kind::DpopProof, &proof.jkt, &proof.jti);
+    let remembered_until = proof.iat + window.max_age_s + window.leeway_s;
+    match ctx.replay.first_use(key, remembered_until).await {
+        Verdict::Fresh => Ok(Some(proof.jkt)),
+        Verdict::Replayed => {
+            log::debug("DPoP proof refused", &[("reason", &"replayed")]);
+            Err(refused)
+        }
+        Verdict::Unchecked => Err(client_authn::replay_unavailable()),
+    }
 }
 
 /// What issuing a token needs besides the client: the shard's issuer settings, its signer
@@ -160,6 +215,7 @@ pub fn mint<R>(
         jti: jti_text,
         scope: &scope,
         cnf_x5t_s256: asked.bound_to,
+        cnf_jkt: asked.dpop_jkt,
         extra: &client.claims,
     };
 
@@ -170,7 +226,10 @@ pub fn mint<R>(
         log::error("signing failed", &[("error", &e)]);
         OAuthError::TemporarilyUnavailable("the token could not be signed")
     })?;
-    body.extend_from_slice(b"\",\"token_type\":\"Bearer\",\"expires_in\":");
+    body.extend_from_slice(match asked.dpop_jkt {
+        Some(_) => b"\",\"token_type\":\"DPoP\",\"expires_in\":",
+        None => b"\",\"token_type\":\"Bearer\",\"expires_in\":",
+    });
     body.extend_from_slice(itoa::Buffer::new().format(ttl_secs).as_bytes());
     body.extend_from_slice(b",\"scope\":\"");
     body.extend_from_slice(scope.as_bytes());

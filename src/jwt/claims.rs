@@ -30,6 +30,9 @@ pub struct AccessClaims<'a> {
     /// `cnf.x5t#S256`: the SHA-256 of the client certificate the token is bound to
     /// (RFC 8705 §3.1); `None`: a bearer token.
     pub cnf_x5t_s256: Option<&'a [u8; 32]>,
+    /// `cnf.jkt`: the RFC 7638 thumbprint of the DPoP key the token is bound to
+    /// (RFC 9449 §6.1), base64url; `None`: not DPoP-bound.
+    pub cnf_jkt: Option<&'a str>,
     /// The client's static claims: JSON object members without braces, checked when the
     /// client was registered (`"tenant":"acme"`); empty for none.
     pub extra: &'a str,
@@ -81,19 +84,36 @@ pub fn write_claims_json(claims: &AccessClaims<'_>, out: &mut Vec<u8>) {
     write_json_str(out, claims.jti);
     out.extend_from_slice(b",\"scope\":");
     write_json_str(out, claims.scope);
-    if let Some(thumbprint) = claims.cnf_x5t_s256 {
+    write_confirmation(out, claims.cnf_x5t_s256, claims.cnf_jkt);
+    if !claims.extra.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(claims.extra.as_bytes());
+    }
+    out.push(b'}');
+}
+
+/// `,"cnf":{...}` with the members the token is bound by; nothing for a bearer token.
+fn write_confirmation(out: &mut Vec<u8>, x5t_s256: Option<&[u8; 32]>, jkt: Option<&str>) {
+    if x5t_s256.is_none() && jkt.is_none() {
+        return;
+    }
+    out.extend_from_slice(b",\"cnf\":{");
+    if let Some(thumbprint) = x5t_s256 {
         // base64url needs no JSON escaping.
-        out.extend_from_slice(b",\"cnf\":{\"x5t#S256\":\"");
+        out.extend_from_slice(b"\"x5t#S256\":\"");
         let mut encoded = [0u8; 43];
         let written = URL_SAFE_NO_PAD
             .encode_slice(thumbprint, &mut encoded)
             .expect("32 bytes are 43 base64url characters");
         out.extend_from_slice(&encoded[..written]);
-        out.extend_from_slice(b"\"}");
+        out.push(b'"');
     }
-    if !claims.extra.is_empty() {
-        out.push(b',');
-        out.extend_from_slice(claims.extra.as_bytes());
+    if let Some(jkt) = jkt {
+        if x5t_s256.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"jkt\":");
+        write_json_str(out, jkt);
     }
     out.push(b'}');
 }
@@ -214,6 +234,7 @@ mod tests {
             jti: "0190a5c4-1234-7abc-8def-0123456789ab",
             scope: "read write",
             cnf_x5t_s256: None,
+            cnf_jkt: None,
             extra: "",
         };
         let mut out = b"prefix".to_vec();
@@ -226,5 +247,41 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
         assert_eq!(value["client_id"], "svc-\"a\"");
         assert_eq!(value["exp"], 1_700_003_600u64);
+    }
+
+    #[test]
+    fn confirmation_names_the_certificate_the_key_or_both() {
+        let base = AccessClaims {
+            iss: "i",
+            sub: "s",
+            aud: Audience::One("a"),
+            iat: 1,
+            exp: 2,
+            jti: "j",
+            scope: "",
+            cnf_x5t_s256: None,
+            cnf_jkt: None,
+            extra: "",
+        };
+        let cnf = |claims: &AccessClaims<'_>| {
+            let mut out = Vec::new();
+            write_claims_json(claims, &mut out);
+            serde_json::from_slice::<serde_json::Value>(&out).expect("valid JSON")["cnf"].clone()
+        };
+        assert!(cnf(&base).is_null(), "a bearer token has no cnf");
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let dpop = AccessClaims {
+            cnf_jkt: Some(jkt),
+            ..base
+        };
+        assert_eq!(cnf(&dpop), serde_json::json!({ "jkt": jkt }));
+        let both = AccessClaims {
+            cnf_x5t_s256: Some(&[0; 32]),
+            ..dpop
+        };
+        assert_eq!(
+            cnf(&both),
+            serde_json::json!({ "x5t#S256": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "jkt": jkt })
+        );
     }
 }

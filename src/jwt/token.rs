@@ -125,6 +125,7 @@ mod tests {
             jti,
             scope,
             cnf_x5t_s256: None,
+            cnf_jkt: None,
             extra: "",
         }
     }

@@ -43,10 +43,14 @@ pub enum AudienceClaim {
     Many(Vec<String>),
 }
 
+/// `cnf` of a bound token: a certificate (RFC 8705 §3.1), a DPoP key (RFC 9449 §6.1), or
+/// both.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct Confirmation {
-    #[serde(rename = "x5t#S256")]
-    pub x5t_s256: String,
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// Why a token was not accepted. Introspection maps all of these to `active: false`.
@@ -145,6 +149,7 @@ mod tests {
         jti: "0190a5c4-1234-7abc-8def-0123456789ab",
         scope: "read \"x\"",
         cnf_x5t_s256: None,
+        cnf_jkt: None,
         extra: "",
     };
 

@@ -198,3 +198,94 @@ impl Drop for Forget<'_> {
         self.guard.awaiting.borrow_mut().remove(&self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A key owned by shard `owner` of two.
+    fn key_owned_by(owner: usize, salt: &str) -> ReplayKey {
+        (0..)
+            .map(|i| ReplayKey::new(Kind::DpopProof, salt, &i.to_string()))
+            .find(|k| k.owner(2) == owner)
+            .expect("half of all keys")
+    }
+
+    fn run_shard<T: Send + 'static>(
+        port: Port,
+        body: impl FnOnce(Rc<ReplayGuard>) -> std::pin::Pin<Box<dyn std::future::Future<Output = T>>>
+        + Send
+        + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        std::thread::spawn(move || {
+            let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let mut guard = ReplayGuard::new(port);
+                let wake = guard.take_wake().expect("wake end");
+                let guard = Rc::new(guard);
+                monoio::spawn(guard.clone().serve(wake));
+                body(guard).await
+            })
+        })
+    }
+
+    #[test]
+    fn ids_of_another_shard_are_checked_by_that_shard() {
+        let mut ports = ports(2).expect("ports").into_iter();
+        let (port0, port1) = (ports.next().unwrap(), ports.next().unwrap());
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        // Shard 1 only serves, until shard 0 is done.
+        let owner = run_shard(port1, move |guard| {
+            Box::pin(async move {
+                while done_rx.try_recv().is_err() {
+                    monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                guard.remembered()
+            })
+        });
+        let asker = run_shard(port0, |guard| {
+            Box::pin(async move {
+                let far = clock::unix_now_s() + 60;
+                let remote = key_owned_by(1, "a");
+                let local = key_owned_by(0, "a");
+                let verdicts = [
+                    guard.first_use(remote, far).await,
+                    guard.first_use(remote, far).await,
+                    guard.first_use(local, far).await,
+                    guard.first_use(local, far).await,
+                ];
+                (verdicts, guard.remembered())
+            })
+        });
+        let (verdicts, remembered_here) = asker.join().expect("shard 0");
+        done_tx.send(()).unwrap();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Fresh,
+                Verdict::Replayed,
+                Verdict::Fresh,
+                Verdict::Replayed
+            ]
+        );
+        assert_eq!(remembered_here, 1, "the local id only");
+        assert_eq!(owner.join().expect("shard 1"), 1, "the remote id, at its owner");
+    }
+
+    #[test]
+    fn an_owner_that_has_gone_leaves_the_id_unchecked() {
+        let mut ports = ports(2).expect("ports").into_iter();
+        let port0 = ports.next().unwrap();
+        drop(ports); // shard 1 never started
+        let verdict = run_shard(port0, |guard| {
+            Box::pin(async move { guard.first_use(key_owned_by(1, "b"), u64::MAX).await })
+        })
+        .join()
+        .expect("shard 0");
+        assert_eq!(verdict, Verdict::Unchecked);
+    }
+}

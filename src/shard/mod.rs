@@ -120,7 +120,11 @@ async fn start(init: &mut ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
         plain: config.plain_listen.map(bind).transpose()?,
         management: config.admin_listen.map(bind).transpose()?,
     };
-    let keys = Keys::parse(&init.common.key_pems, init.common.documents.clone())
+    let keys = Keys::parse(
+        &init.common.key_pems,
+        init.common.documents.clone(),
+        init.common.issuers.clone(),
+    )
         .map_err(|e| format!("signing key: {e}"))?;
     let tls = init
         .common
@@ -179,6 +183,7 @@ fn context(init: &ShardInit, keys: Keys, replay: Rc<ReplayGuard>) -> Context {
     Context::new(Parts {
         shard_id: init.id,
         config: config.clone(),
+        dpop_nonces: init.common.dpop_nonces.clone(),
         keys,
         revocations: RevocationCache::new(config.revocation_cache_capacity),
         writer: TokenWriter::start(pg.clone(), writer_config, writer_stats),

@@ -4,6 +4,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, mpsc};
 
+use crate::auth::dpop::NonceKey;
+use crate::auth::federation::TrustedIssuers;
 use crate::config::Config;
 use crate::endpoint::context::Context;
 use crate::endpoint::metadata::Documents;
@@ -45,6 +47,10 @@ pub struct ShardCommon {
     pub config: Arc<Config>,
     pub pg: PgConfig,
     pub key_pems: KeyPems,
+    /// The workload-identity issuers and their keys, read only.
+    pub issuers: Arc<TrustedIssuers>,
+    /// With `dpop_nonce`: one key for every shard, so a nonce one issues another accepts.
+    pub dpop_nonces: Option<NonceKey>,
     /// The certificate of a TLS `listen`.
     pub tls: Option<ServerTls>,
     pub documents: Arc<Documents>,
@@ -72,6 +78,7 @@ pub struct ShardInit {
 /// A new key set (and certificate) from the signal thread, already validated there.
 pub struct KeyReload {
     pub key_pems: KeyPems,
+    pub issuers: Arc<TrustedIssuers>,
     pub tls: Option<ServerTls>,
     pub documents: Arc<Documents>,
 }

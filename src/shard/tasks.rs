@@ -90,7 +90,10 @@ fn apply_reload(shard: &Shard, reloads: &mpsc::Receiver<KeyReload>) {
     };
     let ctx = &shard.ctx;
     let tls = reload.tls.as_ref().map(|t| t.for_shard()).transpose();
-    match (Keys::parse(&reload.key_pems, reload.documents), tls) {
+    match (
+        Keys::parse(&reload.key_pems, reload.documents, reload.issuers),
+        tls,
+    ) {
         (Ok(keys), Ok(tls)) => {
             log::debug(
                 "signing keys reloaded",

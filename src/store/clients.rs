@@ -2,12 +2,14 @@
 //! `edgeauth client ...`. Every change announces itself on `edgeauth_invalidate` in the same
 //! statement, so the notification is sent exactly when the change commits.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::auth::secret;
+use crate::jwt::public_key::{JwkSet, Unusable};
 use crate::limits;
 use crate::pg::{self, Client, Row, Statement};
 use crate::tls::SubjectName;
@@ -22,6 +24,47 @@ pub enum ClientAuth {
     TlsClientAuth(SubjectName),
     /// RFC 8705 §2.2: this certificate (the SHA-256 of its DER), self-signed or not.
     SelfSignedTls([u8; 32]),
+    /// RFC 7523 `private_key_jwt`: an assertion signed by one of these keys.
+    PrivateKeyJwt(ClientKeys),
+    /// Workload identity: a token of this trusted issuer (`trusted_issuers`) naming this
+    /// subject, presented as the client's assertion.
+    Federated { issuer: String, subject: String },
+}
+
+/// A client's registered public keys: parsed once, when its record is loaded, and kept
+/// with it in the shard's cache.
+#[derive(Clone)]
+pub struct ClientKeys {
+    /// The JWKS as stored (compact JSON), for `client show`.
+    pub json: String,
+    pub set: Rc<JwkSet>,
+}
+
+impl ClientKeys {
+    fn parse(json: &str) -> Result<ClientKeys, String> {
+        let set = JwkSet::parse(json.as_bytes(), Unusable::Refuse).map_err(|e| format!("jwks: {e}"))?;
+        let compact: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("jwks: {e}"))?;
+        Ok(ClientKeys {
+            json: compact.to_string(),
+            set: Rc::new(set),
+        })
+    }
+}
+
+impl PartialEq for ClientKeys {
+    fn eq(&self, other: &ClientKeys) -> bool {
+        self.json == other.json
+    }
+}
+
+impl Eq for ClientKeys {}
+
+impl std::fmt::Debug for ClientKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<Option<&str>> = self.set.keys().iter().map(|k| k.kid()).collect();
+        f.debug_struct("ClientKeys").field("kids", &kids).finish()
+    }
 }
 
 impl ClientAuth {
@@ -31,22 +74,27 @@ impl ClientAuth {
             ClientAuth::Secret(_) => AUTH_SECRET,
             ClientAuth::TlsClientAuth(_) => AUTH_TLS,
             ClientAuth::SelfSignedTls(_) => AUTH_SELF_SIGNED_TLS,
+            ClientAuth::PrivateKeyJwt(_) | ClientAuth::Federated { .. } => AUTH_PRIVATE_KEY_JWT,
         }
     }
 
-    fn from_columns(
-        method: &str,
-        hash: Option<&str>,
-        subject: Option<&str>,
-        sha256: Option<&str>,
-    ) -> Option<ClientAuth> {
-        Some(match method {
-            AUTH_SECRET => ClientAuth::Secret(secret::parse_stored_hash(hash?)?),
-            AUTH_TLS => ClientAuth::TlsClientAuth(SubjectName::parse(subject?).ok()?),
+    /// From the columns of a row, in `LOOKUP`'s order from `auth_method` on.
+    fn from_row(row: &Row<'_>) -> Option<ClientAuth> {
+        Some(match row.get_str(8)? {
+            AUTH_SECRET => ClientAuth::Secret(secret::parse_stored_hash(row.get_str(1)?)?),
+            AUTH_TLS => ClientAuth::TlsClientAuth(SubjectName::parse(row.get_str(9)?).ok()?),
             AUTH_SELF_SIGNED_TLS => {
-                let bytes = URL_SAFE_NO_PAD.decode(sha256?).ok()?;
+                let bytes = URL_SAFE_NO_PAD.decode(row.get_str(10)?).ok()?;
                 ClientAuth::SelfSignedTls(bytes.try_into().ok()?)
             }
+            AUTH_PRIVATE_KEY_JWT => match (row.get_str(14), row.get_str(15), row.get_str(16)) {
+                (Some(jwks), None, None) => ClientAuth::PrivateKeyJwt(ClientKeys::parse(jwks).ok()?),
+                (None, Some(issuer), Some(subject)) => ClientAuth::Federated {
+                    issuer: issuer.to_owned(),
+                    subject: subject.to_owned(),
+                },
+                _ => return None,
+            },
             _ => return None,
         })
     }
@@ -55,6 +103,7 @@ impl ClientAuth {
 pub const AUTH_SECRET: &str = "client_secret_basic";
 pub const AUTH_TLS: &str = "tls_client_auth";
 pub const AUTH_SELF_SIGNED_TLS: &str = "self_signed_tls_client_auth";
+pub const AUTH_PRIVATE_KEY_JWT: &str = "private_key_jwt";
 
 /// What the token endpoint needs to know about a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +112,8 @@ pub struct ClientRecord {
     pub auth: ClientAuth,
     /// Tokens issued on a certificate carry its thumbprint (`cnf`, RFC 8705 §3).
     pub certificate_bound: bool,
+    /// Tokens only with a DPoP proof (RFC 9449), so every token is bound to a key.
+    pub require_dpop: bool,
     /// The resources (RFC 8707) the client may ask tokens for; each a valid resource URI.
     pub resources: Vec<String>,
     /// The client's static claims as JSON object members without the braces
@@ -100,7 +151,8 @@ pub const LOOKUP: Statement = Statement::new(
     "client_lookup",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
-            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims
+            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims,
+            jwks, federated_issuer, federated_subject, require_dpop
        FROM clients WHERE client_id = $1",
     &[],
 );
@@ -119,13 +171,9 @@ pub async fn lookup(client: &Client, client_id: &str) -> Result<Option<ClientRec
 fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
     Some(ClientRecord {
         client_id: row.get_str(0)?.to_owned(),
-        auth: ClientAuth::from_columns(
-            row.get_str(8)?,
-            row.get_str(1),
-            row.get_str(9),
-            row.get_str(10),
-        )?,
+        auth: ClientAuth::from_row(row)?,
         certificate_bound: row.get_str(11)? == "t",
+        require_dpop: row.get_str(17)? == "t",
         // A hand-edited entry that is no resource URI: no client, as for a bad hash.
         resources: row
             .get_str(12)?
@@ -283,6 +331,8 @@ pub struct NewClient<'a> {
     pub claims: Option<&'a str>,
     /// Tokens issued on a certificate carry its thumbprint (`cnf`).
     pub certificate_bound: bool,
+    /// Tokens only with a DPoP proof.
+    pub require_dpop: bool,
     pub scopes: &'a str,
     pub audience: Option<&'a str>,
     pub token_ttl: Option<Duration>,
@@ -297,6 +347,10 @@ pub enum NewAuth<'a> {
     TlsSubject(&'a str),
     /// `self_signed_tls_client_auth` with this certificate (DER).
     TlsCertificate(&'a [u8]),
+    /// `private_key_jwt` with this public JWKS (JSON).
+    Jwks(&'a str),
+    /// `private_key_jwt` with tokens of a trusted issuer for this subject.
+    Federated { issuer: &'a str, subject: &'a str },
 }
 
 /// The columns of a new client's credential, and the secret to hand out (if any).
@@ -306,6 +360,8 @@ struct AuthColumns {
     hash: Option<String>,
     subject: Option<String>,
     sha256: Option<String>,
+    jwks: Option<String>,
+    federated: Option<(String, String)>,
 }
 
 impl NewAuth<'_> {
@@ -316,6 +372,8 @@ impl NewAuth<'_> {
             hash: None,
             subject: None,
             sha256: None,
+            jwks: None,
+            federated: None,
         };
         match self {
             NewAuth::Secret => {
@@ -333,9 +391,34 @@ impl NewAuth<'_> {
                 columns.method = AUTH_SELF_SIGNED_TLS;
                 columns.sha256 = Some(URL_SAFE_NO_PAD.encode(digest.as_ref()));
             }
+            NewAuth::Jwks(json) => {
+                columns.method = AUTH_PRIVATE_KEY_JWT;
+                columns.jwks = Some(ClientKeys::parse(json).map_err(AdminError::Invalid)?.json);
+            }
+            NewAuth::Federated { issuer, subject } => {
+                validate_federated(issuer, subject).map_err(AdminError::Invalid)?;
+                columns.method = AUTH_PRIVATE_KEY_JWT;
+                columns.federated = Some((issuer.to_string(), subject.to_string()));
+            }
         }
         Ok(columns)
     }
+}
+
+/// A workload-identity registration: an issuer URL and a subject, each printable ASCII
+/// (they are compared byte for byte with a token's `iss` and `sub`).
+fn validate_federated(issuer: &str, subject: &str) -> Result<(), String> {
+    let printable = |s: &str| !s.is_empty() && s.bytes().all(|b| (0x21..=0x7E).contains(&b));
+    if !printable(issuer) || !issuer.contains("://") || issuer.len() > limits::RESOURCE_BYTES_MAX {
+        return Err(format!("federated issuer {issuer:?} must be a URL"));
+    }
+    if !printable(subject) || subject.len() > limits::FEDERATED_SUBJECT_BYTES_MAX {
+        return Err(format!(
+            "federated subject {subject:?}: 1 to {} printable ASCII characters",
+            limits::FEDERATED_SUBJECT_BYTES_MAX
+        ));
+    }
+    Ok(())
 }
 
 const INSERT: Statement = Statement::new(
@@ -343,8 +426,9 @@ const INSERT: Statement = Statement::new(
     "WITH c AS (
         INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types,
                              auth_method, tls_subject, tls_cert_sha256, resources, claims,
-                             certificate_bound)
-        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11, $12) RETURNING client_id)
+                             certificate_bound, jwks, federated_issuer, federated_subject, require_dpop)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+        RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
@@ -401,17 +485,22 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
         auth.sha256.as_deref().map(str::as_bytes),
         Some(resources.as_bytes()),
         Some(claims.as_bytes()),
-        Some(if new.certificate_bound {
-            b"t".as_slice()
-        } else {
-            b"f"
-        }),
+        Some(flag(new.certificate_bound)),
+        auth.jwks.as_deref().map(str::as_bytes),
+        auth.federated.as_ref().map(|(issuer, _)| issuer.as_bytes()),
+        auth.federated.as_ref().map(|(_, subject)| subject.as_bytes()),
+        Some(flag(new.require_dpop)),
     ];
     match client.query(&INSERT, &params).await {
         Ok(_) => Ok(auth.secret),
         Err(e) if e.code() == Some("23505") => Err(AdminError::Exists(new.client_id.to_owned())),
         Err(e) => Err(AdminError::Db(e)),
     }
+}
+
+/// A boolean parameter in text form.
+fn flag(value: bool) -> &'static [u8] {
+    if value { b"t" } else { b"f" }
 }
 
 const ROTATE: Statement = Statement::new(
@@ -442,11 +531,22 @@ const REVOKE_TOKENS: Statement = Statement::new(
     &[],
 );
 
+/// Replace a `private_key_jwt` client's keys (rotation: register the new key beside the
+/// old, then drop the old once the client signs with the new).
+const SET_JWKS: Statement = Statement::new(
+    "client_set_jwks",
+    "WITH c AS (UPDATE clients SET jwks = $2, updated_at = now()
+                 WHERE client_id = $1 AND jwks IS NOT NULL RETURNING client_id)
+     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
+    &[],
+);
+
 /// The statements that announce their change on `edgeauth_invalidate` (checked in
 /// `store::events`).
 #[cfg(test)]
-pub(crate) const ANNOUNCING_STATEMENTS: [&str; 5] = [
+pub(crate) const ANNOUNCING_STATEMENTS: [&str; 6] = [
     INSERT.sql,
+    SET_JWKS.sql,
     ROTATE.sql,
     SET_DISABLED.sql,
     DELETE.sql,
@@ -457,7 +557,8 @@ const LIST: Statement = Statement::new(
     "client_list",
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
-            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims
+            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims,
+            jwks, federated_issuer, federated_subject, require_dpop
        FROM clients ORDER BY client_id",
     &[],
 );
@@ -482,6 +583,26 @@ pub async fn rotate_secret(client: &Client, client_id: &str) -> Result<String, A
         )));
     }
     Ok(plain)
+}
+
+/// Replace the keys of a client registered with its own JWKS.
+pub async fn set_jwks(client: &Client, client_id: &str, jwks: &str) -> Result<(), AdminError> {
+    let keys = ClientKeys::parse(jwks).map_err(AdminError::Invalid)?;
+    let rows = client
+        .query(
+            &SET_JWKS,
+            &[Some(client_id.as_bytes()), Some(keys.json.as_bytes())],
+        )
+        .await
+        .map_err(AdminError::Db)?;
+    if rows.is_empty() {
+        let record = show(client, client_id).await?;
+        return Err(AdminError::Invalid(format!(
+            "client {client_id:?} authenticates with {} and registered no JWKS",
+            record.auth.method()
+        )));
+    }
+    Ok(())
 }
 
 pub async fn set_disabled(
@@ -563,7 +684,15 @@ pub fn to_json(c: &ClientRecord) -> serde_json::Value {
             json["tls_cert_sha256"] = URL_SAFE_NO_PAD.encode(sha256).into();
             json["certificate_bound"] = c.certificate_bound.into();
         }
+        ClientAuth::PrivateKeyJwt(keys) => {
+            json["jwks"] = serde_json::from_str(&keys.json)
+                .expect("stored keys were checked when the client was loaded");
+        }
+        ClientAuth::Federated { issuer, subject } => {
+            json["federated"] = serde_json::json!({"issuer": issuer, "subject": subject});
+        }
     }
+    json["require_dpop"] = c.require_dpop.into();
     json
 }
 

@@ -77,6 +77,14 @@ const MIGRATIONS: &[&str] = &[
     // 6: static claims every token of the client carries: a compact JSON object, '{}' for
     // none. Registered and reserved names are refused at registration.
     "ALTER TABLE clients ADD COLUMN claims text NOT NULL DEFAULT '{}';",
+    // 7: clients without secrets, by signed assertion (RFC 7523 private_key_jwt): either
+    // the client's own public JWKS, or a workload-identity issuer (`trusted_issuers`) and
+    // the subject its tokens name. `require_dpop`: tokens only with a DPoP proof (RFC 9449).
+    "ALTER TABLE clients
+        ADD COLUMN jwks text,
+        ADD COLUMN federated_issuer text,
+        ADD COLUMN federated_subject text,
+        ADD COLUMN require_dpop boolean NOT NULL DEFAULT false;",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod jose;
 pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
