@@ -202,3 +202,14 @@ const _: () = assert!(
     BATCH_SIZE_MAX <= u32::MAX as usize,
     "row offsets in a batch are u32"
 );
+
+// Tokens and keys signed by others: client assertions (RFC 7523), workload-identity tokens,
+// DPoP proofs (RFC 9449), and the JWK sets that verify them.
+
+/// Largest JWK set we parse (a client's registered JWKS, a platform issuer's published one):
+/// 32 RSA-4096 keys are about 25 KiB.
+pub const JWKS_BYTES_MAX: usize = 64 * 1024;
+
+/// Keys in one JWK set: a few current keys plus those in rotation; each is parsed once and
+/// held for as long as the set is.
+pub const JWKS_KEYS_MAX: usize = 32;
