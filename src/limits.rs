@@ -206,6 +206,10 @@ const _: () = assert!(
 // Tokens and keys signed by others: client assertions (RFC 7523), workload-identity tokens,
 // DPoP proofs (RFC 9449), and the JWK sets that verify them.
 
+/// Longest compact JWS we parse from a request. A DPoP proof carrying an RSA-4096 `jwk` is
+/// about 2 KiB, a Kubernetes or CI workload token 1-2 KiB; checked before any decoding.
+pub const JWS_BYTES_MAX: usize = 8 * 1024;
+
 /// Largest JWK set we parse (a client's registered JWKS, a platform issuer's published one):
 /// 32 RSA-4096 keys are about 25 KiB.
 pub const JWKS_BYTES_MAX: usize = 64 * 1024;

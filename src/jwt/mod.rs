@@ -11,6 +11,8 @@
 //! * `verify`: check tokens we issued (introspection, revocation).
 //! * `public_key`: others' public keys: JWKs and JWK sets parsed once, the algorithms we
 //!   accept from others (`VerifyAlg`), RFC 7638 thumbprints.
+//! * `jws`: compact JWS signed by others (client assertions, workload tokens, DPoP proofs):
+//!   split, decode, check the header, verify with a `PublicJwk`.
 //! * `pem`: the little PEM reader/writer the key files need.
 //! * `test_keys` (tests only): keys that sign like other parties, for the tests above and
 //!   `auth`'s.
@@ -21,6 +23,7 @@ pub mod claims;
 pub mod generate;
 pub mod jti;
 pub mod jwks;
+pub mod jws;
 pub mod keys;
 mod pem;
 pub mod public_key;
@@ -34,6 +37,7 @@ pub use claims::AccessClaims;
 pub use generate::{generate_file, generate_pem};
 pub use jti::JtiGenerator;
 pub use jwks::jwks_json;
+pub use jws::{JoseHeader, Jws, JwsError};
 pub use keys::{KeyError, SignError, SigningKey};
 pub use public_key::{JwkError, JwkSet, PublicJwk, Unusable, VerifyAlg};
 pub use token::TokenSigner;

@@ -14,6 +14,7 @@ use aws_lc_rs::signature::{
 };
 use serde_json::Value;
 
+use super::b64::b64;
 use super::jwks::{JwkMembers, ec_members, okp_members, rsa_members, thumbprint};
 
 /// A private key of one algorithm that signs JOSE-style.
@@ -99,4 +100,22 @@ impl TestKey {
             }
         }
     }
+
+    /// A compact JWS of these header and claims, signed by this key.
+    pub(crate) fn token(&self, header: &Value, claims: &Value) -> String {
+        let input = signing_input(header, claims);
+        let signature = self.sign(input.as_bytes());
+        [input, b64(&signature)].join(".")
+    }
+}
+
+/// `base64url(header) "." base64url(claims)` of these JSON values.
+pub(crate) fn signing_input(header: &Value, claims: &Value) -> String {
+    let encode = |value: &Value| b64(&serde_json::to_vec(value).expect("JSON"));
+    [encode(header), encode(claims)].join(".")
+}
+
+/// Unpadded base64url, for tests that assemble tokens part by part.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    b64(bytes)
 }
