@@ -26,8 +26,10 @@ const LAYERS: &[&[&str]] = &[
     &["tls"],
     // The Postgres wire client.
     &["pg"],
-    // The client and revocation caches; signing keys and tokens; credentials and secrets.
-    &["cache", "jwt", "auth"],
+    // The client and revocation caches; signing keys and tokens, others' keys and JWS.
+    &["cache", "jwt"],
+    // Credentials and secrets; client assertions and DPoP proofs, verified with `jwt`.
+    &["auth"],
     // Every SQL statement, channel and NOTIFY payload.
     &["store"],
     // The token batch writer.
