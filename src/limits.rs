@@ -217,3 +217,15 @@ pub const JWKS_BYTES_MAX: usize = 64 * 1024;
 /// Keys in one JWK set: a few current keys plus those in rotation; each is parsed once and
 /// held for as long as the set is.
 pub const JWKS_KEYS_MAX: usize = 32;
+
+/// Longest `jti` of a client assertion or DPoP proof: each is remembered until it expires
+/// to refuse replays, so this bounds the replay memory per entry. UUIDs are 36 bytes.
+pub const JTI_BYTES_MAX: usize = 256;
+
+/// Longest `iss`, `sub` and `aud` entry of a client assertion: SPIFFE IDs may be 2048
+/// bytes, client ids and URLs are far shorter.
+pub const ASSERTION_CLAIM_BYTES_MAX: usize = 2048;
+
+/// `aud` entries in one client assertion: an assertion names the token endpoint or the
+/// issuer, and perhaps a few others.
+pub const ASSERTION_AUDIENCES_MAX: usize = 16;
