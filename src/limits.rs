@@ -229,3 +229,16 @@ pub const ASSERTION_CLAIM_BYTES_MAX: usize = 2048;
 /// `aud` entries in one client assertion: an assertion names the token endpoint or the
 /// issuer, and perhaps a few others.
 pub const ASSERTION_AUDIENCES_MAX: usize = 16;
+
+/// DPoP server nonces (RFC 9449 §8) are derived from the period index and accepted during
+/// their period and the next: a nonce lives between one and two periods.
+pub const DPOP_NONCE_PERIOD: Duration = Duration::from_secs(5 * 60);
+
+/// Longest `nonce` claim a DPoP proof may carry; ours are 32 characters (see
+/// `auth::dpop::NonceKey`), anything longer is not ours.
+pub const DPOP_NONCE_BYTES_MAX: usize = 64;
+
+const _: () = assert!(
+    DPOP_NONCE_PERIOD.as_secs() > 0,
+    "the nonce period index divides by it"
+);
