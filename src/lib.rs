@@ -16,9 +16,12 @@
 //!   LISTEN.
 //! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and revocation
 //!   cache. `jwt`: signing keys, RFC 9068 access tokens (**a token is signed in
-//!   `jwt::token::TokenSigner::sign_into`**), verification, the JWKS. `auth`: client
-//!   credentials (Basic vs post) and secrets (generate, hash, compare), no HTTP. `replay`:
-//!   single-use ids (assertion and DPoP `jti`) checked on their owner shard, by message.
+//!   `jwt::token::TokenSigner::sign_into`**), verification, the JWKS; others' public keys
+//!   and compact JWS.
+//! * `auth`: client credentials (Basic vs post) and secrets (generate, hash, compare),
+//!   client assertions (RFC 7523) and DPoP proofs (RFC 9449), no HTTP.
+//!   `replay`: single-use ids (assertion and DPoP `jti`) checked on their owner shard, by
+//!   message.
 //! * `store`: every SQL statement, the schema and its migrations, and the NOTIFY channels and
 //!   payloads (`store::events`).
 //! * `batch`: the per-shard token batch writer: batches, retries, back-pressure, group commit.

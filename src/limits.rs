@@ -241,5 +241,45 @@ pub const JWT_LEEWAY: Duration = Duration::from_secs(5);
 pub const DPOP_PROOF_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Longest subject a workload-identity client may register (a SPIFFE ID, a Kubernetes
-/// `system:serviceaccount:<namespace>:<name>`).
-pub const FEDERATED_SUBJECT_BYTES_MAX: usize = 512;
+/// `system:serviceaccount:<namespace>:<name>`): an assertion's `sub` is at most as long.
+pub const FEDERATED_SUBJECT_BYTES_MAX: usize = ASSERTION_CLAIM_BYTES_MAX;
+
+// Tokens and keys signed by others: client assertions (RFC 7523), workload-identity tokens,
+// DPoP proofs (RFC 9449), and the JWK sets that verify them.
+
+/// Longest compact JWS we parse from a request. A DPoP proof carrying an RSA-4096 `jwk` is
+/// about 2 KiB, a Kubernetes or CI workload token 1-2 KiB; checked before any decoding.
+pub const JWS_BYTES_MAX: usize = 8 * 1024;
+
+/// Largest JWK set we parse (a client's registered JWKS, a platform issuer's published one):
+/// 32 RSA-4096 keys are about 25 KiB.
+pub const JWKS_BYTES_MAX: usize = 64 * 1024;
+
+/// Keys in one JWK set: a few current keys plus those in rotation; each is parsed once and
+/// held for as long as the set is.
+pub const JWKS_KEYS_MAX: usize = 32;
+
+/// Longest `jti` of a client assertion or DPoP proof (remembered as a 16-byte hash, so
+/// this bounds only the hashing). UUIDs are 36 bytes.
+pub const JTI_BYTES_MAX: usize = 256;
+
+/// Longest `iss`, `sub` and `aud` entry of a client assertion: SPIFFE IDs may be 2048
+/// bytes, client ids and URLs are far shorter.
+pub const ASSERTION_CLAIM_BYTES_MAX: usize = 2048;
+
+/// `aud` entries in one client assertion: an assertion names the token endpoint or the
+/// issuer, and perhaps a few others.
+pub const ASSERTION_AUDIENCES_MAX: usize = 16;
+
+/// DPoP server nonces (RFC 9449 §8) are derived from the period index and accepted during
+/// their period and the next: a nonce lives between one and two periods.
+pub const DPOP_NONCE_PERIOD: Duration = Duration::from_secs(5 * 60);
+
+/// Longest `nonce` claim a DPoP proof may carry; ours are 32 characters (see
+/// `auth::dpop::NonceKey`), anything longer is not ours.
+pub const DPOP_NONCE_BYTES_MAX: usize = 64;
+
+const _: () = assert!(
+    DPOP_NONCE_PERIOD.as_secs() > 0,
+    "the nonce period index divides by it"
+);

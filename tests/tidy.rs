@@ -26,9 +26,12 @@ const LAYERS: &[&[&str]] = &[
     &["tls"],
     // The Postgres wire client.
     &["pg"],
-    // The client and revocation caches; signing keys and tokens; credentials and secrets;
+    // The client and revocation caches; signing keys and tokens, others' keys and JWS;
     // single-use ids across shards.
-    &["cache", "jwt", "auth", "replay"],
+    &["cache", "jwt", "replay"],
+    // Credentials and secrets; client assertions and DPoP proofs, verified with `jwt`;
+    // workload-identity issuers.
+    &["auth"],
     // Every SQL statement, channel and NOTIFY payload.
     &["store"],
     // The token batch writer.
