@@ -30,6 +30,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         client_id: client_id.to_owned(),
         auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
         certificate_bound: true,
+        require_dpop: false,
         resources: Vec::new(),
         claims: String::new(),
         allowed_scopes: "read write admin:metrics".to_owned(),

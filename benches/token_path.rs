@@ -25,6 +25,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeauth::auth::client_auth::BasicScratch;
+use edgeauth::auth::federation::TrustedIssuers;
 use edgeauth::auth::secret::{generate_secret, hash_secret};
 use edgeauth::batch::encode::ArrayRows;
 use edgeauth::cache::{CacheConfig, CacheStats, ClientCache, Lookup};
@@ -47,6 +48,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         client_id: client_id.to_owned(),
         auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
         certificate_bound: true,
+        require_dpop: false,
         resources: Vec::new(),
         claims: String::new(),
         allowed_scopes: "read write".to_owned(),
@@ -109,6 +111,7 @@ struct Path {
     rows: ArrayRows,
     body: Vec<u8>,
     out: Vec<u8>,
+    issuers: TrustedIssuers,
 }
 
 impl Path {
@@ -126,7 +129,18 @@ impl Path {
             Lookup::Hit(client) => Some(client.clone()),
             Lookup::Absent | Lookup::Miss => None,
         };
-        let client = client_authn::accept(&presented, cached).expect("authenticated");
+        let judge = client_authn::Judge {
+            now: 1_700_000_000,
+            audiences: [
+                "https://auth.example.com",
+                "https://auth.example.com/oauth/token",
+            ],
+            assertion_max_age: Duration::from_secs(300),
+            issuers: &self.issuers,
+        };
+        let client = client_authn::accept(&presented, cached, &judge)
+            .expect("authenticated")
+            .client;
         let minter = Minter {
             issuer: "https://auth.example.com",
             audience: "https://api.example.com",
@@ -179,6 +193,7 @@ fn bench_token_path(c: &mut Criterion) {
             rows: ArrayRows::with_capacity(BATCH_ROWS, 64),
             body: Vec::with_capacity(4096),
             out: Vec::with_capacity(4096),
+            issuers: TrustedIssuers::default(),
         };
         let mut group = c.benchmark_group(format!("token_path/{alg}"));
         for (name, request) in &requests {

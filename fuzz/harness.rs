@@ -8,10 +8,10 @@
 use edgeauth::auth::assertion::{Assertion, Lifetime, Rules};
 use edgeauth::auth::client_auth::{BasicScratch, BodyCredentials, client_credentials};
 use edgeauth::auth::dpop;
-use edgeauth::jwt::public_key::{JwkSet, Unusable};
 use edgeauth::endpoint::params::parse_params;
 use edgeauth::http::request;
 use edgeauth::jwt::keys::SigningKey;
+use edgeauth::jwt::public_key::{JwkSet, Unusable};
 use edgeauth::jwt::verify::verify_token;
 use edgeauth::store::events::{Invalidation, parse_revocation};
 use edgeauth::tls::{ClientRoots, PeerCert, ServerTls, Session, ShardTls, SubjectName, TicketKeys};
@@ -214,7 +214,13 @@ pub fn jose(data: &[u8]) {
         max_age_s: 60,
         leeway_s: 5,
     };
-    if let Ok(proof) = dpop::check(data, "POST", "https://issuer/oauth/token", 1_700_000_000, window) {
+    if let Ok(proof) = dpop::check(
+        data,
+        "POST",
+        "https://issuer/oauth/token",
+        1_700_000_000,
+        window,
+    ) {
         assert!(!proof.jti.is_empty() && !proof.jkt.is_empty());
     }
 }
@@ -230,4 +236,3 @@ thread_local! {
         JwkSet::parse(&jwks, Unusable::Refuse).unwrap()
     };
 }
-

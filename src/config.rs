@@ -1156,7 +1156,11 @@ mod tests {
             max_token_age = "1h"
         "#;
         let c = file("issuers-ok", two).unwrap();
-        assert_eq!(c.log_level, Level::Debug, "settings beside the tables still apply");
+        assert_eq!(
+            c.log_level,
+            Level::Debug,
+            "settings beside the tables still apply"
+        );
         assert_eq!(c.trusted_issuers.len(), 2);
         assert_eq!(c.trusted_issuers[0].audience, "edgeauth");
         assert_eq!(
@@ -1176,9 +1180,18 @@ mod tests {
             (table(""), "audience is required"),
             (table("audience = \"a\"\nkid = \"x\""), "unknown key"),
             (table("audience = \"\""), "non-empty"),
-            (table("audience = \"a\"\nmax_token_age = \"30d\""), "max_token_age"),
-            (format!("{0}audience = \"a\"\n{0}audience = \"b\"", table("")), "twice"),
-            ("trusted_issuers = \"https://i\"".to_owned(), "array of tables"),
+            (
+                table("audience = \"a\"\nmax_token_age = \"30d\""),
+                "max_token_age",
+            ),
+            (
+                format!("{0}audience = \"a\"\n{0}audience = \"b\"", table("")),
+                "twice",
+            ),
+            (
+                "trusted_issuers = \"https://i\"".to_owned(),
+                "array of tables",
+            ),
         ] {
             let e = file("issuers-bad", &bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");

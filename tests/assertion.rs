@@ -11,11 +11,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use common::jose::{self, Alg, JoseKey, JWT_BEARER, assertion_form, jwks, temp_file};
+use common::jose::{self, Alg, JWT_BEARER, JoseKey, assertion_form, jwks, temp_file};
 use common::*;
 
 fn form(body: &str) -> Vec<u8> {
-    post("/oauth/token", "application/x-www-form-urlencoded", body, "")
+    post(
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        body,
+        "",
+    )
 }
 
 fn token_url(server: &Server) -> String {
@@ -25,7 +30,13 @@ fn token_url(server: &Server) -> String {
 /// Register `id` with the public keys of `keys`; the CLI's answer.
 fn add_jwt_client(db: &TestDb, id: &str, keys: &[&JoseKey], extra: &[&str]) -> serde_json::Value {
     let file = temp_file("jwks", &jwks(keys));
-    let mut args = vec![id, "--scopes", "read write", "--jwks", file.to_str().unwrap()];
+    let mut args = vec![
+        id,
+        "--scopes",
+        "read write",
+        "--jwks",
+        file.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     db.add_client_raw(&args)
 }
@@ -51,7 +62,10 @@ fn private_key_jwt_with_every_accepted_algorithm() {
         let id = format!("pkjwt-{}", key.alg_name().to_lowercase());
         let added = add_jwt_client(&db, &id, &[key], &[]);
         assert_eq!(added["auth_method"], "private_key_jwt");
-        assert!(added.get("client_secret").is_none(), "no secret exists: {added}");
+        assert!(
+            added.get("client_secret").is_none(),
+            "no secret exists: {added}"
+        );
     }
     let server = Server::start(&db);
     for key in &keys {
@@ -61,7 +75,12 @@ fn private_key_jwt_with_every_accepted_algorithm() {
             let assertion = key.assertion(&id, &aud, 60);
             let r = server.request(&form(&assertion_form(&assertion, "&scope=read")));
             assert_eq!(r.status, 200, "{id} aud {aud}: {:?}", r.json());
-            let claims = verify(&server, r.json()["access_token"].as_str().unwrap(), &server.issuer()).claims;
+            let claims = verify(
+                &server,
+                r.json()["access_token"].as_str().unwrap(),
+                &server.issuer(),
+            )
+            .claims;
             assert_eq!(claims["sub"], id.as_str());
             assert_eq!(claims["scope"], "read");
         }
@@ -117,26 +136,78 @@ fn every_bad_assertion_is_the_same_invalid_client() {
         base64_url(&claims(json!({})).to_string())
     );
     let cases: Vec<(&str, String)> = vec![
-        ("expired", key.sign(&header, &claims(json!({"exp": now - 60})))),
-        ("too long-lived", key.sign(&header, &claims(json!({"exp": now + 3600})))),
-        ("not yet valid", key.sign(&header, &claims(json!({"nbf": now + 600})))),
-        ("issued in the future", key.sign(&header, &claims(json!({"iat": now + 600})))),
-        ("another audience", key.sign(&header, &claims(json!({"aud": "https://elsewhere"})))),
-        ("audience list without us", key.sign(&header, &claims(json!({"aud": ["a", "b"]})))),
-        ("iss is not the client", key.sign(&header, &claims(json!({"iss": "other"})))),
-        ("sub is another client", key.sign(&header, &claims(json!({"sub": "off"})))),
+        (
+            "expired",
+            key.sign(&header, &claims(json!({"exp": now - 60}))),
+        ),
+        (
+            "too long-lived",
+            key.sign(&header, &claims(json!({"exp": now + 3600}))),
+        ),
+        (
+            "not yet valid",
+            key.sign(&header, &claims(json!({"nbf": now + 600}))),
+        ),
+        (
+            "issued in the future",
+            key.sign(&header, &claims(json!({"iat": now + 600}))),
+        ),
+        (
+            "another audience",
+            key.sign(&header, &claims(json!({"aud": "https://elsewhere"}))),
+        ),
+        (
+            "audience list without us",
+            key.sign(&header, &claims(json!({"aud": ["a", "b"]}))),
+        ),
+        (
+            "iss is not the client",
+            key.sign(&header, &claims(json!({"iss": "other"}))),
+        ),
+        (
+            "sub is another client",
+            key.sign(&header, &claims(json!({"sub": "off"}))),
+        ),
         ("no jti", key.sign(&header, &claims(json!({"jti": null})))),
         ("no exp", key.sign(&header, &claims(json!({"exp": null})))),
-        ("an unregistered key", stranger.sign(&header, &claims(json!({})))),
-        ("an unregistered kid", stranger.sign(&json!({"alg": "ES256", "kid": stranger.kid}), &claims(json!({})))),
+        (
+            "an unregistered key",
+            stranger.sign(&header, &claims(json!({}))),
+        ),
+        (
+            "an unregistered kid",
+            stranger.sign(
+                &json!({"alg": "ES256", "kid": stranger.kid}),
+                &claims(json!({})),
+            ),
+        ),
         ("alg none", alg_none),
         ("HMAC with the public key", hs256),
-        ("alg of another key type", rsa.sign(&json!({"alg": "RS256", "kid": key.kid}), &claims(json!({})))),
-        ("PS256 for an RS256 key", JoseKey::new(Alg::PS256).sign(&json!({"alg": "PS256", "kid": rsa.kid}), &claims(json!({})))),
-        ("unknown crit header", key.sign(&json!({"alg": "ES256", "kid": key.kid, "crit": ["x"], "x": 1}), &claims(json!({})))),
+        (
+            "alg of another key type",
+            rsa.sign(&json!({"alg": "RS256", "kid": key.kid}), &claims(json!({}))),
+        ),
+        (
+            "PS256 for an RS256 key",
+            JoseKey::new(Alg::PS256)
+                .sign(&json!({"alg": "PS256", "kid": rsa.kid}), &claims(json!({}))),
+        ),
+        (
+            "unknown crit header",
+            key.sign(
+                &json!({"alg": "ES256", "kid": key.kid, "crit": ["x"], "x": 1}),
+                &claims(json!({})),
+            ),
+        ),
         ("not a JWT", "a.b.c".to_owned()),
-        ("a disabled client", key.sign(&header, &claims(json!({"iss": "off", "sub": "off"})))),
-        ("an unknown client", key.sign(&header, &claims(json!({"iss": "ghost", "sub": "ghost"})))),
+        (
+            "a disabled client",
+            key.sign(&header, &claims(json!({"iss": "off", "sub": "off"}))),
+        ),
+        (
+            "an unknown client",
+            key.sign(&header, &claims(json!({"iss": "ghost", "sub": "ghost"}))),
+        ),
     ];
     for (what, assertion) in &cases {
         let r = server.request(&form(&assertion_form(assertion, "")));
@@ -151,12 +222,29 @@ fn every_bad_assertion_is_the_same_invalid_client() {
     assert_eq!(r.status, 200, "{:?}", r.json());
 
     // The type must be the JWT bearer type; the two parameters go together; one method.
-    let other_type = format!("grant_type=client_credentials&client_assertion_type=urn:x&client_assertion={}", key.assertion("svc", &aud, 60));
-    assert_refused(&server.request(&form(&other_type)), "another assertion type");
-    let r = server.request(&form(&format!("grant_type=client_credentials&client_assertion={}", key.assertion("svc", &aud, 60))));
-    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_request")));
-    let r = server.request(&form(&format!("grant_type=client_credentials&client_assertion_type={JWT_BEARER}")));
-    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_request")));
+    let other_type = format!(
+        "grant_type=client_credentials&client_assertion_type=urn:x&client_assertion={}",
+        key.assertion("svc", &aud, 60)
+    );
+    assert_refused(
+        &server.request(&form(&other_type)),
+        "another assertion type",
+    );
+    let r = server.request(&form(&format!(
+        "grant_type=client_credentials&client_assertion={}",
+        key.assertion("svc", &aud, 60)
+    )));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let r = server.request(&form(&format!(
+        "grant_type=client_credentials&client_assertion_type={JWT_BEARER}"
+    )));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     let both = post(
         "/oauth/token",
         "application/x-www-form-urlencoded",
@@ -164,10 +252,16 @@ fn every_bad_assertion_is_the_same_invalid_client() {
         &format!("Authorization: {}\r\n", basic_auth("svc", "x")),
     );
     let r = server.request(&both);
-    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     // An oversized assertion is refused like any other bad one, not with a 500.
     let huge = format!("{}.{}.{}", "a".repeat(9000), "b", "c");
-    assert_refused(&server.request(&form(&assertion_form(&huge, ""))), "oversized");
+    assert_refused(
+        &server.request(&form(&assertion_form(&huge, ""))),
+        "oversized",
+    );
     assert!(!server.log().contains("panicked"));
 }
 
@@ -210,7 +304,10 @@ fn an_assertion_is_accepted_once_across_shards() {
             1,
             "round {round}: {statuses:?}"
         );
-        assert!(statuses.iter().all(|&s| s == 200 || s == 401), "{statuses:?}");
+        assert!(
+            statuses.iter().all(|&s| s == 200 || s == 401),
+            "{statuses:?}"
+        );
     }
 }
 
@@ -222,18 +319,33 @@ fn set_jwks_rotates_a_clients_keys() {
     add_jwt_client(&db, "rotating", &[&old], &[]);
     let server = Server::start(&db);
     let aud = token_url(&server);
-    let with = |key: &JoseKey| server.request(&form(&assertion_form(&key.assertion("rotating", &aud, 60), ""))).status;
+    let with = |key: &JoseKey| {
+        server
+            .request(&form(&assertion_form(
+                &key.assertion("rotating", &aud, 60),
+                "",
+            )))
+            .status
+    };
     assert_eq!((with(&old), with(&new)), (200, 401));
 
     // Rotation: both keys, then only the new one; every shard hears of it at once.
     let both = temp_file("jwks", &jwks(&[&old, &new]));
-    assert!(db.edgeauth(&["client", "set-jwks", "rotating", both.to_str().unwrap()]).status.success());
+    assert!(
+        db.edgeauth(&["client", "set-jwks", "rotating", both.to_str().unwrap()])
+            .status
+            .success()
+    );
     eventually("both keys accepted", Duration::from_secs(5), || {
         let seen = (with(&old), with(&new));
         ok_if(seen == (200, 200), seen)
     });
     let only_new = temp_file("jwks", &jwks(&[&new]));
-    assert!(db.edgeauth(&["client", "set-jwks", "rotating", only_new.to_str().unwrap()]).status.success());
+    assert!(
+        db.edgeauth(&["client", "set-jwks", "rotating", only_new.to_str().unwrap()])
+            .status
+            .success()
+    );
     eventually("only the new key", Duration::from_secs(5), || {
         let seen = (with(&old), with(&new));
         ok_if(seen == (401, 200), seen)
@@ -262,11 +374,28 @@ fn registration_refuses_keys_it_could_not_use() {
     refused(&["c", "--jwks", empty.to_str().unwrap()], "jwks");
     let good = temp_file("jwks", &jwks(&[&key]));
     refused(&["d", "--auth", "private_key_jwt"], "--jwks");
-    refused(&["e", "--jwks", good.to_str().unwrap(), "--tls-subject", "CN=x"], "no other credential option");
-    refused(&["f", "--auth", "client_secret_jwt"], "client_secret_basic, private_key_jwt");
+    refused(
+        &[
+            "e",
+            "--jwks",
+            good.to_str().unwrap(),
+            "--tls-subject",
+            "CN=x",
+        ],
+        "no other credential option",
+    );
+    refused(
+        &["f", "--auth", "client_secret_jwt"],
+        "client_secret_basic, private_key_jwt",
+    );
     refused(&["g", "--federated", "not-a-url", "sub"], "must be a URL");
     db.add_client("secret-client", "read");
-    let out = db.edgeauth(&["client", "set-jwks", "secret-client", good.to_str().unwrap()]);
+    let out = db.edgeauth(&[
+        "client",
+        "set-jwks",
+        "secret-client",
+        good.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("registered no JWKS"));
 }
@@ -316,14 +445,30 @@ impl Platform {
 fn workload_identity_tokens_are_reusable_and_their_keys_reload() {
     let db = TestDb::new();
     let platform = Platform::new();
-    let out = db.edgeauth(&["client", "add", "payments", "--scopes", "read", "--federated", K8S, WORKLOAD]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = db.edgeauth(&[
+        "client",
+        "add",
+        "payments",
+        "--scopes",
+        "read",
+        "--federated",
+        K8S,
+        WORKLOAD,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(added.get("client_secret").is_none(), "{added}");
     let config = platform.config.to_str().unwrap();
     let mut server = Server::start_with(&db, &[("EDGEAUTH_CONFIG", config)]);
     let with = |token: &str, client_id: &str| {
-        server.request(&form(&assertion_form(token, &format!("&client_id={client_id}"))))
+        server.request(&form(&assertion_form(
+            token,
+            &format!("&client_id={client_id}"),
+        )))
     };
 
     // The kubelet's token is presented on every request until it expires.
@@ -331,36 +476,74 @@ fn workload_identity_tokens_are_reusable_and_their_keys_reload() {
     for _ in 0..3 {
         let r = with(&token, "payments");
         assert_eq!(r.status, 200, "{:?}", r.json());
-        assert_eq!(verify(&server, r.json()["access_token"].as_str().unwrap(), &server.issuer()).claims["sub"], "payments");
+        assert_eq!(
+            verify(
+                &server,
+                r.json()["access_token"].as_str().unwrap(),
+                &server.issuer()
+            )
+            .claims["sub"],
+            "payments"
+        );
     }
     let now = jose::now() as i64;
     let stranger = JoseKey::new(Alg::RS256);
     for (what, bad) in [
-        ("another subject", platform.token(&platform.key, json!({"sub": "system:serviceaccount:x:y"}))),
-        ("another audience", platform.token(&platform.key, json!({"aud": "kubernetes"}))),
-        ("expired", platform.token(&platform.key, json!({"iat": now - 7200, "exp": now - 60}))),
-        ("longer-lived than max_token_age", platform.token(&platform.key, json!({"exp": now + 3 * 3600}))),
-        ("no iat", platform.token(&platform.key, json!({"iat": null}))),
-        ("an untrusted issuer", platform.token(&platform.key, json!({"iss": "https://evil.example"}))),
-        ("a key the platform does not publish", platform.token(&stranger, json!({}))),
+        (
+            "another subject",
+            platform.token(&platform.key, json!({"sub": "system:serviceaccount:x:y"})),
+        ),
+        (
+            "another audience",
+            platform.token(&platform.key, json!({"aud": "kubernetes"})),
+        ),
+        (
+            "expired",
+            platform.token(&platform.key, json!({"iat": now - 7200, "exp": now - 60})),
+        ),
+        (
+            "longer-lived than max_token_age",
+            platform.token(&platform.key, json!({"exp": now + 3 * 3600})),
+        ),
+        (
+            "no iat",
+            platform.token(&platform.key, json!({"iat": null})),
+        ),
+        (
+            "an untrusted issuer",
+            platform.token(&platform.key, json!({"iss": "https://evil.example"})),
+        ),
+        (
+            "a key the platform does not publish",
+            platform.token(&stranger, json!({})),
+        ),
     ] {
         assert_refused(&with(&bad, "payments"), what);
     }
     // Without client_id the subject names no client.
-    assert_refused(&server.request(&form(&assertion_form(&token, ""))), "no client_id");
+    assert_refused(
+        &server.request(&form(&assertion_form(&token, ""))),
+        "no client_id",
+    );
 
     // The platform rotates its key: after a SIGHUP the new one is trusted, the old one not.
     std::fs::write(&platform.jwks_file, jwks(&[&stranger])).unwrap();
     server.signal(libc::SIGHUP);
     eventually("the platform's new key", Duration::from_secs(5), || {
-        let seen = (with(&token, "payments").status, with(&platform.token(&stranger, json!({})), "payments").status);
+        let seen = (
+            with(&token, "payments").status,
+            with(&platform.token(&stranger, json!({})), "payments").status,
+        );
         ok_if(seen == (401, 200), seen)
     });
     // A broken JWKS file is logged and the keys in use stay.
     std::fs::write(&platform.jwks_file, "{not json").unwrap();
     server.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(with(&platform.token(&stranger, json!({})), "payments").status, 200);
+    assert_eq!(
+        with(&platform.token(&stranger, json!({})), "payments").status,
+        200
+    );
     assert!(server.log().contains("trusted issuer"), "{}", server.log());
     assert_eq!(server.stop(), Some(0));
 }
@@ -370,10 +553,19 @@ fn metadata_lists_every_method_and_algorithm() {
     let db = TestDb::new();
     let server = Server::start(&db);
     let meta = server.get("/.well-known/oauth-authorization-server").json();
-    let methods = meta["token_endpoint_auth_methods_supported"].as_array().unwrap();
+    let methods = meta["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
     assert!(methods.contains(&json!("private_key_jwt")), "{meta}");
     assert!(!methods.contains(&json!("client_secret_jwt")), "{meta}");
-    for field in ["token_endpoint_auth_signing_alg_values_supported", "dpop_signing_alg_values_supported"] {
-        assert_eq!(meta[field], json!(["ES256", "EdDSA", "RS256", "PS256"]), "{field}");
+    for field in [
+        "token_endpoint_auth_signing_alg_values_supported",
+        "dpop_signing_alg_values_supported",
+    ] {
+        assert_eq!(
+            meta[field],
+            json!(["ES256", "EdDSA", "RS256", "PS256"]),
+            "{field}"
+        );
     }
 }

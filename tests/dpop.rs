@@ -52,7 +52,11 @@ fn a_proof_binds_the_token_to_its_key_with_every_algorithm() {
     let server = Server::start(&db);
     for alg in [Alg::ES256, Alg::EdDSA, Alg::RS256, Alg::PS256] {
         let key = JoseKey::new(alg);
-        let r = server.request(&with_proof("dpop", &secret, &key.dpop_proof(&htu(&server), json!({}))));
+        let r = server.request(&with_proof(
+            "dpop",
+            &secret,
+            &key.dpop_proof(&htu(&server), json!({})),
+        ));
         assert_eq!(r.status, 200, "{alg:?}: {:?}", r.json());
         assert_eq!(r.json()["token_type"], "DPoP");
         let token = r.json()["access_token"].as_str().unwrap().to_owned();
@@ -77,7 +81,10 @@ fn a_proof_binds_the_token_to_its_key_with_every_algorithm() {
     // htu is compared without its query and fragment (RFC 9449 §4.3).
     let key = JoseKey::new(Alg::ES256);
     let proof = key.dpop_proof(&format!("{}?x=1#f", htu(&server)), json!({}));
-    assert_eq!(server.request(&with_proof("dpop", &secret, &proof)).status, 200);
+    assert_eq!(
+        server.request(&with_proof("dpop", &secret, &proof)).status,
+        200
+    );
 }
 
 #[test]
@@ -100,18 +107,58 @@ fn every_bad_proof_is_the_same_invalid_dpop_proof() {
     let mut private_jwk = key.bare_jwk();
     private_jwk["d"] = "AAAA".into();
     let cases: Vec<(&str, String)> = vec![
-        ("another method", key.dpop_proof(&url, json!({"htm": "GET"}))),
-        ("another URL", key.dpop_proof("https://elsewhere/oauth/token", json!({}))),
-        ("another path", key.dpop_proof(&format!("{}/oauth/revoke", server.issuer()), json!({}))),
+        (
+            "another method",
+            key.dpop_proof(&url, json!({"htm": "GET"})),
+        ),
+        (
+            "another URL",
+            key.dpop_proof("https://elsewhere/oauth/token", json!({})),
+        ),
+        (
+            "another path",
+            key.dpop_proof(&format!("{}/oauth/revoke", server.issuer()), json!({})),
+        ),
         ("too old", key.dpop_proof(&url, json!({"iat": now - 600}))),
-        ("from the future", key.dpop_proof(&url, json!({"iat": now + 600}))),
-        ("no jti", key.sign(&header(json!({})), &json!({"htm": "POST", "htu": url, "iat": now}))),
+        (
+            "from the future",
+            key.dpop_proof(&url, json!({"iat": now + 600})),
+        ),
+        (
+            "no jti",
+            key.sign(
+                &header(json!({})),
+                &json!({"htm": "POST", "htu": url, "iat": now}),
+            ),
+        ),
         ("typ JWT", key.sign(&header(json!({"typ": "JWT"})), &claims)),
-        ("no jwk", key.sign(&json!({"typ": "dpop+jwt", "alg": "ES256", "kid": key.kid}), &claims)),
-        ("a private jwk", key.sign(&header(json!({"jwk": private_jwk})), &claims)),
-        ("signed by another key", other.sign(&header(json!({})), &claims)),
-        ("alg of another key type", key.sign(&header(json!({"alg": "EdDSA"})), &claims)),
-        ("alg none", format!("{}.{}.", b64(&header(json!({"alg": "none"})).to_string()), b64(&claims.to_string()))),
+        (
+            "no jwk",
+            key.sign(
+                &json!({"typ": "dpop+jwt", "alg": "ES256", "kid": key.kid}),
+                &claims,
+            ),
+        ),
+        (
+            "a private jwk",
+            key.sign(&header(json!({"jwk": private_jwk})), &claims),
+        ),
+        (
+            "signed by another key",
+            other.sign(&header(json!({})), &claims),
+        ),
+        (
+            "alg of another key type",
+            key.sign(&header(json!({"alg": "EdDSA"})), &claims),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&header(json!({"alg": "none"})).to_string()),
+                b64(&claims.to_string())
+            ),
+        ),
         ("not a JWT", "not-a-proof".to_owned()),
     ];
     for (what, proof) in &cases {
@@ -119,7 +166,11 @@ fn every_bad_proof_is_the_same_invalid_dpop_proof() {
     }
     let one = key.dpop_proof(&url, json!({}));
     let two = key.dpop_proof(&url, json!({}));
-    let r = server.request(&request("dpop", &secret, &format!("DPoP: {one}\r\nDPoP: {two}\r\n")));
+    let r = server.request(&request(
+        "dpop",
+        &secret,
+        &format!("DPoP: {one}\r\nDPoP: {two}\r\n"),
+    ));
     assert_bad_proof(&r, "two DPoP headers");
     // The client is authenticated first: a bad secret is invalid_client whatever the proof.
     let r = server.request(&with_proof("dpop", "wrong", &one));
@@ -154,9 +205,17 @@ fn a_client_can_be_required_to_use_dpop() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "invalid_dpop_proof");
     let key = JoseKey::new(Alg::EdDSA);
-    let r = server.request(&with_proof("bound", &secret, &key.dpop_proof(&htu(&server), json!({}))));
-    assert_eq!((r.status, r.json()["token_type"].as_str()), (200, Some("DPoP")));
-    let shown: Value = serde_json::from_slice(&db.edgeauth(&["client", "show", "bound"]).stdout).unwrap();
+    let r = server.request(&with_proof(
+        "bound",
+        &secret,
+        &key.dpop_proof(&htu(&server), json!({})),
+    ));
+    assert_eq!(
+        (r.status, r.json()["token_type"].as_str()),
+        (200, Some("DPoP"))
+    );
+    let shown: Value =
+        serde_json::from_slice(&db.edgeauth(&["client", "show", "bound"]).stdout).unwrap();
     assert_eq!(shown["require_dpop"], true);
 }
 
@@ -173,7 +232,10 @@ fn private_key_jwt_and_dpop_together() {
         "/oauth/token",
         "application/x-www-form-urlencoded",
         &body,
-        &format!("DPoP: {}\r\n", dpop_key.dpop_proof(&htu(&server), json!({}))),
+        &format!(
+            "DPoP: {}\r\n",
+            dpop_key.dpop_proof(&htu(&server), json!({}))
+        ),
     ));
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert_eq!(r.json()["token_type"], "DPoP");
@@ -184,18 +246,33 @@ fn private_key_jwt_and_dpop_together() {
 fn server_nonces_when_configured() {
     let db = TestDb::new();
     let secret = db.add_client("nonce", "read");
-    let server = Server::start_with(&db, &[("EDGEAUTH_DPOP_NONCE", "true"), ("EDGEAUTH_SHARDS", "2")]);
+    let server = Server::start_with(
+        &db,
+        &[("EDGEAUTH_DPOP_NONCE", "true"), ("EDGEAUTH_SHARDS", "2")],
+    );
     let key = JoseKey::new(Alg::ES256);
-    let r = server.request(&with_proof("nonce", &secret, &key.dpop_proof(&htu(&server), json!({}))));
+    let r = server.request(&with_proof(
+        "nonce",
+        &secret,
+        &key.dpop_proof(&htu(&server), json!({})),
+    ));
     assert_eq!(r.status, 400, "{:?}", r.json());
     assert_eq!(r.json()["error"], "use_dpop_nonce");
     let nonce = r.header("DPoP-Nonce").expect("a nonce to use").to_owned();
     let wrong = key.dpop_proof(&htu(&server), json!({"nonce": "made-up"}));
-    assert_eq!(server.request(&with_proof("nonce", &secret, &wrong)).json()["error"], "use_dpop_nonce");
+    assert_eq!(
+        server.request(&with_proof("nonce", &secret, &wrong)).json()["error"],
+        "use_dpop_nonce"
+    );
     // Every shard accepts a nonce any shard issued (fresh connections reach both).
     for _ in 0..8 {
         let right = key.dpop_proof(&htu(&server), json!({"nonce": nonce}));
         let r = server.request(&with_proof("nonce", &secret, &right));
-        assert_eq!((r.status, r.json()["token_type"].as_str()), (200, Some("DPoP")), "{:?}", r.json());
+        assert_eq!(
+            (r.status, r.json()["token_type"].as_str()),
+            (200, Some("DPoP")),
+            "{:?}",
+            r.json()
+        );
     }
 }

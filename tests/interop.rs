@@ -97,12 +97,32 @@ fn authlib_private_key_jwt_and_pyjwt_dpop() {
     let server = Server::start(&db);
     run_python(&server, "assertion_client.py", &keygen);
     let jwks = dir.join("jwks.json");
-    db.add_client_raw(&["py-pkjwt", "--scopes", "read", "--jwks", jwks.to_str().unwrap()]);
+    db.add_client_raw(&[
+        "py-pkjwt",
+        "--scopes",
+        "read",
+        "--jwks",
+        jwks.to_str().unwrap(),
+    ]);
     let base = format!("http://{}", server.addr);
-    let args = [std::ffi::OsStr::new("run"), base.as_ref(), "py-pkjwt".as_ref(), dir.as_os_str()];
+    let args = [
+        std::ffi::OsStr::new("run"),
+        base.as_ref(),
+        "py-pkjwt".as_ref(),
+        dir.as_os_str(),
+    ];
     let stdout = run_python(&server, "assertion_client.py", &args);
-    for check in ["ok private_key_jwt", "ok hour-long assertion refused", "ok replay refused", "ok dpop", "ok dpop replay refused"] {
+    for check in [
+        "ok private_key_jwt",
+        "ok hour-long assertion refused",
+        "ok replay refused",
+        "ok dpop",
+        "ok dpop replay refused",
+    ] {
         assert!(stdout.contains(check), "{check}: {stdout}");
     }
-    assert!(stdout.contains("assertion interop: all checks passed"), "{stdout}");
+    assert!(
+        stdout.contains("assertion interop: all checks passed"),
+        "{stdout}"
+    );
 }

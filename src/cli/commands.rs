@@ -64,7 +64,10 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
         ClientCommand::SetJwks { client_id, jwks } => {
             let json = read_jwks(&jwks)?;
             clients::set_jwks(client, &client_id, &json).await?;
-            println!("{}", clients::to_json(&clients::show(client, &client_id).await?));
+            println!(
+                "{}",
+                clients::to_json(&clients::show(client, &client_id).await?)
+            );
         }
         ClientCommand::RotateSecret { client_id } => {
             let secret = clients::rotate_secret(client, &client_id).await?;
@@ -207,10 +210,17 @@ impl Credentials<'_> {
             self.jwks.is_some(),
             self.federated.is_some(),
         ];
-        let only = |i: usize| options.iter().enumerate().all(|(j, &given)| given == (i == j));
+        let only = |i: usize| {
+            options
+                .iter()
+                .enumerate()
+                .all(|(j, &given)| given == (i == j))
+        };
         let auth = match method {
             clients::AUTH_SECRET if !options.contains(&true) => clients::NewAuth::Secret,
-            clients::AUTH_TLS if only(0) => clients::NewAuth::TlsSubject(self.tls_subject.unwrap_or_default()),
+            clients::AUTH_TLS if only(0) => {
+                clients::NewAuth::TlsSubject(self.tls_subject.unwrap_or_default())
+            }
             clients::AUTH_SELF_SIGNED_TLS if only(1) => {
                 clients::NewAuth::TlsCertificate(self.cert_der.as_deref().unwrap_or_default())
             }
@@ -228,7 +238,8 @@ impl Credentials<'_> {
                 return Err(format!(
                     "--auth {method} takes {}, and no other credential option",
                     match method {
-                        clients::AUTH_SECRET => "none of --tls-subject, --tls-cert, --jwks, --federated",
+                        clients::AUTH_SECRET =>
+                            "none of --tls-subject, --tls-cert, --jwks, --federated",
                         clients::AUTH_TLS => "--tls-subject",
                         clients::AUTH_SELF_SIGNED_TLS => "--tls-cert",
                         _ => "--jwks FILE or --federated ISSUER SUBJECT",

@@ -15,14 +15,14 @@ use crate::auth::client_auth::{self, BasicScratch, ClientAuthError, ClientCreden
 use crate::auth::federation::TrustedIssuers;
 use crate::auth::secret;
 use crate::clock;
-use crate::limits;
-use crate::replay::{Kind, ReplayKey, Verdict};
 use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::OAuthError;
 use crate::endpoint::params::{self, BodyError, TokenParams};
 use crate::http::request::Request;
+use crate::limits;
 use crate::log;
 use crate::pg;
+use crate::replay::{Kind, ReplayKey, Verdict};
 use crate::store::clients::{self, ClientAuth, ClientRecord};
 use crate::tls::PeerCert;
 
@@ -40,7 +40,8 @@ pub enum Proof<'a> {
     /// The connection's client certificate (RFC 8705): `client_id` in the body and no secret.
     Certificate(&'a PeerCert),
     /// A signed JWT (RFC 7523 §2.2): the client's own, or its platform's (workload identity).
-    Assertion(Assertion<'a>),
+    /// Boxed: it is large, and costs a signature check anyway.
+    Assertion(Box<Assertion<'a>>),
 }
 
 /// Step one: which credentials does the request carry? None at all is `invalid_client`
@@ -123,7 +124,7 @@ fn presented_assertion<'a>(
     };
     Ok(Presented {
         client_id,
-        proof: Proof::Assertion(assertion),
+        proof: Proof::Assertion(Box::new(assertion)),
         basic: false,
     })
 }
@@ -150,8 +151,8 @@ pub async fn authenticate(
         assertion_max_age: ctx.config.assertion_max_age,
         issuers: &keys.issuers,
     };
-    let (client, single_use) = accept(presented, record, &judge)?;
-    if let Some((jti, expires_at)) = single_use {
+    let Accepted { client, single_use } = accept(presented, record, &judge)?;
+    if let Some(SingleUse { jti, expires_at }) = single_use {
         let key = ReplayKey::new(Kind::ClientAssertion, &client.client_id, jti);
         match ctx.replay.first_use(key, expires_at).await {
             Verdict::Fresh => {}
@@ -194,7 +195,7 @@ pub fn accept<'p>(
     presented: &'p Presented<'_>,
     record: Option<Rc<ClientRecord>>,
     judge: &Judge<'_>,
-) -> Result<(Rc<ClientRecord>, Option<(&'p str, u64)>), OAuthError> {
+) -> Result<Accepted<'p>, OAuthError> {
     let registered = record.as_deref().map(|c| &c.auth);
     let mut single_use = None;
     let proven = match &presented.proof {
@@ -229,9 +230,21 @@ pub fn accept<'p>(
         },
     };
     match record {
-        Some(c) if proven && !c.disabled => Ok((c, single_use)),
+        Some(client) if proven && !client.disabled => Ok(Accepted { client, single_use }),
         _ => Err(refusal(presented)),
     }
+}
+
+/// An authenticated client, and the single-use id its assertion must not have used before.
+pub struct Accepted<'p> {
+    pub client: Rc<ClientRecord>,
+    pub single_use: Option<SingleUse<'p>>,
+}
+
+/// A client assertion's `jti`, to remember until the assertion expires (Unix seconds).
+pub struct SingleUse<'p> {
+    pub jti: &'p str,
+    pub expires_at: u64,
 }
 
 /// RFC 7523 §3 for a client's own assertion (`iss` = `sub` = the client, at most
@@ -242,7 +255,7 @@ fn judge_assertion<'p>(
     client_id: &str,
     auth: &ClientAuth,
     judge: &Judge<'_>,
-) -> Result<Option<(&'p str, u64)>, AssertionError> {
+) -> Result<Option<SingleUse<'p>>, AssertionError> {
     let leeway_s = limits::JWT_LEEWAY.as_secs();
     match auth {
         ClientAuth::PrivateKeyJwt(keys) => {
@@ -262,7 +275,10 @@ fn judge_assertion<'p>(
             };
             let checked = assertion.check(&keys.set, &rules)?;
             let jti = checked.jti.ok_or(AssertionError::MissingJti)?;
-            Ok(Some((jti, checked.exp)))
+            Ok(Some(SingleUse {
+                jti,
+                expires_at: checked.exp,
+            }))
         }
         ClientAuth::Federated { issuer, subject } => {
             let platform = judge

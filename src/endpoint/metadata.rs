@@ -34,7 +34,11 @@ impl Documents {
         }
         // Certificates reach us only on a TLS listen (RFC 8705). `client_secret_jwt` is not
         // offered: it needs the secret itself, and we keep only its hash.
-        let mut methods = vec!["client_secret_basic", "client_secret_post", AUTH_PRIVATE_KEY_JWT];
+        let mut methods = vec![
+            "client_secret_basic",
+            "client_secret_post",
+            AUTH_PRIVATE_KEY_JWT,
+        ];
         let mutual_tls = config.tls_cert.is_some();
         let assertion_algs: Vec<&str> = VerifyAlg::ALL.iter().map(|a| a.as_str()).collect();
         if mutual_tls {

@@ -9,20 +9,20 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use crate::auth::client_auth::BasicScratch;
+use crate::auth::dpop;
 use crate::batch::{Backpressure, TokenRow};
 use crate::clock;
 use crate::endpoint::client_authn::{self, Proof, body_error};
 use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::endpoint::params;
-use crate::auth::dpop;
 use crate::http::request::{OneHeader, Request};
-use crate::limits;
-use crate::replay::{Kind, ReplayKey, Verdict};
 use crate::http::response;
 use crate::jwt::claims::Audience;
 use crate::jwt::token::{AccessClaims, JtiGenerator, TokenSigner};
+use crate::limits;
 use crate::log;
+use crate::replay::{Kind, ReplayKey, Verdict};
 use crate::store::clients::{self, ClientRecord};
 use crate::tls::PeerCert;
 
@@ -141,7 +141,10 @@ async fn dpop_binding(
         refused.clone()
     })?;
     if let Some(nonces) = &ctx.dpop_nonces
-        && !proof.nonce.as_deref().is_some_and(|n| nonces.accepts(n, now))
+        && !proof
+            .nonce
+            .as_deref()
+            .is_some_and(|n| nonces.accepts(n, now))
     {
         return Err(OAuthError::UseDpopNonce(nonces.issue(now)));
     }

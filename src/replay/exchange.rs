@@ -50,8 +50,10 @@ pub fn ports(shards: usize) -> std::io::Result<Vec<Port>> {
     for _ in 0..shards {
         let (tx, rx) = mpsc::channel();
         let (write, read) = UnixStream::pair()?;
-        // A full socket buffer means wake-ups are waiting already: never block on it.
+        // A full socket buffer means wake-ups are waiting already: never block on it. The
+        // read end is the shard runtime's, which must never block either (epoll driver).
         write.set_nonblocking(true)?;
+        read.set_nonblocking(true)?;
         peers.push(Peer {
             inbox: tx,
             wake: write,
@@ -127,7 +129,6 @@ mod tests {
         for id in 0..5 {
             assert!(ports[0].send(1, check(id)));
         }
-        wake.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 16];
         assert_eq!(wake.read(&mut buf).unwrap(), 1);
         let got: Vec<Message> = ports[1].drain().collect();

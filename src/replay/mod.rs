@@ -201,6 +201,7 @@ impl Drop for Forget<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::exchange::ports;
     use super::*;
     use std::sync::mpsc;
 
@@ -273,7 +274,11 @@ mod tests {
             ]
         );
         assert_eq!(remembered_here, 1, "the local id only");
-        assert_eq!(owner.join().expect("shard 1"), 1, "the remote id, at its owner");
+        assert_eq!(
+            owner.join().expect("shard 1"),
+            1,
+            "the remote id, at its owner"
+        );
     }
 
     #[test]

@@ -87,10 +87,18 @@ mod tests {
         let mut seen = SeenSet::new(10);
         assert_eq!(seen.insert(key(1), 100, 50), Outcome::Fresh);
         assert_eq!(seen.insert(key(1), 100, 60), Outcome::Replayed);
-        assert_eq!(seen.insert(key(1), 200, 100), Outcome::Replayed, "valid through exp");
+        assert_eq!(
+            seen.insert(key(1), 200, 100),
+            Outcome::Replayed,
+            "valid through exp"
+        );
         assert_eq!(seen.insert(key(2), 100, 60), Outcome::Fresh);
         assert_eq!(seen.len(), 2);
-        assert_eq!(seen.insert(key(1), 300, 101), Outcome::Fresh, "expired: forgotten");
+        assert_eq!(
+            seen.insert(key(1), 300, 101),
+            Outcome::Fresh,
+            "expired: forgotten"
+        );
         assert_eq!(seen.len(), 1, "key 2 went with it");
     }
 
@@ -101,7 +109,11 @@ mod tests {
             assert_eq!(seen.insert(key(n), 100 + u64::from(n), 0), Outcome::Fresh);
         }
         assert_eq!(seen.insert(key(9), 500, 10), Outcome::Full);
-        assert_eq!(seen.insert(key(0), 500, 10), Outcome::Replayed, "still known");
+        assert_eq!(
+            seen.insert(key(0), 500, 10),
+            Outcome::Replayed,
+            "still known"
+        );
         assert_eq!(seen.insert(key(9), 500, 102), Outcome::Fresh, "two expired");
         assert_eq!(seen.len(), 2);
     }

@@ -125,7 +125,7 @@ async fn start(init: &mut ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
         init.common.documents.clone(),
         init.common.issuers.clone(),
     )
-        .map_err(|e| format!("signing key: {e}"))?;
+    .map_err(|e| format!("signing key: {e}"))?;
     let tls = init
         .common
         .tls
@@ -164,9 +164,14 @@ struct Listeners {
 
 /// This shard's part of the replay check, its task already answering other shards.
 fn replay_guard(init: &mut ShardInit) -> Result<Rc<ReplayGuard>, String> {
-    let port = init.replay.take().ok_or("the replay exchange was taken already")?;
+    let port = init
+        .replay
+        .take()
+        .ok_or("the replay exchange was taken already")?;
     let mut guard = ReplayGuard::new(port);
-    let wake = guard.take_wake().ok_or("the replay wake-up was taken already")?;
+    let wake = guard
+        .take_wake()
+        .ok_or("the replay wake-up was taken already")?;
     let guard = Rc::new(guard);
     monoio::spawn(guard.clone().serve(wake));
     Ok(guard)

@@ -42,7 +42,8 @@ pub struct ClientKeys {
 
 impl ClientKeys {
     fn parse(json: &str) -> Result<ClientKeys, String> {
-        let set = JwkSet::parse(json.as_bytes(), Unusable::Refuse).map_err(|e| format!("jwks: {e}"))?;
+        let set =
+            JwkSet::parse(json.as_bytes(), Unusable::Refuse).map_err(|e| format!("jwks: {e}"))?;
         let compact: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("jwks: {e}"))?;
         Ok(ClientKeys {
@@ -88,7 +89,9 @@ impl ClientAuth {
                 ClientAuth::SelfSignedTls(bytes.try_into().ok()?)
             }
             AUTH_PRIVATE_KEY_JWT => match (row.get_str(14), row.get_str(15), row.get_str(16)) {
-                (Some(jwks), None, None) => ClientAuth::PrivateKeyJwt(ClientKeys::parse(jwks).ok()?),
+                (Some(jwks), None, None) => {
+                    ClientAuth::PrivateKeyJwt(ClientKeys::parse(jwks).ok()?)
+                }
                 (None, Some(issuer), Some(subject)) => ClientAuth::Federated {
                     issuer: issuer.to_owned(),
                     subject: subject.to_owned(),
@@ -488,7 +491,9 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
         Some(flag(new.certificate_bound)),
         auth.jwks.as_deref().map(str::as_bytes),
         auth.federated.as_ref().map(|(issuer, _)| issuer.as_bytes()),
-        auth.federated.as_ref().map(|(_, subject)| subject.as_bytes()),
+        auth.federated
+            .as_ref()
+            .map(|(_, subject)| subject.as_bytes()),
         Some(flag(new.require_dpop)),
     ];
     match client.query(&INSERT, &params).await {
