@@ -18,7 +18,7 @@ use super::public_key::{PublicJwk, VerifyAlg};
 pub use crate::limits::JWS_BYTES_MAX;
 
 /// The JOSE header members we read; others are ignored (but see `crit`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoseHeader {
     /// The signing algorithm; only those we verify parse.
     pub alg: VerifyAlg,
@@ -34,8 +34,8 @@ pub struct JoseHeader {
 #[derive(Debug)]
 pub struct Jws<'a> {
     pub header: JoseHeader,
-    /// The decoded payload; its first byte is `{` (a JSON object, as JWT claims must be),
-    /// the rest is the caller's to parse.
+    /// The decoded payload. It opens as a JSON object (JWT claims must be one); the rest is
+    /// the caller's to parse, into its own typed claims.
     pub claims_json: Vec<u8>,
     /// `base64url(header) "." base64url(payload)`, what the signature covers.
     signing_input: &'a [u8],

@@ -182,10 +182,12 @@ impl fmt::Display for JwkError {
             JwkError::UnsupportedCurve(crv) => {
                 write!(f, "unsupported crv {crv:?} (expected P-256 or Ed25519)")
             }
-            JwkError::PrivateMember(member) => write!(
-                f,
-                "the JWK holds private member \"{member}\": register only the public key, and replace this one"
-            ),
+            JwkError::PrivateMember(member) => {
+                write!(
+                    f,
+                    "JWK has private member \"{member}\": only public keys are accepted"
+                )
+            }
             JwkError::Use(usage) => write!(f, "JWK use {usage:?} is not \"sig\""),
             JwkError::UnsupportedAlg(alg) => {
                 write!(
@@ -560,7 +562,7 @@ impl JwkSet {
         self.keys.len()
     }
 
-    /// Always false: a set with no usable key is not parsed. For clippy's `len` rule.
+    /// Always false: a set without a usable key does not parse. (`len`'s companion.)
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
