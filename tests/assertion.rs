@@ -249,7 +249,7 @@ fn every_bad_assertion_is_the_same_invalid_client() {
         "/oauth/token",
         "application/x-www-form-urlencoded",
         &assertion_form(&key.assertion("svc", &aud, 60), ""),
-        &format!("Authorization: {}\r\n", basic_auth("svc", "x")),
+        &format!("Authorization: Basic {}\r\n", basic_auth("svc", "x")),
     );
     let r = server.request(&both);
     assert_eq!(

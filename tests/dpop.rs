@@ -16,7 +16,10 @@ fn request(id: &str, secret: &str, headers: &str) -> Vec<u8> {
         "/oauth/token",
         "application/x-www-form-urlencoded",
         "grant_type=client_credentials",
-        &format!("Authorization: {}\r\n{headers}", basic_auth(id, secret)),
+        &format!(
+            "Authorization: Basic {}\r\n{headers}",
+            basic_auth(id, secret)
+        ),
     )
 }
 
@@ -68,7 +71,7 @@ fn a_proof_binds_the_token_to_its_key_with_every_algorithm() {
             "/oauth/introspect",
             "application/x-www-form-urlencoded",
             &format!("token={token}"),
-            &format!("Authorization: {}\r\n", basic_auth("dpop", &secret)),
+            &format!("Authorization: Basic {}\r\n", basic_auth("dpop", &secret)),
         ));
         assert_eq!(r.json()["active"], true);
         assert_eq!(r.json()["token_type"], "DPoP");
