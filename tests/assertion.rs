@@ -382,7 +382,7 @@ fn registration_refuses_keys_it_could_not_use() {
             "--tls-subject",
             "CN=x",
         ],
-        "no other credential option",
+        "and no other credential option",
     );
     refused(
         &["f", "--auth", "client_secret_jwt"],
@@ -506,8 +506,8 @@ fn workload_identity_tokens_are_reusable_and_their_keys_reload() {
             platform.token(&platform.key, json!({"exp": now + 3 * 3600})),
         ),
         (
-            "no iat",
-            platform.token(&platform.key, json!({"iat": null})),
+            "no iat, and valid longer than max_token_age from now",
+            platform.token(&platform.key, json!({"iat": null, "exp": now + 3 * 3600})),
         ),
         (
             "an untrusted issuer",
@@ -520,6 +520,9 @@ fn workload_identity_tokens_are_reusable_and_their_keys_reload() {
     ] {
         assert_refused(&with(&bad, "payments"), what);
     }
+    // A SPIFFE JWT-SVID may carry neither iss nor iat: the issuer's keys say who signed it.
+    let svid = platform.token(&platform.key, json!({"iss": null, "iat": null}));
+    assert_eq!(with(&svid, "payments").status, 200);
     // Without client_id the subject names no client.
     assert_refused(
         &server.request(&form(&assertion_form(&token, ""))),

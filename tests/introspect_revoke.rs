@@ -145,7 +145,11 @@ fn fresh_token_is_active_with_its_claims() {
     ] {
         assert_eq!(
             meta[field],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
     }
 }

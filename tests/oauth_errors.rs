@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 fn assert_error(r: &Response, status: u16, code: &str) {
@@ -159,10 +161,17 @@ fn disabled_client_is_invalid_client_until_enabled() {
     assert_error(&r, 401, "invalid_client");
     let out = f.db.edgeauth(&["client", "enable", "app"]);
     assert!(out.status.success());
-    let r = f
-        .server
-        .token_basic("app", &f.secret, "grant_type=client_credentials");
-    assert_eq!(r.status, 200);
+    // The shard hears of it by NOTIFY, a moment after the command returns.
+    eventually(
+        "the enabled client gets tokens",
+        Duration::from_secs(5),
+        || {
+            let r = f
+                .server
+                .token_basic("app", &f.secret, "grant_type=client_credentials");
+            ok_if(r.status == 200, r.status)
+        },
+    );
 }
 
 #[test]

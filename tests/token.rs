@@ -173,7 +173,11 @@ fn metadata_and_jwks() {
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
     let jwks = server.jwks();
     assert_eq!(jwks.keys.len(), 1);

@@ -25,8 +25,9 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// The claims of an assertion, as sent (parsed, bounded, not yet verified).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AssertionClaims {
-    /// Who signed: the client itself (`private_key_jwt`) or the platform's issuer URL.
-    pub iss: String,
+    /// Who signed: the client itself (`private_key_jwt`) or the platform's issuer URL. A
+    /// SPIFFE JWT-SVID may leave it out: its trust bundle (the keys) says who signed.
+    pub iss: Option<String>,
     /// Whom it is about: the client id, or the workload's identity on the platform.
     pub sub: String,
     /// Whom it is for: one string or an array in JSON; we must be among them.
@@ -42,7 +43,7 @@ impl AssertionClaims {
     /// Every value within its bound (`limits`); a `jti`, if any, is not empty.
     fn within_bounds(&self) -> bool {
         let claim_ok = |s: &String| !s.is_empty() && s.len() <= ASSERTION_CLAIM_BYTES_MAX;
-        claim_ok(&self.iss)
+        self.iss.as_ref().is_none_or(claim_ok)
             && claim_ok(&self.sub)
             && self.aud.len() <= ASSERTION_AUDIENCES_MAX
             && self
@@ -129,14 +130,13 @@ pub enum AssertionError {
     Expired,
     /// `nbf` or `iat` is still ahead.
     NotYetValid,
-    /// `exp` too far ahead (`SingleUse`), or `exp - iat` too long (`Reusable`).
+    /// `exp` too far ahead (`SingleUse`), or `exp - iat` (`exp - now` without `iat`) too
+    /// long (`Reusable`).
     TooLongLived,
     /// None of our audiences is in `aud`.
     WrongAudience,
     /// A single-use assertion without `jti`.
     MissingJti,
-    /// A reusable assertion without `iat`.
-    MissingIat,
     /// The caller's check: `iss` is not who it must be.
     WrongIssuer,
     /// The caller's check: `sub` is not the client or its registered subject.
@@ -159,7 +159,6 @@ impl AssertionError {
             AssertionError::TooLongLived => "too_long_lived",
             AssertionError::WrongAudience => "wrong_audience",
             AssertionError::MissingJti => "missing_jti",
-            AssertionError::MissingIat => "missing_iat",
             AssertionError::WrongIssuer => "wrong_issuer",
             AssertionError::WrongSubject => "wrong_subject",
             AssertionError::Replayed => "replayed",
@@ -194,8 +193,8 @@ impl<'a> Assertion<'a> {
     }
 
     /// `iss`, as sent.
-    pub fn issuer(&self) -> &str {
-        &self.claims.iss
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims.iss.as_deref()
     }
 
     /// `sub`, as sent.
@@ -268,7 +267,8 @@ impl<'a> Assertion<'a> {
                 }
             }
             Lifetime::Reusable { max_token_age_s } => {
-                let iat = claims.iat.ok_or(AssertionError::MissingIat)?;
+                // Without `iat` (optional in a JWT-SVID), the token counts as issued now.
+                let iat = claims.iat.unwrap_or(rules.now);
                 if claims.exp.saturating_sub(iat) > max_token_age_s {
                     return Err(AssertionError::TooLongLived);
                 }
@@ -360,7 +360,7 @@ mod tests {
             let assertion = Assertion::parse(token.as_bytes()).expect("parses");
             assert_eq!(
                 (assertion.issuer(), assertion.subject()),
-                ("client-1", "client-1")
+                (Some("client-1"), "client-1")
             );
             assert_eq!(assertion.kid(), Some("k1"));
             assert_eq!(assertion.claims().aud, [TOKEN_ENDPOINT]);
@@ -512,7 +512,7 @@ mod tests {
     }
 
     #[test]
-    fn reusable_assertions_need_iat_and_a_bounded_lifetime_but_no_jti() {
+    fn reusable_assertions_need_a_bounded_lifetime_but_no_jti() {
         let platform = |iat: u64, exp: u64| {
             let claims = with(
                 with(without(claims(), "jti"), "iat", iat.into()),
@@ -527,9 +527,18 @@ mod tests {
             platform(issued, issued + MAX_TOKEN_AGE_S + 1),
             Err(AssertionError::TooLongLived)
         );
+        // Without iat, the lifetime counts from now.
+        let no_iat =
+            |exp: u64| checked(&with(without(claims(), "iat"), "exp", exp.into()), REUSABLE);
+        assert_eq!(no_iat(NOW + MAX_TOKEN_AGE_S), Ok(()));
         assert_eq!(
-            checked(&without(claims(), "iat"), REUSABLE),
-            Err(AssertionError::MissingIat)
+            no_iat(NOW + MAX_TOKEN_AGE_S + 1),
+            Err(AssertionError::TooLongLived)
+        );
+        assert_eq!(
+            checked(&without(without(claims(), "iat"), "iss"), REUSABLE),
+            Ok(()),
+            "a JWT-SVID may have neither iss nor iat"
         );
         let (signer, keys) = client(VerifyAlg::RS256);
         let token = signed(&signer, &without(claims(), "jti"));
@@ -543,7 +552,7 @@ mod tests {
     #[test]
     fn missing_mistyped_and_oversize_claims_are_malformed() {
         let malformed = Err(AssertionError::Malformed);
-        for claim in ["iss", "sub", "aud", "exp"] {
+        for claim in ["sub", "aud", "exp"] {
             assert_eq!(
                 checked(&without(claims(), claim), SINGLE_USE),
                 malformed,

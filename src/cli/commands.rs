@@ -231,19 +231,17 @@ impl Credentials<'_> {
                 Some([issuer, subject]) => clients::NewAuth::Federated { issuer, subject },
                 _ => return Err("--federated takes ISSUER SUBJECT".into()),
             },
-            clients::AUTH_SECRET
-            | clients::AUTH_TLS
-            | clients::AUTH_SELF_SIGNED_TLS
-            | clients::AUTH_PRIVATE_KEY_JWT => {
+            clients::AUTH_SECRET => {
+                return Err("--tls-subject, --tls-cert, --jwks and --federated are for --auth tls_client_auth, self_signed_tls_client_auth and private_key_jwt".into());
+            }
+            clients::AUTH_TLS | clients::AUTH_SELF_SIGNED_TLS | clients::AUTH_PRIVATE_KEY_JWT => {
+                let needs = match method {
+                    clients::AUTH_TLS => "--tls-subject",
+                    clients::AUTH_SELF_SIGNED_TLS => "--tls-cert",
+                    _ => "--jwks FILE or --federated ISSUER SUBJECT",
+                };
                 return Err(format!(
-                    "--auth {method} takes {}, and no other credential option",
-                    match method {
-                        clients::AUTH_SECRET =>
-                            "none of --tls-subject, --tls-cert, --jwks, --federated",
-                        clients::AUTH_TLS => "--tls-subject",
-                        clients::AUTH_SELF_SIGNED_TLS => "--tls-cert",
-                        _ => "--jwks FILE or --federated ISSUER SUBJECT",
-                    }
+                    "--auth {method} takes {needs}, and no other credential option"
                 )
                 .into());
             }

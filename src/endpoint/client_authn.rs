@@ -154,10 +154,12 @@ pub async fn authenticate(
     let Accepted { client, single_use } = accept(presented, record, &judge)?;
     if let Some(SingleUse { jti, expires_at }) = single_use {
         let key = ReplayKey::new(Kind::ClientAssertion, &client.client_id, jti);
-        match ctx.replay.first_use(key, expires_at).await {
+        // Boxed: its state would otherwise enlarge every connection's future, idle or not.
+        match Box::pin(ctx.replay.first_use(key, expires_at)).await {
             Verdict::Fresh => {}
             Verdict::Replayed => {
-                log::debug("client assertion refused", &[("reason", &"replayed")]);
+                let reason = AssertionError::Replayed.reason_code();
+                log::debug("client assertion refused", &[("reason", &reason)]);
                 return Err(refusal(presented));
             }
             Verdict::Unchecked => return Err(replay_unavailable()),
@@ -259,7 +261,7 @@ fn judge_assertion<'p>(
     let leeway_s = limits::JWT_LEEWAY.as_secs();
     match auth {
         ClientAuth::PrivateKeyJwt(keys) => {
-            if assertion.issuer() != client_id {
+            if assertion.issuer() != Some(client_id) {
                 return Err(AssertionError::WrongIssuer);
             }
             if assertion.subject() != client_id {
@@ -281,10 +283,12 @@ fn judge_assertion<'p>(
             }))
         }
         ClientAuth::Federated { issuer, subject } => {
+            // A token without `iss` (a JWT-SVID may omit it) must still verify with this
+            // issuer's keys.
             let platform = judge
                 .issuers
                 .find(issuer)
-                .filter(|_| assertion.issuer() == issuer)
+                .filter(|_| assertion.issuer().is_none_or(|iss| iss == issuer))
                 .ok_or(AssertionError::WrongIssuer)?;
             if assertion.subject() != subject {
                 return Err(AssertionError::WrongSubject);

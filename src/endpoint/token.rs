@@ -150,10 +150,12 @@ async fn dpop_binding(
     }
     let key = ReplayKey::new(Kind::DpopProof, &proof.jkt, &proof.jti);
     let remembered_until = proof.iat + window.max_age_s + window.leeway_s;
-    match ctx.replay.first_use(key, remembered_until).await {
+    // Boxed, like the assertion's check: only requests with a proof pay for its state.
+    match Box::pin(ctx.replay.first_use(key, remembered_until)).await {
         Verdict::Fresh => Ok(Some(proof.jkt)),
         Verdict::Replayed => {
-            log::debug("DPoP proof refused", &[("reason", &"replayed")]);
+            let reason = dpop::DpopError::Replayed.reason_code();
+            log::debug("DPoP proof refused", &[("reason", &reason)]);
             Err(refused)
         }
         Verdict::Unchecked => Err(client_authn::replay_unavailable()),
