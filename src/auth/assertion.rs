@@ -609,7 +609,6 @@ mod tests {
             AssertionError::TooLongLived,
             AssertionError::WrongAudience,
             AssertionError::MissingJti,
-            AssertionError::MissingIat,
             AssertionError::WrongIssuer,
             AssertionError::WrongSubject,
             AssertionError::Replayed,
