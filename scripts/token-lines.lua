@@ -44,20 +44,6 @@ function setup(thread)
   threads[#threads + 1] = thread
 end
 
--- Lines index, index + step, ... (0-based) of the file at path.
-local function share_of(path, index, step)
-  local out, n = {}, 0
-  local file = assert(io.open(path, "r"))
-  for line in file:lines() do
-    if n % step == index then
-      out[#out + 1] = line
-    end
-    n = n + 1
-  end
-  file:close()
-  return out
-end
-
 if not from_files then
   pipeline(depth)
   return
@@ -67,26 +53,38 @@ local requests = {}
 -- Read by done() through thread:get.
 available, taken, exhausted = 0, 0, 0
 
+-- The requests of this thread's share of the lines, formatted as they are read (the files
+-- in step), so that only the requests stay in memory.
 function init(args)
-  local bodies, proofs
-  if bodies_path ~= "" then
-    bodies = share_of(bodies_path, thread_index, declared_threads)
+  local bodies = bodies_path ~= "" and assert(io.open(bodies_path, "r"))
+  local proofs = dpop_path ~= "" and assert(io.open(dpop_path, "r"))
+  local n = 0
+  while true do
+    local body = bodies and bodies:read("*l")
+    local proof = proofs and proofs:read("*l")
+    if (bodies and not body) or (proofs and not proof) then
+      if (bodies and body) or (proofs and proof) then
+        error("token-lines.lua: EDGEAUTH_BENCH_BODIES and EDGEAUTH_BENCH_DPOP differ in length")
+      end
+      break
+    end
+    if n % declared_threads == thread_index then
+      if proof then
+        wrk.headers["DPoP"] = proof
+      end
+      available = available + 1
+      requests[available] = wrk.format(nil, nil, nil, body or wrk.body)
+    end
+    n = n + 1
   end
-  if dpop_path ~= "" then
-    proofs = share_of(dpop_path, thread_index, declared_threads)
+  if bodies then
+    bodies:close()
   end
-  if bodies and proofs and #bodies ~= #proofs then
-    error(string.format("token-lines.lua: %d bodies but %d DPoP proofs", #bodies, #proofs))
+  if proofs then
+    proofs:close()
   end
-  available = bodies and #bodies or #proofs
   if available == 0 then
     error("token-lines.lua: no lines for thread " .. thread_index)
-  end
-  for i = 1, available do
-    if proofs then
-      wrk.headers["DPoP"] = proofs[i]
-    end
-    requests[i] = wrk.format(nil, nil, nil, bodies and bodies[i] or wrk.body)
   end
 end
 
