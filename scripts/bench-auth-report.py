@@ -9,8 +9,8 @@ cores), wrk's RESULT figures (requests, duration_us, non2xx, socket_errors, p99_
 and scripts/token-lines.lua's (lines_available, lines_taken, lines_exhausted; absent for
 a cell without material). probes.txt: one probe per cell (status, token_type,
 replay_status); checks.txt: rows against tokens issued; bounds.txt: `cargo bench` medians,
-"name nanoseconds" lines, which BOUND_SIGN_US, BOUND_SECRET_US, BOUND_ASSERTION_US and
-BOUND_DPOP_US (microseconds) override.
+"name nanoseconds" lines (or "missing BENCH" for a bench the checkout lacks), which
+BOUND_SIGN_US, BOUND_SECRET_US, BOUND_ASSERTION_US and BOUND_DPOP_US (microseconds) override.
 
 Tokens/s is the server's count over wrk's run time; rounds of a cell are pooled (sums of
 counts over sums of times). A measurement with any non-2xx answer, socket error or
@@ -31,11 +31,12 @@ AUTH_TEXT = {
 }
 # name -> (cargo bench id, environment variable, what it is)
 BOUNDS = {
-    "sign": ("sign/ES256/sign_into", "BOUND_SIGN_US", "signing the access token (jwt_sign)"),
-    "secret": ("secret/verify", "BOUND_SECRET_US", "checking a client secret (jwt_sign)"),
-    "assertion": ("jose/ES256/assertion", "BOUND_ASSERTION_US", "parsing + checking an assertion (jose_verify)"),
-    "dpop": ("jose/ES256/dpop", "BOUND_DPOP_US", "checking a DPoP proof (jose_verify)"),
+    "sign": ("sign/ES256/sign_into", "BOUND_SIGN_US", "signing the access token"),
+    "secret": ("secret/verify", "BOUND_SECRET_US", "checking a client secret"),
+    "assertion": ("jose/ES256/assertion", "BOUND_ASSERTION_US", "parsing + checking an assertion"),
+    "dpop": ("jose/ES256/dpop", "BOUND_DPOP_US", "checking a DPoP proof"),
 }
+BENCH_OF = {"sign": "jwt_sign", "secret": "jwt_sign", "assertion": "jose_verify", "dpop": "jose_verify"}
 
 
 def records(name):
@@ -47,21 +48,24 @@ def records(name):
 
 
 def load_bounds():
-    """name -> (µs, source) for every figure known."""
-    measured = {}
+    """name -> (µs, source) for every figure known; the benches the checkout lacks."""
+    measured, missing = {}, set()
     path = os.path.join(work, "bounds.txt")
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
-                bench_id, ns = line.split()
-                measured[bench_id] = float(ns) / 1000
+                first, second = line.split()
+                if first == "missing":
+                    missing.add(second)
+                else:
+                    measured[first] = float(second) / 1000
     known = {}
     for name, (bench_id, var, _) in BOUNDS.items():
         if env.get(var):
             known[name] = (float(env[var]), f"`{var}`")
         elif bench_id in measured:
-            known[name] = (measured[bench_id], "cargo bench, median")
-    return known
+            known[name] = (measured[bench_id], f"`cargo bench --bench {BENCH_OF[name]}`, median")
+    return known, missing
 
 
 def expected_extra(cell, b):
@@ -117,7 +121,9 @@ def pct(x):
 
 
 def us(x):
-    return "unmeasured" if x is None else f"{x:.1f}"
+    if x is None:
+        return "unmeasured"
+    return f"{x:.2f}" if abs(x) < 1 else f"{x:.1f}"
 
 
 def core_text(rs):
@@ -137,7 +143,7 @@ for r in measurements:
     cells[r["cell"]].append(r)
     by_round[(r["round"], r["cell"])] = r
 order = list(dict.fromkeys(env.get("BENCH_CELLS", "").split() or list(cells)))
-b = load_bounds()
+b, missing_benches = load_bounds()
 failures = []
 refused = {}
 for cell, rs in cells.items():
@@ -241,7 +247,9 @@ lines = [
     "|---|---|---|---|",
 ]
 for name, (bench_id, var, what) in BOUNDS.items():
-    value, source = b.get(name, (None, f"unmeasured (BENCH_BOUNDS=1 or `{var}`)"))
+    why = (f"no benches/{BENCH_OF[name]}.rs in this checkout" if BENCH_OF[name] in missing_benches
+           else f"BENCH_BOUNDS=1 or `{var}`")
+    value, source = b.get(name, (None, f"— ({why})"))
     lines.append(f"| `{bench_id}` | {what} | {us(value)} | {source} |")
 probes = records("probes.txt")
 if probes:

@@ -278,11 +278,13 @@ echo "rows=$rows issued=$issued" >"$work/checks.txt"
 # ---------------------------------------------------------------------------------------
 # Bounds from cargo bench (after the server stopped, so it competes with nothing of ours)
 
-# bench_figures BENCH FILTER: medians of the matching benchmarks, "name ns" lines.
+# bench_figures BENCH FILTER: medians of the matching benchmarks, "name ns" lines in
+# bounds.txt ("missing BENCH" when this checkout has no such bench).
 bench_figures() {
   local out=$work/bench-$1.txt
   if [ ! -f "benches/$1.rs" ]; then
     say "no benches/$1.rs in this checkout: its bounds stay unmeasured"
+    echo "missing $1" >>"$work/bounds.txt"
     return 0
   fi
   say "cargo bench --bench $1 ($2)"
