@@ -68,6 +68,9 @@ enum Command {
         htu: String,
         #[arg(long, default_value = "POST")]
         htm: String,
+        /// A server nonce (RFC 9449 §8) for every proof, for a server that requires one.
+        #[arg(long)]
+        nonce: Option<String>,
         #[command(flatten)]
         batch: Batch,
     },
@@ -106,8 +109,15 @@ fn main() -> Result<()> {
             key,
             htu,
             htm,
+            nonce,
             batch,
-        } => proofs(&ClientKey::load(&key)?, &htu, &htm, &batch),
+        } => proofs(
+            &ClientKey::load(&key)?,
+            &htu,
+            &htm,
+            nonce.as_deref(),
+            &batch,
+        ),
     }
 }
 
@@ -136,10 +146,14 @@ fn assertions(
     write_lines(key, batch, &prefix, &header, &claims_head)
 }
 
-fn proofs(key: &ClientKey, htu: &str, htm: &str, batch: &Batch) -> Result<()> {
+fn proofs(key: &ClientKey, htu: &str, htm: &str, nonce: Option<&str>, batch: &Batch) -> Result<()> {
     let header = format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{}}}"#, key.jwk);
+    let nonce = match nonce {
+        Some(n) => format!(r#""nonce":{},"#, serde_json::to_string(n)?),
+        None => String::new(),
+    };
     let claims_head = format!(
-        r#"{{"htm":{},"htu":{},"iat":{},"jti":""#,
+        r#"{{"htm":{},"htu":{},"iat":{},{nonce}"jti":""#,
         serde_json::to_string(htm)?,
         serde_json::to_string(htu)?,
         unix_now(),
