@@ -59,7 +59,8 @@
 # Knobs: CELLS ("secret jwt secret+dpop jwt+dpop") DURATION (10; at most 30 with a DPoP
 # cell) CONNECTIONS (64) ROUNDS (2) WARMUP (2 s) MATERIAL_RATE (40000 lines per second of
 # DURATION) PIPELINE (1 request per write) DPOP_CLIENT_ARGS (extra `client add` arguments
-# for the DPoP cells' clients; none by default) SERVER_CPU (0) WRK_CPU (1) RESULTS_DIR
+# for the DPoP cells' clients: --require-dpop, so that a request without a proof could not
+# pass for one; empty for none) SERVER_CPU (0) WRK_CPU (1) RESULTS_DIR
 # (bench-results) EDGEAUTH_BIN BENCH_BOUNDS (0) BOUND_*_US.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +72,7 @@ WARMUP=${WARMUP:-2}
 CELLS=${CELLS:-secret jwt secret+dpop jwt+dpop}
 MATERIAL_RATE=${MATERIAL_RATE:-40000}
 PIPELINE=${PIPELINE:-1}
-DPOP_CLIENT_ARGS=${DPOP_CLIENT_ARGS:-}
+DPOP_CLIENT_ARGS=${DPOP_CLIENT_ARGS---require-dpop}
 SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 RESULTS_DIR=${RESULTS_DIR:-bench-results}
