@@ -44,7 +44,10 @@
 #                  seconds of tokens and of the ceiling -> sweep.md, and a plot,
 #                  throughput-vs-connections.svg (scripts/bench-plot.py).
 #
-# At the end, TLS=1 (the default) runs scripts/bench-tls.sh on the same binary -> tls.md.
+# At the end, TLS=1 (the default) runs scripts/bench-tls.sh on the same binary -> tls.md;
+# then AUTH=1 (the default) scripts/bench-auth.sh, tokens/s and CPU per token by client
+# authentication (secret, private_key_jwt, DPoP, both) -> auth.md; AUTH_CELLS picks its
+# cells (e.g. AUTH_CELLS=secret).
 #
 # Other knobs: DURATION (10 s per measurement) CONNECTIONS (64) WARMUP (2 s) IO_DRIVER
 # (auto) CACHE_CAPACITY (5000) DURABILITY (async) FLUSH_INTERVAL (5s) CLIENTS (1; N picks one
@@ -433,6 +436,13 @@ fi
 if [ "${TLS:-1}" = 1 ]; then
   EDGEAUTH_BIN=$bin RESULTS_DIR=$RESULTS_DIR DURATION=$DURATION CONNECTIONS=$CONNECTIONS \
     WARMUP=$WARMUP SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU scripts/bench-tls.sh || status=1
+fi
+# Client authentication cells (scripts/bench-auth.sh): a secret, a private_key_jwt assertion,
+# a DPoP proof and both, on one server of the same binary; RESULTS_DIR/auth.md.
+if [ "${AUTH:-1}" = 1 ]; then
+  EDGEAUTH_BIN=$bin RESULTS_DIR=$RESULTS_DIR DURATION=$DURATION CONNECTIONS=$CONNECTIONS \
+    WARMUP=$WARMUP SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU CELLS=${AUTH_CELLS:-secret jwt secret+dpop jwt+dpop} \
+    scripts/bench-auth.sh || status=1
 fi
 echo "total time: $(($(date +%s) - started)) s"
 exit "$status"
