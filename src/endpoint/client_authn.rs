@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 use std::rc::Rc;
-
 use std::time::Duration;
 
 use crate::auth::assertion::{self, Assertion, AssertionError, Lifetime, Rules};
@@ -109,7 +108,7 @@ fn presented_assertion<'a>(
     };
     let refused = OAuthError::InvalidClient {
         basic: false,
-        description: "client authentication failed",
+        description: AUTHENTICATION_FAILED,
     };
     if kind != assertion::JWT_BEARER {
         return Err(refused);
@@ -312,10 +311,13 @@ fn judge_assertion<'p>(
 /// SHA-256 preimage of zero).
 const NO_CLIENT_HASH: [u8; 32] = [0; 32];
 
+/// The one description of every failed client authentication: it says nothing of why.
+const AUTHENTICATION_FAILED: &str = "client authentication failed";
+
 fn refusal(presented: &Presented<'_>) -> OAuthError {
     OAuthError::InvalidClient {
         basic: presented.basic,
-        description: "client authentication failed",
+        description: AUTHENTICATION_FAILED,
     }
 }
 
