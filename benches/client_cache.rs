@@ -10,6 +10,8 @@
 //! * `hit_and_verify_secret`: a hit plus the SHA-256 and constant-time compare of the
 //!   presented 43-character secret against the cached 32-byte hash: the whole cost of
 //!   authenticating a known client.
+//! * `rate_limit/admit`: a limited client's token taken from its shard's bucket, among
+//!   5,000 limited clients (`endpoint::rate_limit`): what a per-client rate adds to a token.
 //!
 //! Run briefly on a shared box:
 //! `cargo bench --bench client_cache -- --warm-up-time 1 --measurement-time 2`
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeauth::auth::secret::{generate_secret, hash_secret, verify_secret};
 use edgeauth::cache::{CacheConfig, CacheStats, ClientCache, Lookup};
+use edgeauth::endpoint::rate_limit::RateLimiter;
+use edgeauth::rate::Rate;
 use edgeauth::store::clients::{ClientAuth, ClientRecord};
 
 const CAPACITY: usize = 5_000;
@@ -31,6 +35,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
         certificate_bound: true,
         require_dpop: false,
+        rate: None,
         resources: Vec::new(),
         claims: String::new(),
         allowed_scopes: "read write admin:metrics".to_owned(),
@@ -126,5 +131,27 @@ fn bench_cache(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_cache);
+fn bench_rate_limit(c: &mut Criterion) {
+    let limiter = RateLimiter::new(CAPACITY, 2);
+    let rate = Some(Rate::parse("1000000/s", None).expect("a rate"));
+    let clients: Vec<ClientRecord> = (0..CAPACITY)
+        .map(|i| ClientRecord {
+            rate,
+            ..record(&format!("service-{i:05}"), "s")
+        })
+        .collect();
+    let now = Instant::now();
+    for client in &clients {
+        let _ = limiter.admit(client, None, now);
+    }
+    let mut i = 0;
+    c.bench_function("rate_limit/admit", |b| {
+        b.iter(|| {
+            i = (i + 1) % CAPACITY;
+            black_box(limiter.admit(&clients[i], None, Instant::now()))
+        })
+    });
+}
+
+criterion_group!(benches, bench_cache, bench_rate_limit);
 criterion_main!(benches);

@@ -49,6 +49,7 @@ fn record(client_id: &str, secret: &str) -> ClientRecord {
         auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
         certificate_bound: true,
         require_dpop: false,
+        rate: None,
         resources: Vec::new(),
         claims: String::new(),
         allowed_scopes: "read write".to_owned(),

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::limits;
 use crate::log::Level;
+use crate::rate::Rate;
 
 /// When a token request is answered relative to the write of its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub struct Config {
     pub assertion_max_age: Duration,
     /// DPoP proofs must carry a nonce this server issued.
     pub dpop_nonce: bool,
+    /// The token rate of clients registered without one; `None`: unlimited.
+    pub client_rate_default: Option<Rate>,
     /// Workload-identity issuers (TOML only: `[[trusted_issuers]]`).
     pub trusted_issuers: Vec<TrustedIssuer>,
 }
@@ -146,6 +149,7 @@ impl Default for Config {
             prune_interval: Some(limits::PRUNE_INTERVAL_DEFAULT),
             assertion_max_age: limits::ASSERTION_MAX_AGE_DEFAULT,
             dpop_nonce: false,
+            client_rate_default: None,
             trusted_issuers: Vec::new(),
         }
     }
@@ -511,7 +515,36 @@ pub const SETTINGS: &[Setting] = &[
         set: |c, v| set(&mut c.dpop_nonce, boolean(v)?),
         show: |c| c.dpop_nonce.to_string(),
     },
+    Setting {
+        name: "client_rate_default",
+        unit: "N/s [burst M], or off",
+        help: "token rate of clients registered without one (client add --rate); split evenly between shards",
+        secret: false,
+        set: |c, v| set(&mut c.client_rate_default, client_rate(v)?),
+        show: |c| {
+            c.client_rate_default
+                .map_or("off".to_owned(), |r| r.to_string())
+        },
+    },
 ];
+
+/// `off`, or `N/s` (also `/m`, `/h`) optionally followed by `burst M`.
+fn client_rate(v: &str) -> Result<Option<Rate>, String> {
+    if v == "off" {
+        return Ok(None);
+    }
+    let (rate, burst) = match v.split_once(" burst ") {
+        Some((rate, burst)) => {
+            let burst = burst
+                .trim()
+                .parse()
+                .map_err(|_| format!("{burst:?}: not a count"))?;
+            (rate, Some(burst))
+        }
+        None => (v, None),
+    };
+    Rate::parse(rate, burst).map(Some)
+}
 
 fn boolean(v: &str) -> Result<bool, String> {
     match v {
@@ -1131,6 +1164,7 @@ mod tests {
             "prune_interval" => "1h",
             "assertion_max_age" => "1m",
             "dpop_nonce" => "true",
+            "client_rate_default" => "50/s burst 100",
             other => panic!("add a sample value for the new setting {other}"),
         }
     }

@@ -7,7 +7,7 @@
 //!
 //! * `limits`: every bound, named, with units. `clock`: the one place the wall clock is read.
 //!   `counter`: the one single-writer counter. `wake`: the one wake-up primitive.
-//!   `form`: the form-urlencoded codec.
+//!   `form`: the form-urlencoded codec. `rate`: token rates and buckets.
 //! * `log`: JSON log lines on stderr. `shutdown`: the per-shard latch and the drain protocol.
 //! * `config`: every setting declared once (flags, environment, TOML, validation, log line).
 //! * `tls`: TLS for the listeners (rustls): certificates, ticket keys, a session without
@@ -48,6 +48,7 @@ pub mod jwt;
 pub mod limits;
 pub mod log;
 pub mod pg;
+pub mod rate;
 pub mod replay;
 pub mod server;
 pub mod shard;

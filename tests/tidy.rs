@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 /// one layer do not import each other. Each entry says what the layer knows.
 const LAYERS: &[&[&str]] = &[
     // Leaves: bounds, the wall clock, counters, wake-ups, the shutdown latch, the
-    // form-urlencoded codec. They import nothing of the crate.
-    &["limits", "clock", "counter", "wake", "form"],
+    // form-urlencoded codec, token rates. They import nothing of the crate.
+    &["limits", "clock", "counter", "wake", "form", "rate"],
     &["log", "shutdown"],
     // Settings, declared once; knows no database, no HTTP.
     &["config"],

@@ -3,12 +3,13 @@
 
 use std::error::Error;
 
-use crate::cli::{ClientCommand, KeysCommand};
+use crate::cli::{ClientCommand, KeysCommand, RateArgs};
 use crate::config::{self, Config};
 use crate::jwt::generate::generate_file;
 use crate::jwt::keys::{self, Alg};
 use crate::limits;
 use crate::pg::{Client, block_on};
+use crate::rate::Rate;
 use crate::store::{self, clients, schema, tokens};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -64,6 +65,16 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
         ClientCommand::SetJwks { client_id, jwks } => {
             let json = read_jwks(&jwks)?;
             clients::set_jwks(client, &client_id, &json).await?;
+            println!(
+                "{}",
+                clients::to_json(&clients::show(client, &client_id).await?)
+            );
+        }
+        ClientCommand::SetRate { client_id, rate } => {
+            if rate.rate.is_none() {
+                return Err("client set-rate takes --rate N/s [--burst M], or --rate off".into());
+            }
+            clients::set_rate(client, &client_id, client_rate(&rate)?).await?;
             println!(
                 "{}",
                 clients::to_json(&clients::show(client, &client_id).await?)
@@ -131,6 +142,7 @@ async fn add_client(config: &Config, client: &Client, cmd: ClientCommand) -> Res
         jwks,
         federated,
         require_dpop,
+        rate,
         certificate_bound_tokens,
         resources,
         claims,
@@ -169,6 +181,7 @@ async fn add_client(config: &Config, client: &Client, cmd: ClientCommand) -> Res
         claims: claims.as_deref(),
         certificate_bound: certificate_bound_tokens,
         require_dpop,
+        rate: client_rate(&rate)?,
         scopes: &scopes,
         audience: audience.as_deref(),
         token_ttl,
@@ -253,6 +266,14 @@ impl Credentials<'_> {
             }
         };
         Ok(auth)
+    }
+}
+
+/// `--rate` and `--burst` as a rate; `--rate off` or no `--rate`: the server's default.
+fn client_rate(args: &RateArgs) -> Result<Option<Rate>> {
+    match args.rate.as_deref() {
+        None | Some("off") => Ok(None),
+        Some(text) => Ok(Some(Rate::parse(text, args.burst)?)),
     }
 }
 

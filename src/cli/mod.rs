@@ -81,6 +81,8 @@ pub enum ClientCommand {
         /// Tokens only with a DPoP proof (RFC 9449): every token is bound to a key.
         #[arg(long)]
         require_dpop: bool,
+        #[command(flatten)]
+        rate: RateArgs,
         /// tls_client_auth: the subject DN (RFC 4514, e.g. "CN=billing,O=Example") or an
         /// alternative name (dns:NAME, uri:URI, ip:ADDRESS, email:ADDRESS) the client's
         /// certificate must carry.
@@ -111,6 +113,12 @@ pub enum ClientCommand {
     Show { client_id: String },
     /// Replace a client's secret; prints the new one once.
     RotateSecret { client_id: String },
+    /// Give a client its own token rate (`--rate off`: the server's client_rate_default).
+    SetRate {
+        client_id: String,
+        #[command(flatten)]
+        rate: RateArgs,
+    },
     /// Replace the public keys of a private_key_jwt client (list the new key beside the old
     /// one until the client signs with the new).
     SetJwks {
@@ -127,6 +135,16 @@ pub enum ClientCommand {
     /// Make every token the client was issued so far inactive (kill switch); tokens issued
     /// afterwards work.
     RevokeTokens { client_id: String },
+}
+
+/// A client's token rate: `--rate N/s` (or /m, /h) and `--burst M` (default: a second's
+/// worth). Each of the instance's shards enforces its even share.
+#[derive(clap::Args, Debug, Default)]
+pub struct RateArgs {
+    #[arg(long, value_name = "N/s")]
+    pub rate: Option<String>,
+    #[arg(long, value_name = "M", requires = "rate")]
+    pub burst: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -19,6 +19,7 @@ use crate::cache::RevocationCache;
 use crate::config::Config;
 use crate::endpoint::clients::ClientDirectory;
 use crate::endpoint::metadata::Documents;
+use crate::endpoint::rate_limit::RateLimiter;
 use crate::endpoint::route;
 use crate::endpoint::stats::ShardStats;
 use crate::jwt::keys::SigningKey;
@@ -57,6 +58,8 @@ pub struct Context {
     pub clients: ClientDirectory,
     /// Single-use credential ids (assertion and DPoP `jti`), checked on their owner shard.
     pub replay: Rc<ReplayGuard>,
+    /// Per-client token buckets: this shard's share of each client's rate.
+    pub limiter: RateLimiter,
     /// Every shard's counters (this shard writes only `all_stats[shard_id]`), for `/metrics`
     /// and `/admin/cache/stats`.
     pub all_stats: Arc<[ShardStats]>,
@@ -121,6 +124,7 @@ impl Context {
         Context {
             shard_id: parts.shard_id,
             token_endpoint: format!("{}{}", parts.config.issuer, route::TOKEN_PATH),
+            limiter: RateLimiter::new(parts.config.cache_capacity, parts.config.shards),
             config: parts.config,
             dpop_nonces: parts.dpop_nonces,
             keys: RefCell::new(Rc::new(parts.keys)),

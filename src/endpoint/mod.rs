@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod oauth_error;
 pub mod params;
+pub mod rate_limit;
 pub mod request_metrics;
 pub mod revoke;
 pub mod route;

@@ -22,6 +22,10 @@ pub enum OAuthError {
     InvalidDpopProof(&'static str),
     /// RFC 9449 §8: the proof must carry this server nonce (sent as `DPoP-Nonce`).
     UseDpopNonce(String),
+    /// The client's token rate is used up (429, `Retry-After` in whole seconds).
+    TooManyRequests {
+        retry_after_s: u64,
+    },
     /// Not an RFC 6749 token-endpoint code, but the one clients know (from §4.1.2.1) for
     /// "try again later": the database cannot record the token right now.
     TemporarilyUnavailable(&'static str),
@@ -34,6 +38,7 @@ impl OAuthError {
     pub fn status(&self) -> u16 {
         match self {
             OAuthError::InvalidClient { .. } => 401,
+            OAuthError::TooManyRequests { .. } => 429,
             OAuthError::TemporarilyUnavailable(_) => 503,
             _ => 400,
         }
@@ -49,6 +54,7 @@ impl OAuthError {
             OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::InvalidDpopProof(_) => "invalid_dpop_proof",
             OAuthError::UseDpopNonce(_) => "use_dpop_nonce",
+            OAuthError::TooManyRequests { .. } => "too_many_requests",
             OAuthError::TemporarilyUnavailable(_) => "temporarily_unavailable",
         }
     }
@@ -64,6 +70,9 @@ impl OAuthError {
             | OAuthError::InvalidDpopProof(d)
             | OAuthError::TemporarilyUnavailable(d) => d,
             OAuthError::UseDpopNonce(_) => "the DPoP proof must carry the server nonce",
+            OAuthError::TooManyRequests { .. } => {
+                "this client's token rate is used up, retry after Retry-After seconds"
+            }
         }
     }
 
@@ -85,6 +94,12 @@ impl OAuthError {
             }
             OAuthError::TemporarilyUnavailable(_) => {
                 let headers = [NO_STORE[0], NO_STORE[1], ("Retry-After", "1")];
+                response::write_json(out, status, scratch, keep_alive, &headers);
+            }
+            OAuthError::TooManyRequests { retry_after_s } => {
+                let mut seconds = itoa::Buffer::new();
+                let retry_after = ("Retry-After", seconds.format(*retry_after_s));
+                let headers = [NO_STORE[0], NO_STORE[1], retry_after];
                 response::write_json(out, status, scratch, keep_alive, &headers);
             }
             OAuthError::UseDpopNonce(nonce) => {

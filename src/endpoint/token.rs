@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::auth::client_auth::BasicScratch;
 use crate::auth::dpop;
@@ -59,6 +59,15 @@ async fn issue(
         .ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
 
     let client = client_authn::authenticate(ctx, &presented).await?;
+    // Only an authenticated request takes from a client's bucket: no one can use up
+    // another client's rate. Before the proof is checked, so a client over its rate costs
+    // no signature check.
+    let limit = ctx.config.client_rate_default;
+    ctx.limiter
+        .admit(&client, limit, Instant::now())
+        .map_err(|wait| OAuthError::TooManyRequests {
+            retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
     let dpop_jkt = dpop_binding(ctx, req, &client).await?;
     // RFC 8705 §3: a token issued on a certificate is bound to it, unless the client opted out.
     let bound_to = match presented.proof {

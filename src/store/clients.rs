@@ -12,6 +12,7 @@ use crate::auth::secret;
 use crate::jwt::public_key::{JwkSet, Unusable};
 use crate::limits;
 use crate::pg::{self, Client, Row, Statement};
+use crate::rate::Rate;
 use crate::tls::SubjectName;
 
 /// How a client proves who it is (`clients.auth_method`, RFC 7591's
@@ -117,6 +118,8 @@ pub struct ClientRecord {
     pub certificate_bound: bool,
     /// Tokens only with a DPoP proof (RFC 9449), so every token is bound to a key.
     pub require_dpop: bool,
+    /// The client's own token rate; `None`: the server's `client_rate_default`.
+    pub rate: Option<Rate>,
     /// The resources (RFC 8707) the client may ask tokens for; each a valid resource URI.
     pub resources: Vec<String>,
     /// The client's static claims as JSON object members without the braces
@@ -155,7 +158,7 @@ pub const LOOKUP: Statement = Statement::new(
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
             auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims,
-            jwks, federated_issuer, federated_subject, require_dpop
+            jwks, federated_issuer, federated_subject, require_dpop, rate_per_second, rate_burst
        FROM clients WHERE client_id = $1",
     &[],
 );
@@ -177,6 +180,16 @@ fn record_from_row(row: &Row<'_>) -> Option<ClientRecord> {
         auth: ClientAuth::from_row(row)?,
         certificate_bound: row.get_str(11)? == "t",
         require_dpop: row.get_str(17)? == "t",
+        rate: match (row.get_str(18), row.get_str(19)) {
+            (Some(per_second), Some(burst)) => Some(Rate {
+                per_second: per_second
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| r.is_finite() && *r > 0.0)?,
+                burst: burst.parse().ok().filter(|b| *b > 0)?,
+            }),
+            _ => None,
+        },
         // A hand-edited entry that is no resource URI: no client, as for a bad hash.
         resources: row
             .get_str(12)?
@@ -336,6 +349,8 @@ pub struct NewClient<'a> {
     pub certificate_bound: bool,
     /// Tokens only with a DPoP proof.
     pub require_dpop: bool,
+    /// Its own token rate; `None`: the server's default.
+    pub rate: Option<Rate>,
     pub scopes: &'a str,
     pub audience: Option<&'a str>,
     pub token_ttl: Option<Duration>,
@@ -429,8 +444,10 @@ const INSERT: Statement = Statement::new(
     "WITH c AS (
         INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types,
                              auth_method, tls_subject, tls_cert_sha256, resources, claims,
-                             certificate_bound, jwks, federated_issuer, federated_subject, require_dpop)
-        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                             certificate_bound, jwks, federated_issuer, federated_subject, require_dpop,
+                             rate_per_second, rate_burst)
+        VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                $17::double precision, $18::integer)
         RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
@@ -476,6 +493,7 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
     let auth = new.auth.columns()?;
     let resources = resource_column(new.resources)?;
     let claims = normalize_claims(new.claims.unwrap_or("{}")).map_err(AdminError::Invalid)?;
+    let (per_second, burst) = rate_columns(new.rate);
     let params = [
         Some(new.client_id.as_bytes()),
         auth.hash.as_deref().map(str::as_bytes),
@@ -495,11 +513,21 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
             .as_ref()
             .map(|(_, subject)| subject.as_bytes()),
         Some(flag(new.require_dpop)),
+        per_second.as_deref().map(str::as_bytes),
+        burst.as_deref().map(str::as_bytes),
     ];
     match client.query(&INSERT, &params).await {
         Ok(_) => Ok(auth.secret),
         Err(e) if e.code() == Some("23505") => Err(AdminError::Exists(new.client_id.to_owned())),
         Err(e) => Err(AdminError::Db(e)),
+    }
+}
+
+/// The `rate_per_second` and `rate_burst` parameters; both NULL for the default.
+fn rate_columns(rate: Option<Rate>) -> (Option<String>, Option<String>) {
+    match rate {
+        Some(r) => (Some(r.per_second.to_string()), Some(r.burst.to_string())),
+        None => (None, None),
     }
 }
 
@@ -546,12 +574,23 @@ const SET_JWKS: Statement = Statement::new(
     &[],
 );
 
+/// Set (or, with NULLs, clear) a client's own token rate.
+const SET_RATE: Statement = Statement::new(
+    "client_set_rate",
+    "WITH c AS (UPDATE clients SET rate_per_second = $2::double precision, rate_burst = $3::integer,
+                               updated_at = now()
+                 WHERE client_id = $1 RETURNING client_id)
+     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
+    &[],
+);
+
 /// The statements that announce their change on `edgeauth_invalidate` (checked in
 /// `store::events`).
 #[cfg(test)]
-pub(crate) const ANNOUNCING_STATEMENTS: [&str; 6] = [
+pub(crate) const ANNOUNCING_STATEMENTS: [&str; 7] = [
     INSERT.sql,
     SET_JWKS.sql,
+    SET_RATE.sql,
     ROTATE.sql,
     SET_DISABLED.sql,
     DELETE.sql,
@@ -563,7 +602,7 @@ const LIST: Statement = Statement::new(
     "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
             auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims,
-            jwks, federated_issuer, federated_subject, require_dpop
+            jwks, federated_issuer, federated_subject, require_dpop, rate_per_second, rate_burst
        FROM clients ORDER BY client_id",
     &[],
 );
@@ -606,6 +645,28 @@ pub async fn set_jwks(client: &Client, client_id: &str, jwks: &str) -> Result<()
             "client {client_id:?} authenticates with {} and registered no JWKS",
             record.auth.method()
         )));
+    }
+    Ok(())
+}
+
+/// Give a client its own token rate, or (`None`) the server's default again.
+pub async fn set_rate(
+    client: &Client,
+    client_id: &str,
+    rate: Option<Rate>,
+) -> Result<(), AdminError> {
+    let (per_second, burst) = rate_columns(rate);
+    let params = [
+        Some(client_id.as_bytes()),
+        per_second.as_deref().map(str::as_bytes),
+        burst.as_deref().map(str::as_bytes),
+    ];
+    let rows = client
+        .query(&SET_RATE, &params)
+        .await
+        .map_err(AdminError::Db)?;
+    if rows.is_empty() {
+        return Err(AdminError::NotFound(client_id.to_owned()));
     }
     Ok(())
 }
@@ -698,6 +759,10 @@ pub fn to_json(c: &ClientRecord) -> serde_json::Value {
         }
     }
     json["require_dpop"] = c.require_dpop.into();
+    json["rate"] = match c.rate {
+        Some(r) => serde_json::json!({"per_second": r.per_second, "burst": r.burst}),
+        None => serde_json::Value::Null,
+    };
     json
 }
 

@@ -85,6 +85,12 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN federated_issuer text,
         ADD COLUMN federated_subject text,
         ADD COLUMN require_dpop boolean NOT NULL DEFAULT false;",
+    // 8: a client's own token rate (per second, and a burst); NULL: the server's
+    // `client_rate_default`.
+    "ALTER TABLE clients
+        ADD COLUMN rate_per_second double precision,
+        ADD COLUMN rate_burst integer,
+        ADD CONSTRAINT clients_rate_whole CHECK ((rate_per_second IS NULL) = (rate_burst IS NULL));",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(
