@@ -283,3 +283,18 @@ const _: () = assert!(
     DPOP_NONCE_PERIOD.as_secs() > 0,
     "the nonce period index divides by it"
 );
+
+// Failed client authentications (`endpoint::auth_failures`), counted per shard.
+
+/// The window failures are counted in; past a bound, refusals last until it ends.
+pub const FAILED_AUTH_WINDOW: Duration = Duration::from_secs(60);
+
+/// Failed authentications from one source address per window: guessing from one host.
+pub const FAILED_AUTH_PER_SOURCE_MAX: u32 = 30;
+
+/// Failed authentications of one client id per window, from anywhere: guessing from many
+/// hosts. Higher than the per-address bound, since anyone who knows the id can spend it.
+pub const FAILED_AUTH_PER_CLIENT_MAX: u32 = 100;
+
+/// Client ids, and addresses, whose failures one shard tracks at once.
+pub const FAILED_AUTH_TRACKED_MAX: usize = 10_000;

@@ -6,14 +6,16 @@
 //! (`grant_type`) between them: a malformed request is reported before any look-up.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::auth::assertion::{self, Assertion, AssertionError, Lifetime, Rules};
 use crate::auth::client_auth::{self, BasicScratch, ClientAuthError, ClientCredentials};
 use crate::auth::federation::TrustedIssuers;
 use crate::auth::secret;
 use crate::clock;
+use crate::endpoint::Caller;
 use crate::endpoint::context::Context;
 use crate::endpoint::oauth_error::OAuthError;
 use crate::endpoint::params::{self, BodyError, TokenParams};
@@ -132,6 +134,23 @@ fn presented_assertion<'a>(
 /// that cannot say is 503. A client's own assertion is single-use: its `jti` is checked
 /// against every earlier one on this instance (`replay`).
 pub async fn authenticate(
+    ctx: &Context,
+    presented: &Presented<'_>,
+    source: IpAddr,
+) -> Result<Rc<ClientRecord>, OAuthError> {
+    let failures = &ctx.auth_failures;
+    if failures.refuses(&presented.client_id, source, Instant::now()) {
+        return Err(refusal(presented));
+    }
+    let result = authenticate_unbounded(ctx, presented).await;
+    if let Err(OAuthError::InvalidClient { .. }) = &result {
+        failures.record(&presented.client_id, source, Instant::now());
+    }
+    result
+}
+
+/// [`authenticate`] before the bound on failures.
+async fn authenticate_unbounded(
     ctx: &Context,
     presented: &Presented<'_>,
 ) -> Result<Rc<ClientRecord>, OAuthError> {
@@ -327,17 +346,17 @@ fn refusal(presented: &Presented<'_>) -> OAuthError {
 pub async fn authenticated_token_request<'r>(
     ctx: &Context,
     req: &Request<'r>,
-    peer: Option<&PeerCert>,
+    caller: Caller<'_>,
 ) -> Result<(Cow<'r, str>, Rc<ClientRecord>), OAuthError> {
     let params = params::parse_params(req.content_type, req.body).map_err(body_error)?;
     let mut basic = BasicScratch::new();
-    let presented = presented(req, &params, &mut basic, peer)?;
+    let presented = presented(req, &params, &mut basic, caller.certificate)?;
     let token = params
         .token
         .clone()
         .ok_or(OAuthError::InvalidRequest("token is required"))?;
-    let caller = authenticate(ctx, &presented).await?;
-    Ok((token, caller))
+    let client = authenticate(ctx, &presented, caller.source).await?;
+    Ok((token, client))
 }
 
 pub fn db_unavailable(e: pg::Error) -> OAuthError {

@@ -17,6 +17,7 @@ use crate::auth::federation::TrustedIssuers;
 use crate::batch::TokenWriter;
 use crate::cache::RevocationCache;
 use crate::config::Config;
+use crate::endpoint::auth_failures::FailureBounds;
 use crate::endpoint::clients::ClientDirectory;
 use crate::endpoint::metadata::Documents;
 use crate::endpoint::rate_limit::RateLimiter;
@@ -60,6 +61,8 @@ pub struct Context {
     pub replay: Rc<ReplayGuard>,
     /// Per-client token buckets: this shard's share of each client's rate.
     pub limiter: RateLimiter,
+    /// Failed client authentications, per client id and per source address.
+    pub auth_failures: FailureBounds,
     /// Every shard's counters (this shard writes only `all_stats[shard_id]`), for `/metrics`
     /// and `/admin/cache/stats`.
     pub all_stats: Arc<[ShardStats]>,
@@ -125,6 +128,7 @@ impl Context {
             shard_id: parts.shard_id,
             token_endpoint: format!("{}{}", parts.config.issuer, route::TOKEN_PATH),
             limiter: RateLimiter::new(parts.config.cache_capacity, parts.config.shards),
+            auth_failures: FailureBounds::default(),
             config: parts.config,
             dpop_nonces: parts.dpop_nonces,
             keys: RefCell::new(Rc::new(parts.keys)),

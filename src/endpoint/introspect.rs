@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::cache::{Jti, Verdict};
 use crate::clock::unix_now_s;
+use crate::endpoint::Caller;
 use crate::endpoint::client_authn;
 use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
@@ -23,13 +24,12 @@ use crate::http::response;
 use crate::jwt::jti::issued_at_ms;
 use crate::jwt::verify::{AudienceClaim, Confirmation, VerifiedClaims, verify_token};
 use crate::store::revocations;
-use crate::tls::PeerCert;
 
 const INACTIVE: &[u8] = b"{\"active\":false}";
 
 /// Answer one introspection request into `out`; `scratch` is the connection's body buffer.
-pub async fn handle(ctx: &Context, req: &Request<'_>, peer: Option<&PeerCert>, reply: Reply<'_>) {
-    match introspect(ctx, req, peer).await {
+pub async fn handle(ctx: &Context, req: &Request<'_>, caller: Caller<'_>, reply: Reply<'_>) {
+    match introspect(ctx, req, caller).await {
         Ok(Some(claims)) => {
             reply.scratch.clear();
             serde_json::to_writer(&mut *reply.scratch, &Active::from(&claims))
@@ -53,9 +53,9 @@ pub async fn handle(ctx: &Context, req: &Request<'_>, peer: Option<&PeerCert>, r
 async fn introspect(
     ctx: &Context,
     req: &Request<'_>,
-    peer: Option<&PeerCert>,
+    caller: Caller<'_>,
 ) -> Result<Option<VerifiedClaims>, OAuthError> {
-    let (token, _caller) = client_authn::authenticated_token_request(ctx, req, peer).await?;
+    let (token, _caller) = client_authn::authenticated_token_request(ctx, req, caller).await?;
     if ctx.revocations_too_stale() {
         return Err(OAuthError::TemporarilyUnavailable(
             "revocations cannot be checked while the database is away, retry shortly",

@@ -7,6 +7,7 @@
 //! the one mapping from a refusal to its status, JSON and headers.
 
 pub mod admin;
+pub mod auth_failures;
 pub mod client_authn;
 pub mod clients;
 pub mod context;
@@ -23,6 +24,8 @@ pub mod route;
 pub mod stats;
 pub mod token;
 
+use std::net::IpAddr;
+
 use crate::http::request::{Method, ParseError, Request};
 use crate::http::response;
 use crate::tls::PeerCert;
@@ -35,8 +38,16 @@ pub struct Connection<'a> {
     pub surface: Surface,
     /// The connection stays open after the answer.
     pub keep_alive: bool,
+    pub caller: Caller<'a>,
+}
+
+/// Who is at the other end of the connection.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    /// The peer's address (failed authentications are bounded per address).
+    pub source: IpAddr,
     /// The client certificate of a TLS connection, if the client presented one.
-    pub peer: Option<&'a PeerCert>,
+    pub certificate: Option<&'a PeerCert>,
 }
 
 /// Answer one request into `out`. `scratch` is the connection's reused body buffer.
@@ -50,7 +61,7 @@ pub async fn handle(
     let Connection {
         surface,
         keep_alive,
-        peer,
+        caller,
     } = conn;
     let start = out.len();
     let route = route(req.method, req.path, surface);
@@ -65,9 +76,9 @@ pub async fn handle(
                 keep_alive,
             };
             match route {
-                Route::Token => token::handle(ctx, req, peer, reply).await,
-                Route::Introspect => introspect::handle(ctx, req, peer, reply).await,
-                _ => revoke::handle(ctx, req, peer, reply).await,
+                Route::Token => token::handle(ctx, req, caller, reply).await,
+                Route::Introspect => introspect::handle(ctx, req, caller, reply).await,
+                _ => revoke::handle(ctx, req, caller, reply).await,
             }
         }
         Route::Metadata => metadata::write(&ctx.keys().documents.metadata, out, keep_alive),

@@ -16,6 +16,7 @@
 //! * Database unavailable: 503 `temporarily_unavailable` with `Retry-After`; the client
 //!   must retry, because a revocation that was not recorded must not look successful.
 
+use crate::endpoint::Caller;
 use crate::endpoint::client_authn;
 use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
@@ -23,22 +24,17 @@ use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::verify::verify_token;
 use crate::store::revocations;
-use crate::tls::PeerCert;
 
 /// Answer one revocation request into `out`; `scratch` is the connection's body buffer.
-pub async fn handle(ctx: &Context, req: &Request<'_>, peer: Option<&PeerCert>, reply: Reply<'_>) {
-    match revoke(ctx, req, peer).await {
+pub async fn handle(ctx: &Context, req: &Request<'_>, caller: Caller<'_>, reply: Reply<'_>) {
+    match revoke(ctx, req, caller).await {
         Ok(()) => response::write_json(reply.out, 200, b"", reply.keep_alive, NO_STORE_HEADERS),
         Err(e) => e.write(reply.out, reply.scratch, reply.keep_alive),
     }
 }
 
-async fn revoke(
-    ctx: &Context,
-    req: &Request<'_>,
-    peer: Option<&PeerCert>,
-) -> Result<(), OAuthError> {
-    let (token, caller) = client_authn::authenticated_token_request(ctx, req, peer).await?;
+async fn revoke(ctx: &Context, req: &Request<'_>, caller: Caller<'_>) -> Result<(), OAuthError> {
+    let (token, caller) = client_authn::authenticated_token_request(ctx, req, caller).await?;
 
     let Ok(claims) = verify_token(&ctx.keys().verify_keys, token.as_bytes()) else {
         return Ok(()); // Not ours: nothing to revoke (§2.2).

@@ -12,6 +12,7 @@ use crate::auth::client_auth::BasicScratch;
 use crate::auth::dpop;
 use crate::batch::{Backpressure, TokenRow};
 use crate::clock;
+use crate::endpoint::Caller;
 use crate::endpoint::client_authn::{self, Proof, body_error};
 use crate::endpoint::context::{Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
@@ -24,14 +25,13 @@ use crate::limits;
 use crate::log;
 use crate::replay::{Kind, ReplayKey, Verdict};
 use crate::store::clients::{self, ClientRecord};
-use crate::tls::PeerCert;
 
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// Answer one token request into `out`; `scratch` is the connection's reused body buffer.
-pub async fn handle(ctx: &Context, req: &Request<'_>, peer: Option<&PeerCert>, reply: Reply<'_>) {
+pub async fn handle(ctx: &Context, req: &Request<'_>, caller: Caller<'_>, reply: Reply<'_>) {
     // Outcomes are counted by `endpoint::handle`, from the status written here.
-    match issue(ctx, req, peer, reply.scratch).await {
+    match issue(ctx, req, caller, reply.scratch).await {
         Ok(()) => response::write_json(
             reply.out,
             200,
@@ -47,18 +47,18 @@ pub async fn handle(ctx: &Context, req: &Request<'_>, peer: Option<&PeerCert>, r
 async fn issue(
     ctx: &Context,
     req: &Request<'_>,
-    peer: Option<&PeerCert>,
+    caller: Caller<'_>,
     body: &mut Vec<u8>,
 ) -> Result<(), OAuthError> {
     let params = params::parse_params(req.content_type, req.body).map_err(body_error)?;
     let mut basic = BasicScratch::new();
-    let presented = client_authn::presented(req, &params, &mut basic, peer)?;
+    let presented = client_authn::presented(req, &params, &mut basic, caller.certificate)?;
     let grant_type = params
         .grant_type
         .as_deref()
         .ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
 
-    let client = client_authn::authenticate(ctx, &presented).await?;
+    let client = client_authn::authenticate(ctx, &presented, caller.source).await?;
     // Only an authenticated request takes from a client's bucket: no one can use up
     // another client's rate. Before the proof is checked, so a client over its rate costs
     // no signature check.

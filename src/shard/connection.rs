@@ -15,6 +15,7 @@
 //! thousands of idle keep-alive connections cost little more than their tasks. A buffer
 //! that one large request grew is shrunk again once that request is answered.
 
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -40,7 +41,13 @@ enum Close {
 
 /// Serve one connection that came in on `surface` until it ends; `secure`: the listener
 /// speaks TLS.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, surface: Surface, secure: bool) {
+pub async fn serve(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    source: IpAddr,
+    surface: Surface,
+    secure: bool,
+) {
     let tls = match secure {
         false => None,
         true => match shard.tls_session() {
@@ -48,7 +55,11 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, surface: Surface, secure
             None => return,
         },
     };
-    let mut link = Link { stream, tls };
+    let mut link = Link {
+        stream,
+        tls,
+        source,
+    };
     // A new connection's request is usually on its way: the read buffer is needed at once,
     // the others when a request has arrived (`Buffers::ready`).
     let mut buffers = Buffers {
@@ -73,6 +84,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, surface: Surface, secure
 struct Link {
     stream: TcpStream,
     tls: Option<Box<TlsLink>>,
+    /// The peer's address, as accepted.
+    source: IpAddr,
 }
 
 struct TlsLink {
@@ -248,7 +261,11 @@ async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Sur
         if !buffers.read.is_empty() {
             buffers.ready();
         }
-        let answered = answer_buffered(shard, buffers, surface, link.peer()).await;
+        let caller = endpoint::Caller {
+            source: link.source,
+            certificate: link.peer(),
+        };
+        let answered = answer_buffered(shard, buffers, surface, caller).await;
         if answered.consumed > 0 {
             buffers.read.drain(..answered.consumed);
             last_activity = Instant::now();
@@ -321,7 +338,7 @@ async fn answer_buffered(
     shard: &Shard,
     buffers: &mut Buffers,
     surface: Surface,
-    peer: Option<&tls::PeerCert>,
+    caller: endpoint::Caller<'_>,
 ) -> Answered {
     let Buffers {
         read,
@@ -340,7 +357,7 @@ async fn answer_buffered(
                 let conn = endpoint::Connection {
                     surface,
                     keep_alive,
-                    peer,
+                    caller,
                 };
                 endpoint::handle(&shard.ctx, &req, conn, write, scratch).await;
                 answered.consumed += req.len;

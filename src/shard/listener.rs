@@ -18,8 +18,8 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, surface: Surfa
             r = listener.accept() => r,
             _ = shard.shutdown.wait() => return,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, source) = match accepted {
+            Ok((stream, peer)) => (stream, peer.ip()),
             Err(e) => {
                 // EMFILE and friends: wait a little instead of spinning on the error.
                 log::warn(
@@ -41,7 +41,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, surface: Surfa
         stats.connections_open.bump();
         let shard = shard.clone();
         monoio::spawn(async move {
-            connection::serve(shard.clone(), stream, surface, secure).await;
+            connection::serve(shard.clone(), stream, source, surface, secure).await;
             shard.ctx.stats().connections_open.sub(1);
         });
     }

@@ -271,6 +271,8 @@ async fn purge_expired_revocations(shard: Rc<Shard>) {
         if ctx.revocations.borrow().is_saturated() {
             load_revocations(ctx).await;
         }
+        // Same period, different state: failure windows that have passed.
+        ctx.auth_failures.forget_expired(Instant::now());
     }
 }
 

@@ -1,0 +1,140 @@
+//! A bound on failed client authentications (guessing a secret, trying ids), per client id
+//! and per source address, on each shard: past it, every attempt for that id or from that
+//! address is refused for the rest of the window with the same `invalid_client` a wrong
+//! secret gets, whether or not its credentials are right, so a guesser learns nothing even
+//! when it guesses right. Shard-owned maps, no lock; each shard counts its own connections'
+//! failures, so a guesser spread over N shards gets N times the bound.
+
+use std::cell::RefCell;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use hashbrown::HashMap;
+
+use crate::limits;
+
+/// Failures counted in the window that began with the first of them.
+#[derive(Clone, Copy)]
+struct Window {
+    started: Instant,
+    failures: u32,
+}
+
+impl Window {
+    fn current(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.started) < limits::FAILED_AUTH_WINDOW
+    }
+}
+
+#[derive(Default)]
+pub struct FailureBounds {
+    by_client: RefCell<HashMap<String, Window>>,
+    by_source: RefCell<HashMap<IpAddr, Window>>,
+}
+
+impl FailureBounds {
+    /// Has this client id, or this address, failed too often in its current window?
+    pub fn refuses(&self, client_id: &str, source: IpAddr, now: Instant) -> bool {
+        // The usual case costs no hashing: nobody has failed lately.
+        if self.by_source.borrow().is_empty() {
+            return false;
+        }
+        let over = |window: Option<&Window>, max: u32| {
+            window.is_some_and(|w| w.current(now) && w.failures >= max)
+        };
+        over(
+            self.by_client.borrow().get(client_id),
+            limits::FAILED_AUTH_PER_CLIENT_MAX,
+        ) || over(
+            self.by_source.borrow().get(&source),
+            limits::FAILED_AUTH_PER_SOURCE_MAX,
+        )
+    }
+
+    /// Forget the windows that have passed, so that a shard nobody fails on again checks
+    /// nothing.
+    pub fn forget_expired(&self, now: Instant) {
+        self.by_client.borrow_mut().retain(|_, w| w.current(now));
+        self.by_source.borrow_mut().retain(|_, w| w.current(now));
+    }
+
+    /// Count one failed authentication of `client_id` from `source`.
+    pub fn record(&self, client_id: &str, source: IpAddr, now: Instant) {
+        count(&mut self.by_client.borrow_mut(), client_id, now);
+        count(&mut self.by_source.borrow_mut(), &source, now);
+    }
+}
+
+/// One more failure for `key`, in a new window if its last one has passed. A full map first
+/// forgets the windows that have passed, else one at random (that key starts over: the
+/// memory bound wins over the count; the per-address bound still holds for a guesser who
+/// floods the ids).
+fn count<Q>(windows: &mut HashMap<Q::Owned, Window>, key: &Q, now: Instant)
+where
+    Q: Hash + Eq + ToOwned + ?Sized,
+    Q::Owned: Hash + Eq + Clone,
+{
+    let fresh = Window {
+        started: now,
+        failures: 1,
+    };
+    if let Some(window) = windows.get_mut(key) {
+        if window.current(now) {
+            window.failures = window.failures.saturating_add(1);
+        } else {
+            *window = fresh;
+        }
+        return;
+    }
+    if windows.len() >= limits::FAILED_AUTH_TRACKED_MAX {
+        windows.retain(|_, w| w.current(now));
+    }
+    if windows.len() >= limits::FAILED_AUTH_TRACKED_MAX
+        && let Some(any) = windows.keys().next().cloned()
+    {
+        windows.remove(&any);
+    }
+    windows.insert(key.to_owned(), fresh);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn past_the_bound_an_id_or_an_address_is_refused_for_the_window() {
+        let bounds = FailureBounds::default();
+        let t0 = Instant::now();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..limits::FAILED_AUTH_PER_SOURCE_MAX {
+            assert!(!bounds.refuses("victim", a, t0));
+            bounds.record("x", a, t0);
+        }
+        assert!(bounds.refuses("anyone", a, t0), "the address is over");
+        assert!(!bounds.refuses("anyone", b, t0), "another address is not");
+        let later = t0 + limits::FAILED_AUTH_WINDOW;
+        assert!(!bounds.refuses("anyone", a, later), "a new window");
+
+        for i in 0..limits::FAILED_AUTH_PER_CLIENT_MAX {
+            let source = IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
+            bounds.record("victim", source, t0);
+        }
+        assert!(
+            bounds.refuses("victim", b, t0 + Duration::from_secs(1)),
+            "the id is over, from any address"
+        );
+        assert!(!bounds.refuses("other", b, t0));
+    }
+
+    #[test]
+    fn tracking_is_bounded() {
+        let bounds = FailureBounds::default();
+        let t0 = Instant::now();
+        for i in 0..(limits::FAILED_AUTH_TRACKED_MAX + 100) {
+            bounds.record(&format!("id-{i}"), IpAddr::from([10, 0, 0, 1]), t0);
+        }
+        assert!(bounds.by_client.borrow().len() <= limits::FAILED_AUTH_TRACKED_MAX);
+    }
+}
