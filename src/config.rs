@@ -95,6 +95,10 @@ pub struct Config {
     pub assertion_max_age: Duration,
     /// DPoP proofs must carry a nonce this server issued.
     pub dpop_nonce: bool,
+    /// Failed authentications per source address, and per client id, per minute and shard
+    /// before every attempt is refused for the rest of the minute; 0: no bound.
+    pub auth_failures_per_address: u32,
+    pub auth_failures_per_client: u32,
     /// The token rate of clients registered without one; `None`: unlimited.
     pub client_rate_default: Option<Rate>,
     /// Workload-identity issuers (TOML only: `[[trusted_issuers]]`).
@@ -150,6 +154,8 @@ impl Default for Config {
             assertion_max_age: limits::ASSERTION_MAX_AGE_DEFAULT,
             dpop_nonce: false,
             client_rate_default: None,
+            auth_failures_per_address: limits::FAILED_AUTH_PER_SOURCE_DEFAULT,
+            auth_failures_per_client: limits::FAILED_AUTH_PER_CLIENT_DEFAULT,
             trusted_issuers: Vec::new(),
         }
     }
@@ -525,6 +531,28 @@ pub const SETTINGS: &[Setting] = &[
             c.client_rate_default
                 .map_or("off".to_owned(), |r| r.to_string())
         },
+    },
+    Setting {
+        name: "auth_failures_per_address",
+        unit: "count per minute, 0 = off",
+        help: "failed client authentications from one address per minute (per shard) before all its attempts are refused for the rest of the minute",
+        secret: false,
+        set: |c, v| {
+            let n = count(v, 0, limits::FAILED_AUTH_BOUND_MAX)?;
+            set(&mut c.auth_failures_per_address, n as u32)
+        },
+        show: |c| c.auth_failures_per_address.to_string(),
+    },
+    Setting {
+        name: "auth_failures_per_client",
+        unit: "count per minute, 0 = off",
+        help: "failed authentications of one client id per minute (per shard, from anywhere) before all its attempts are refused for the rest of the minute",
+        secret: false,
+        set: |c, v| {
+            let n = count(v, 0, limits::FAILED_AUTH_BOUND_MAX)?;
+            set(&mut c.auth_failures_per_client, n as u32)
+        },
+        show: |c| c.auth_failures_per_client.to_string(),
     },
 ];
 
@@ -1165,6 +1193,8 @@ mod tests {
             "assertion_max_age" => "1m",
             "dpop_nonce" => "true",
             "client_rate_default" => "50/s burst 100",
+            "auth_failures_per_address" => "0",
+            "auth_failures_per_client" => "1000",
             other => panic!("add a sample value for the new setting {other}"),
         }
     }

@@ -289,12 +289,17 @@ const _: () = assert!(
 /// The window failures are counted in; past a bound, refusals last until it ends.
 pub const FAILED_AUTH_WINDOW: Duration = Duration::from_secs(60);
 
-/// Failed authentications from one source address per window: guessing from one host.
-pub const FAILED_AUTH_PER_SOURCE_MAX: u32 = 30;
+/// `auth_failures_per_address`: failed authentications from one source address per window
+/// and shard: guessing from one host.
+pub const FAILED_AUTH_PER_SOURCE_DEFAULT: u32 = 30;
 
-/// Failed authentications of one client id per window, from anywhere: guessing from many
-/// hosts. Higher than the per-address bound, since anyone who knows the id can spend it.
-pub const FAILED_AUTH_PER_CLIENT_MAX: u32 = 100;
+/// `auth_failures_per_client`: failed authentications of one client id per window and
+/// shard, from anywhere: guessing from many hosts. Higher than the per-address bound, since
+/// anyone who knows the id can spend it.
+pub const FAILED_AUTH_PER_CLIENT_DEFAULT: u32 = 100;
+
+/// The most either bound may be set to.
+pub const FAILED_AUTH_BOUND_MAX: usize = 1_000_000;
 
 /// Client ids, and addresses, whose failures one shard tracks at once.
 pub const FAILED_AUTH_TRACKED_MAX: usize = 10_000;

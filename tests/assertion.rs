@@ -101,7 +101,8 @@ fn every_bad_assertion_is_the_same_invalid_client() {
     add_jwt_client(&db, "svc", &[&key, &rsa], &[]);
     add_jwt_client(&db, "off", &[&key], &[]);
     assert!(db.edgeauth(&["client", "disable", "off"]).status.success());
-    let server = Server::start(&db);
+    // Two dozen refusals from one address: not this test's bound to hit.
+    let server = Server::start_with(&db, &[("EDGEAUTH_AUTH_FAILURES_PER_ADDRESS", "0")]);
     let aud = token_url(&server);
     let now = jose::now() as i64;
     let header = json!({"alg": "ES256", "typ": "JWT", "kid": key.kid});
@@ -282,7 +283,14 @@ fn an_assertion_is_accepted_once_across_shards() {
     let db = TestDb::new();
     let key = JoseKey::new(Alg::EdDSA);
     add_jwt_client(&db, "once", &[&key], &[]);
-    let server = Server::start_with(&db, &[("EDGEAUTH_SHARDS", "2")]);
+    // Replays are failed authentications, sent here by the dozen from one address.
+    let server = Server::start_with(
+        &db,
+        &[
+            ("EDGEAUTH_SHARDS", "2"),
+            ("EDGEAUTH_AUTH_FAILURES_PER_ADDRESS", "0"),
+        ],
+    );
     let aud = token_url(&server);
     for i in 0..24 {
         let body = form(&assertion_form(&key.assertion("once", &aud, 120), ""));

@@ -22,8 +22,8 @@ fn from(server: &Server, source: [u8; 4], id: &str, secret: &str) -> Response {
     read_response_from(&mut BufReader::new(stream)).unwrap()
 }
 
-const PER_SOURCE_MAX: usize = edgeauth::limits::FAILED_AUTH_PER_SOURCE_MAX as usize;
-const PER_CLIENT_MAX: usize = edgeauth::limits::FAILED_AUTH_PER_CLIENT_MAX as usize;
+const PER_SOURCE_MAX: usize = edgeauth::limits::FAILED_AUTH_PER_SOURCE_DEFAULT as usize;
+const PER_CLIENT_MAX: usize = edgeauth::limits::FAILED_AUTH_PER_CLIENT_DEFAULT as usize;
 
 #[test]
 fn past_the_bound_even_the_right_secret_is_refused_like_a_wrong_one() {

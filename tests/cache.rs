@@ -30,8 +30,15 @@ fn token(server: &Server, id: &str, secret: &str) -> u16 {
         .status
 }
 
+/// One shard, without the bound on failed authentications: these tests send unknown
+/// clients by the hundred from one address on purpose (`tests/auth_failures.rs` tests it).
 fn one_shard(db: &TestDb, extra: &[(&str, &str)]) -> Server {
-    let mut env = vec![("EDGEAUTH_SHARDS", "1"), ("EDGEAUTH_ADMIN_TOKEN", ADMIN)];
+    let mut env = vec![
+        ("EDGEAUTH_SHARDS", "1"),
+        ("EDGEAUTH_ADMIN_TOKEN", ADMIN),
+        ("EDGEAUTH_AUTH_FAILURES_PER_ADDRESS", "0"),
+        ("EDGEAUTH_AUTH_FAILURES_PER_CLIENT", "0"),
+    ];
     env.extend_from_slice(extra);
     Server::start_with(db, &env)
 }

@@ -27,13 +27,24 @@ impl Window {
     }
 }
 
-#[derive(Default)]
 pub struct FailureBounds {
     by_client: RefCell<HashMap<String, Window>>,
     by_source: RefCell<HashMap<IpAddr, Window>>,
+    /// Failures allowed per window; 0: no bound.
+    per_client: u32,
+    per_source: u32,
 }
 
 impl FailureBounds {
+    pub fn new(per_client: u32, per_source: u32) -> FailureBounds {
+        FailureBounds {
+            by_client: RefCell::new(HashMap::new()),
+            by_source: RefCell::new(HashMap::new()),
+            per_client,
+            per_source,
+        }
+    }
+
     /// Has this client id, or this address, failed too often in its current window?
     pub fn refuses(&self, client_id: &str, source: IpAddr, now: Instant) -> bool {
         // The usual case costs no hashing: nobody has failed lately.
@@ -41,15 +52,10 @@ impl FailureBounds {
             return false;
         }
         let over = |window: Option<&Window>, max: u32| {
-            window.is_some_and(|w| w.current(now) && w.failures >= max)
+            max > 0 && window.is_some_and(|w| w.current(now) && w.failures >= max)
         };
-        over(
-            self.by_client.borrow().get(client_id),
-            limits::FAILED_AUTH_PER_CLIENT_MAX,
-        ) || over(
-            self.by_source.borrow().get(&source),
-            limits::FAILED_AUTH_PER_SOURCE_MAX,
-        )
+        over(self.by_client.borrow().get(client_id), self.per_client)
+            || over(self.by_source.borrow().get(&source), self.per_source)
     }
 
     /// Forget the windows that have passed, so that a shard nobody fails on again checks
@@ -61,6 +67,9 @@ impl FailureBounds {
 
     /// Count one failed authentication of `client_id` from `source`.
     pub fn record(&self, client_id: &str, source: IpAddr, now: Instant) {
+        if self.per_client == 0 && self.per_source == 0 {
+            return;
+        }
         count(&mut self.by_client.borrow_mut(), client_id, now);
         count(&mut self.by_source.borrow_mut(), &source, now);
     }
@@ -105,10 +114,10 @@ mod tests {
 
     #[test]
     fn past_the_bound_an_id_or_an_address_is_refused_for_the_window() {
-        let bounds = FailureBounds::default();
+        let bounds = FailureBounds::new(100, 30);
         let t0 = Instant::now();
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        for _ in 0..limits::FAILED_AUTH_PER_SOURCE_MAX {
+        for _ in 0..30 {
             assert!(!bounds.refuses("victim", a, t0));
             bounds.record("x", a, t0);
         }
@@ -117,7 +126,7 @@ mod tests {
         let later = t0 + limits::FAILED_AUTH_WINDOW;
         assert!(!bounds.refuses("anyone", a, later), "a new window");
 
-        for i in 0..limits::FAILED_AUTH_PER_CLIENT_MAX {
+        for i in 0..100u32 {
             let source = IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
             bounds.record("victim", source, t0);
         }
@@ -129,8 +138,19 @@ mod tests {
     }
 
     #[test]
+    fn zero_is_no_bound() {
+        let bounds = FailureBounds::new(0, 0);
+        let t0 = Instant::now();
+        let a = IpAddr::from([10, 0, 0, 1]);
+        for _ in 0..1000 {
+            bounds.record("x", a, t0);
+        }
+        assert!(!bounds.refuses("x", a, t0));
+    }
+
+    #[test]
     fn tracking_is_bounded() {
-        let bounds = FailureBounds::default();
+        let bounds = FailureBounds::new(100, 30);
         let t0 = Instant::now();
         for i in 0..(limits::FAILED_AUTH_TRACKED_MAX + 100) {
             bounds.record(&format!("id-{i}"), IpAddr::from([10, 0, 0, 1]), t0);

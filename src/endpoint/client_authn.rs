@@ -15,8 +15,7 @@ use crate::auth::client_auth::{self, BasicScratch, ClientAuthError, ClientCreden
 use crate::auth::federation::TrustedIssuers;
 use crate::auth::secret;
 use crate::clock;
-use crate::endpoint::Caller;
-use crate::endpoint::context::Context;
+use crate::endpoint::context::{Caller, Context};
 use crate::endpoint::oauth_error::OAuthError;
 use crate::endpoint::params::{self, BodyError, TokenParams};
 use crate::http::request::Request;

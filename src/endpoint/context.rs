@@ -8,6 +8,7 @@
 //! request.
 
 use std::cell::{Cell, RefCell};
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ use crate::jwt::token::{JtiGenerator, TokenSigner};
 use crate::limits;
 use crate::pg::Session;
 use crate::replay::ReplayGuard;
+use crate::tls::PeerCert;
 
 pub struct Context {
     pub shard_id: usize,
@@ -128,7 +130,10 @@ impl Context {
             shard_id: parts.shard_id,
             token_endpoint: format!("{}{}", parts.config.issuer, route::TOKEN_PATH),
             limiter: RateLimiter::new(parts.config.cache_capacity, parts.config.shards),
-            auth_failures: FailureBounds::default(),
+            auth_failures: FailureBounds::new(
+                parts.config.auth_failures_per_client,
+                parts.config.auth_failures_per_address,
+            ),
             config: parts.config,
             dpop_nonces: parts.dpop_nonces,
             keys: RefCell::new(Rc::new(parts.keys)),
@@ -180,6 +185,15 @@ impl Context {
     pub fn replace_keys(&self, keys: Keys) {
         *self.keys.borrow_mut() = Rc::new(keys);
     }
+}
+
+/// Who is at the other end of the connection.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    /// The peer's address (failed authentications are bounded per address).
+    pub source: IpAddr,
+    /// The client certificate of a TLS connection, if the client presented one.
+    pub certificate: Option<&'a PeerCert>,
 }
 
 /// Where an endpoint writes its answer: the connection's write buffer, its reused body

@@ -15,9 +15,8 @@ use serde::Serialize;
 
 use crate::cache::{Jti, Verdict};
 use crate::clock::unix_now_s;
-use crate::endpoint::Caller;
 use crate::endpoint::client_authn;
-use crate::endpoint::context::{Context, Reply};
+use crate::endpoint::context::{Caller, Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;

@@ -24,11 +24,9 @@ pub mod route;
 pub mod stats;
 pub mod token;
 
-use std::net::IpAddr;
-
 use crate::http::request::{Method, ParseError, Request};
 use crate::http::response;
-use crate::tls::PeerCert;
+pub use context::Caller;
 use context::{Context, Reply};
 use route::{Route, Surface, route};
 
@@ -39,15 +37,6 @@ pub struct Connection<'a> {
     /// The connection stays open after the answer.
     pub keep_alive: bool,
     pub caller: Caller<'a>,
-}
-
-/// Who is at the other end of the connection.
-#[derive(Clone, Copy)]
-pub struct Caller<'a> {
-    /// The peer's address (failed authentications are bounded per address).
-    pub source: IpAddr,
-    /// The client certificate of a TLS connection, if the client presented one.
-    pub certificate: Option<&'a PeerCert>,
 }
 
 /// Answer one request into `out`. `scratch` is the connection's reused body buffer.

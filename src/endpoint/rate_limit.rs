@@ -11,7 +11,9 @@ use crate::rate::{Bucket, Rate};
 use crate::store::clients::ClientRecord;
 
 pub struct RateLimiter {
-    buckets: RefCell<HashMap<Box<str>, Bucket>>,
+    /// Each limited client's bucket, and the share it was filled for: a changed rate
+    /// starts a fresh bucket.
+    buckets: RefCell<HashMap<Box<str>, (Rate, Bucket)>>,
     /// Buckets kept at most: as many clients as the shard caches.
     capacity: usize,
     shards: usize,
@@ -39,24 +41,28 @@ impl RateLimiter {
         };
         let share = rate.shard_share(self.shards);
         let mut buckets = self.buckets.borrow_mut();
-        if let Some(bucket) = buckets.get_mut(client.client_id.as_str()) {
+        if let Some((filled_for, bucket)) = buckets.get_mut(client.client_id.as_str()) {
+            if *filled_for != share {
+                *filled_for = share;
+                *bucket = Bucket::full(&share, now);
+            }
             return bucket.take(&share, now);
         }
         if buckets.len() >= self.capacity {
-            make_room(&mut buckets, &share, now);
+            make_room(&mut buckets, now);
         }
         let mut bucket = Bucket::full(&share, now);
         let taken = bucket.take(&share, now);
-        buckets.insert(client.client_id.as_str().into(), bucket);
+        buckets.insert(client.client_id.as_str().into(), (share, bucket));
         taken
     }
 }
 
 /// Forget the buckets that have refilled (forgetting them changes nothing), or, if none
 /// has, one at random: that client gets a full burst again, the bound holds.
-fn make_room(buckets: &mut HashMap<Box<str>, Bucket>, rate: &Rate, now: Instant) {
+fn make_room(buckets: &mut HashMap<Box<str>, (Rate, Bucket)>, now: Instant) {
     let before = buckets.len();
-    buckets.retain(|_, bucket| !bucket.is_full(rate, now));
+    buckets.retain(|_, (rate, bucket)| !bucket.is_full(rate, now));
     if buckets.len() == before
         && let Some(any) = buckets.keys().next().cloned()
     {
@@ -111,6 +117,19 @@ mod tests {
         let default = Rate::parse("1/s", Some(1)).ok();
         assert!(limiter.admit(&free, default, t0).is_ok());
         assert!(limiter.admit(&free, default, t0).is_err());
+    }
+
+    #[test]
+    fn a_changed_rate_starts_a_fresh_bucket() {
+        let limiter = RateLimiter::new(10, 1);
+        let t0 = Instant::now();
+        let slow = client("c", Some(Rate::parse("1/h", Some(1)).unwrap()));
+        assert!(limiter.admit(&slow, None, t0).is_ok());
+        assert!(limiter.admit(&slow, None, t0).is_err());
+        let fast = client("c", Some(Rate::parse("100/s", Some(5)).unwrap()));
+        for _ in 0..5 {
+            assert!(limiter.admit(&fast, None, t0).is_ok());
+        }
     }
 
     #[test]

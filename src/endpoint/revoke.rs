@@ -16,9 +16,8 @@
 //! * Database unavailable: 503 `temporarily_unavailable` with `Retry-After`; the client
 //!   must retry, because a revocation that was not recorded must not look successful.
 
-use crate::endpoint::Caller;
 use crate::endpoint::client_authn;
-use crate::endpoint::context::{Context, Reply};
+use crate::endpoint::context::{Caller, Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;

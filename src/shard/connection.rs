@@ -141,6 +141,13 @@ impl Link {
         self.tls.as_ref()?.peer.as_ref()
     }
 
+    fn caller(&self) -> endpoint::Caller<'_> {
+        endpoint::Caller {
+            source: self.source,
+            certificate: self.peer(),
+        }
+    }
+
     /// Append what the peer sends next (plaintext) to `read_buf`; see [`read_more`].
     async fn read_more(
         &mut self,
@@ -261,11 +268,7 @@ async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Sur
         if !buffers.read.is_empty() {
             buffers.ready();
         }
-        let caller = endpoint::Caller {
-            source: link.source,
-            certificate: link.peer(),
-        };
-        let answered = answer_buffered(shard, buffers, surface, caller).await;
+        let answered = answer_buffered(shard, buffers, surface, link.caller()).await;
         if answered.consumed > 0 {
             buffers.read.drain(..answered.consumed);
             last_activity = Instant::now();
