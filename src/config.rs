@@ -99,6 +99,8 @@ pub struct Config {
     /// before every attempt is refused for the rest of the minute; 0: no bound.
     pub auth_failures_per_address: u32,
     pub auth_failures_per_client: u32,
+    /// Where audit events go; `None`: stderr, marked `"audit":true`.
+    pub audit_log: Option<PathBuf>,
     /// The token rate of clients registered without one; `None`: unlimited.
     pub client_rate_default: Option<Rate>,
     /// Workload-identity issuers (TOML only: `[[trusted_issuers]]`).
@@ -154,6 +156,7 @@ impl Default for Config {
             assertion_max_age: limits::ASSERTION_MAX_AGE_DEFAULT,
             dpop_nonce: false,
             client_rate_default: None,
+            audit_log: None,
             auth_failures_per_address: limits::FAILED_AUTH_PER_SOURCE_DEFAULT,
             auth_failures_per_client: limits::FAILED_AUTH_PER_CLIENT_DEFAULT,
             trusted_issuers: Vec::new(),
@@ -531,6 +534,14 @@ pub const SETTINGS: &[Setting] = &[
             c.client_rate_default
                 .map_or("off".to_owned(), |r| r.to_string())
         },
+    },
+    Setting {
+        name: "audit_log",
+        unit: "path",
+        help: "file audit events are appended to (JSON lines); unset: stderr, with \"audit\":true",
+        secret: false,
+        set: |c, v| set(&mut c.audit_log, Some(PathBuf::from(v))),
+        show: |c| show_path(&c.audit_log),
     },
     Setting {
         name: "auth_failures_per_address",
@@ -1194,6 +1205,7 @@ mod tests {
             "dpop_nonce" => "true",
             "client_rate_default" => "50/s burst 100",
             "auth_failures_per_address" => "0",
+            "audit_log" => "/var/log/edgeauth/audit.log",
             "auth_failures_per_client" => "1000",
             other => panic!("add a sample value for the new setting {other}"),
         }

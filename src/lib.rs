@@ -10,6 +10,8 @@
 //!   `form`: the form-urlencoded codec. `rate`: token rates and buckets.
 //! * `log`: JSON log lines on stderr. `shutdown`: the per-shard latch and the drain protocol.
 //! * `config`: every setting declared once (flags, environment, TOML, validation, log line).
+//!   `audit`: audit events (client changes, revocations, admin calls, key reloads, failed
+//!   authentications) to `audit_log` or stderr.
 //! * `tls`: TLS for the listeners (rustls): certificates, ticket keys, a session without
 //!   I/O for the connection loop, client certificates (RFC 8705).
 //! * `pg`: our own Postgres client on monoio: start-up/auth, TLS, pipelined extended query,
@@ -34,6 +36,7 @@
 //! * `server`: `edgeauth serve`: shared set-up, one pinned thread per shard, signals.
 //! * `cli`: the command line and the subcommands besides `serve` (`cli::commands`).
 
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod cache;

@@ -303,3 +303,9 @@ pub const FAILED_AUTH_BOUND_MAX: usize = 1_000_000;
 
 /// Client ids, and addresses, whose failures one shard tracks at once.
 pub const FAILED_AUTH_TRACKED_MAX: usize = 10_000;
+
+/// Audit events of failed authentications one shard writes per second, and at once: a
+/// flood of bad credentials costs the audit log at most this much (the next event written
+/// counts the ones left out).
+pub const AUDITED_AUTH_FAILURES_PER_SECOND: f64 = 10.0;
+pub const AUDITED_AUTH_FAILURES_BURST: u32 = 100;

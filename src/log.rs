@@ -58,13 +58,24 @@ pub fn event(level: Level, msg: &str, fields: &[(&str, &dyn Display)]) {
     if !enabled(level) {
         return;
     }
+    let line = json_line(&[("level", level.as_str()), ("msg", msg)], fields);
+    // One write per line so that lines from several shards do not interleave.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// `{"ts":"<now>", <leading strings>, <fields>}` and a newline: the shape of every log line
+/// and audit event.
+pub fn json_line(leading: &[(&str, &str)], fields: &[(&str, &dyn Display)]) -> String {
     let mut line = String::with_capacity(128);
     line.push_str("{\"ts\":\"");
     push_rfc3339_now(&mut line);
-    line.push_str("\",\"level\":\"");
-    line.push_str(level.as_str());
-    line.push_str("\",\"msg\":");
-    push_json_string(&mut line, msg);
+    line.push('"');
+    for (key, value) in leading {
+        line.push(',');
+        push_json_string(&mut line, key);
+        line.push(':');
+        push_json_string(&mut line, value);
+    }
     for (key, value) in fields {
         line.push(',');
         push_json_string(&mut line, key);
@@ -77,8 +88,7 @@ pub fn event(level: Level, msg: &str, fields: &[(&str, &dyn Display)]) {
         }
     }
     line.push_str("}\n");
-    // One write per line so that lines from several shards do not interleave.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    line
 }
 
 pub fn error(msg: &str, fields: &[(&str, &dyn Display)]) {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::audit;
 use crate::auth::dpop::NonceKey;
 use crate::auth::federation::TrustedIssuers;
 use crate::config::{Config, Settings};
@@ -53,6 +54,7 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
     // Take SIGTERM/SIGINT (and SIGHUP, whose default also kills) away from their default
     // before anything can be lost.
     let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    audit::open(config.audit_log.as_deref())?;
     let pg = store::database(&config)?.with_application_name("edgeauth");
     let (key_pems, keys) = load_signing_keys(&config)?;
     let issuers = Arc::new(TrustedIssuers::load(&config.trusted_issuers)?);
@@ -205,6 +207,7 @@ fn reload(config: &Config, settings: &Settings, shards: &mut Shards) {
                 "SIGHUP: keys and certificate not reloaded; keeping the current ones",
                 &[("error", &e)],
             );
+            audit::record("keys.reload_failed", &[("error", &e)]);
             return;
         }
     };
@@ -222,6 +225,14 @@ fn reload(config: &Config, settings: &Settings, shards: &mut Shards) {
         }
     }
     shards.tls = tls;
+    audit::record(
+        "keys.reloaded",
+        &[
+            ("signing_kid", &keys[0].kid()),
+            ("kids", &kid_list(&keys)),
+            ("trusted_issuers", &issuers.iter().count()),
+        ],
+    );
     log::info(
         "SIGHUP: signing keys reloaded",
         &[

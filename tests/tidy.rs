@@ -20,8 +20,8 @@ const LAYERS: &[&[&str]] = &[
     // form-urlencoded codec, token rates. They import nothing of the crate.
     &["limits", "clock", "counter", "wake", "form", "rate"],
     &["log", "shutdown"],
-    // Settings, declared once; knows no database, no HTTP.
-    &["config"],
+    // Settings, declared once; knows no database, no HTTP. Audit events.
+    &["config", "audit"],
     // TLS for the listeners: certificates, ticket keys, sessions without I/O.
     &["tls"],
     // The Postgres wire client.

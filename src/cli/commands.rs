@@ -3,6 +3,7 @@
 
 use std::error::Error;
 
+use crate::audit;
 use crate::cli::{ClientCommand, KeysCommand, RateArgs};
 use crate::config::{self, Config};
 use crate::jwt::generate::generate_file;
@@ -51,6 +52,10 @@ pub fn prune(config: &Config) -> Result<()> {
 }
 
 pub fn client(config: &Config, cmd: ClientCommand) -> Result<()> {
+    // A change is audited: without its audit log, no change (reading needs none).
+    if !matches!(cmd, ClientCommand::List | ClientCommand::Show { .. }) {
+        audit::open(config.audit_log.as_deref())?;
+    }
     block_on(async {
         let client = connect(config).await?;
         let result = client_command(config, &client, cmd).await;
@@ -65,6 +70,7 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
         ClientCommand::SetJwks { client_id, jwks } => {
             let json = read_jwks(&jwks)?;
             clients::set_jwks(client, &client_id, &json).await?;
+            audited("client.jwks_replaced", &client_id);
             println!(
                 "{}",
                 clients::to_json(&clients::show(client, &client_id).await?)
@@ -75,6 +81,7 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
                 return Err("client set-rate takes --rate N/s [--burst M], or --rate off".into());
             }
             clients::set_rate(client, &client_id, client_rate(&rate)?).await?;
+            audited("client.rate_set", &client_id);
             println!(
                 "{}",
                 clients::to_json(&clients::show(client, &client_id).await?)
@@ -82,6 +89,7 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
         }
         ClientCommand::RotateSecret { client_id } => {
             let secret = clients::rotate_secret(client, &client_id).await?;
+            audited("client.secret_rotated", &client_id);
             print_secret(&client_id, &secret);
         }
         ClientCommand::List => {
@@ -97,34 +105,36 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
         }
         ClientCommand::Disable { client_id } => {
             clients::set_disabled(client, &client_id, true).await?;
-            println!(
-                "{}",
-                serde_json::json!({"client_id": client_id, "disabled": true})
-            );
+            changed("client.disabled", &client_id, "disabled", true);
         }
         ClientCommand::Enable { client_id } => {
             clients::set_disabled(client, &client_id, false).await?;
-            println!(
-                "{}",
-                serde_json::json!({"client_id": client_id, "disabled": false})
-            );
+            changed("client.enabled", &client_id, "disabled", false);
         }
         ClientCommand::RevokeTokens { client_id } => {
             clients::revoke_tokens(client, &client_id).await?;
-            println!(
-                "{}",
-                serde_json::json!({"client_id": client_id, "tokens_revoked": true})
-            );
+            changed("client.tokens_revoked", &client_id, "tokens_revoked", true);
         }
         ClientCommand::Delete { client_id } => {
             clients::delete(client, &client_id).await?;
-            println!(
-                "{}",
-                serde_json::json!({"client_id": client_id, "deleted": true})
-            );
+            changed("client.deleted", &client_id, "deleted", true);
         }
     }
     Ok(())
+}
+
+/// After a change: its audit event, and `{"client_id": .., <what>: <value>}` on stdout.
+fn changed(event: &str, client_id: &str, what: &str, value: bool) {
+    audited(event, client_id);
+    println!(
+        "{}",
+        serde_json::json!({"client_id": client_id, what: value})
+    );
+}
+
+/// The audit event of a change made through the CLI.
+fn audited(event: &str, client_id: &str) {
+    audit::record(event, &[("client_id", &client_id), ("via", &"cli")]);
 }
 
 /// The one place a secret is ever shown: stdout, once, to whoever ran the command.
@@ -162,13 +172,7 @@ async fn add_client(config: &Config, client: &Client, cmd: ClientCommand) -> Res
     };
     let auth_method = auth_method.unwrap_or_else(|| given.implied_method().to_owned());
     let auth = given.new_auth(&auth_method)?;
-    if let clients::NewAuth::Federated { issuer, .. } = auth
-        && !config.trusted_issuers.iter().any(|t| t.issuer == issuer)
-    {
-        eprintln!(
-            "warning: {issuer:?} is not among this configuration's trusted_issuers: the client cannot authenticate until it is"
-        );
-    }
+    warn_if_untrusted(config, &auth);
     let claims = claims
         .map(|path| {
             std::fs::read_to_string(&path).map_err(|e| format!("--claims {}: {e}", path.display()))
@@ -187,14 +191,40 @@ async fn add_client(config: &Config, client: &Client, cmd: ClientCommand) -> Res
         token_ttl,
         grant_types: &grant_types,
     };
-    match clients::add(client, &new).await? {
-        Some(secret) => print_secret(&client_id, &secret),
+    let secret = clients::add(client, &new).await?;
+    added(&client_id, &auth_method, secret.as_deref());
+    Ok(())
+}
+
+/// A workload registered for an issuer this configuration does not trust cannot
+/// authenticate yet: say so, and register it anyway (the issuer may be added next).
+fn warn_if_untrusted(config: &Config, auth: &clients::NewAuth<'_>) {
+    if let clients::NewAuth::Federated { issuer, .. } = auth
+        && !config.trusted_issuers.iter().any(|t| t.issuer == *issuer)
+    {
+        eprintln!(
+            "warning: {issuer:?} is not among this configuration's trusted_issuers: the client cannot authenticate until it is"
+        );
+    }
+}
+
+/// After `client add`: its audit event, and the secret (or the method) on stdout.
+fn added(client_id: &str, auth_method: &str, secret: Option<&str>) {
+    audit::record(
+        "client.added",
+        &[
+            ("client_id", &client_id),
+            ("auth_method", &auth_method),
+            ("via", &"cli"),
+        ],
+    );
+    match secret {
+        Some(secret) => print_secret(client_id, secret),
         None => println!(
             "{}",
             serde_json::json!({"client_id": client_id, "auth_method": auth_method})
         ),
     }
-    Ok(())
 }
 
 /// The credential options `client add` was given.

@@ -1,29 +1,46 @@
 //! `/admin/cache/stats` and `/admin/cache/invalidate`, behind `Authorization: Bearer
 //! <admin_token>`. Without a configured admin token they do not exist (404).
 
+use std::net::IpAddr;
+
+use crate::audit;
 use crate::auth::secret;
 use crate::endpoint::context::Context;
 use crate::endpoint::params;
+use crate::endpoint::request_metrics;
 use crate::endpoint::route::{self, Route};
 use crate::http::request::Request;
 use crate::http::response;
 use crate::store::clients;
 use crate::store::events::{self, Invalidation};
 
-/// Answer an admin request, once its bearer token is checked.
+/// Answer an admin request, once its bearer token is checked; every call, refused or not,
+/// is an audit event (its path, status and source address).
 pub async fn handle(
     ctx: &Context,
     route: Route,
     req: &Request<'_>,
+    source: IpAddr,
     out: &mut Vec<u8>,
     keep_alive: bool,
 ) {
+    let start = out.len();
     match authorize(ctx, req) {
         Err(refusal) => write_refusal(refusal, out, keep_alive),
         Ok(()) if route == Route::AdminStats => stats(ctx, out, keep_alive),
         Ok(()) if route == Route::AdminInvalidate => invalidate(ctx, req, out, keep_alive).await,
         Ok(()) => revoke_tokens(ctx, req, out, keep_alive).await,
     }
+    let status = request_metrics::status_of(&out[start..]);
+    audit::record(
+        "admin.call",
+        &[
+            ("method", &req.method.as_str()),
+            ("path", &req.path),
+            ("status", &status),
+            ("source", &source),
+        ],
+    );
 }
 
 /// Why an admin request was refused before it was served.
@@ -162,7 +179,13 @@ pub async fn revoke_tokens(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, 
         Err(e) => Err(clients::AdminError::Db(e)),
     };
     match done {
-        Ok(()) => response::write_no_content(out, keep_alive),
+        Ok(()) => {
+            audit::record(
+                "client.tokens_revoked",
+                &[("client_id", &id), ("via", &"api")],
+            );
+            response::write_no_content(out, keep_alive)
+        }
         Err(clients::AdminError::NotFound(_)) => {
             let body = b"{\"error\":\"not_found\",\"error_description\":\"no such client\"}";
             response::write_json(out, 404, body, keep_alive, &[])

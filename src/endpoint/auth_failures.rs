@@ -12,7 +12,15 @@ use std::time::Instant;
 
 use hashbrown::HashMap;
 
+use crate::audit;
 use crate::limits;
+use crate::rate::{Bucket, Rate};
+
+/// Audit events of failed authentications one shard writes at most.
+const AUDIT_RATE: Rate = Rate {
+    per_second: limits::AUDITED_AUTH_FAILURES_PER_SECOND,
+    burst: limits::AUDITED_AUTH_FAILURES_BURST,
+};
 
 /// Failures counted in the window that began with the first of them.
 #[derive(Clone, Copy)]
@@ -30,6 +38,9 @@ impl Window {
 pub struct FailureBounds {
     by_client: RefCell<HashMap<String, Window>>,
     by_source: RefCell<HashMap<IpAddr, Window>>,
+    /// Audit events of failures this shard may still write, and those it did not write
+    /// since the last one it did: a flood of failures cannot fill the disk.
+    audit_budget: RefCell<(Bucket, u64)>,
     /// Failures allowed per window; 0: no bound.
     per_client: u32,
     per_source: u32,
@@ -40,6 +51,7 @@ impl FailureBounds {
         FailureBounds {
             by_client: RefCell::new(HashMap::new()),
             by_source: RefCell::new(HashMap::new()),
+            audit_budget: RefCell::new((Bucket::full(&AUDIT_RATE, Instant::now()), 0)),
             per_client,
             per_source,
         }
@@ -56,6 +68,27 @@ impl FailureBounds {
         };
         over(self.by_client.borrow().get(client_id), self.per_client)
             || over(self.by_source.borrow().get(&source), self.per_source)
+    }
+
+    /// Write the audit event of one failed authentication, unless this shard's budget of
+    /// such events is spent; the next one written says how many were left out.
+    pub fn audit(&self, client_id: &str, source: IpAddr, reason: &str, now: Instant) {
+        let mut budget = self.audit_budget.borrow_mut();
+        let (bucket, suppressed) = &mut *budget;
+        if bucket.take(&AUDIT_RATE, now).is_err() {
+            *suppressed += 1;
+            return;
+        }
+        audit::record(
+            "client.authentication_failed",
+            &[
+                ("client_id", &client_id),
+                ("source", &source),
+                ("reason", &reason),
+                ("suppressed_before", suppressed),
+            ],
+        );
+        *suppressed = 0;
     }
 
     /// Forget the windows that have passed, so that a shard nobody fails on again checks

@@ -138,29 +138,43 @@ pub async fn authenticate(
     source: IpAddr,
 ) -> Result<Rc<ClientRecord>, OAuthError> {
     let failures = &ctx.auth_failures;
+    let refused = |reason: &'static str| {
+        failures.audit(&presented.client_id, source, reason, Instant::now());
+        refusal(presented)
+    };
     if failures.refuses(&presented.client_id, source, Instant::now()) {
-        return Err(refusal(presented));
+        return Err(refused("too_many_failures"));
     }
-    let result = authenticate_unbounded(ctx, presented).await;
-    if let Err(OAuthError::InvalidClient { .. }) = &result {
-        failures.record(&presented.client_id, source, Instant::now());
+    match authenticate_unbounded(ctx, presented).await {
+        Ok(client) => Ok(client),
+        Err(Failure::Refused(Refused(reason))) => {
+            failures.record(&presented.client_id, source, Instant::now());
+            Err(refused(reason))
+        }
+        Err(Failure::Unavailable(e)) => Err(e),
     }
-    result
+}
+
+/// Why [`authenticate_unbounded`] did not authenticate.
+enum Failure {
+    Refused(Refused),
+    /// Not the client's doing: the database, or the replay check, cannot answer.
+    Unavailable(OAuthError),
 }
 
 /// [`authenticate`] before the bound on failures.
 async fn authenticate_unbounded(
     ctx: &Context,
     presented: &Presented<'_>,
-) -> Result<Rc<ClientRecord>, OAuthError> {
+) -> Result<Rc<ClientRecord>, Failure> {
     if clients::validate_client_id(&presented.client_id).is_err() {
-        return Err(refusal(presented));
+        return Err(Failure::Refused(Refused("malformed_client_id")));
     }
     let record = ctx
         .clients
         .lookup(&presented.client_id)
         .await
-        .map_err(db_unavailable)?;
+        .map_err(|e| Failure::Unavailable(db_unavailable(e)))?;
     let keys = ctx.keys();
     let judge = Judge {
         now: clock::unix_now_s(),
@@ -168,7 +182,8 @@ async fn authenticate_unbounded(
         assertion_max_age: ctx.config.assertion_max_age,
         issuers: &keys.issuers,
     };
-    let Accepted { client, single_use } = accept(presented, record, &judge)?;
+    let Accepted { client, single_use } =
+        accept(presented, record, &judge).map_err(Failure::Refused)?;
     if let Some(SingleUse { jti, expires_at }) = single_use {
         let key = ReplayKey::new(Kind::ClientAssertion, &client.client_id, jti);
         // Boxed: its state would otherwise enlarge every connection's future, idle or not.
@@ -176,10 +191,9 @@ async fn authenticate_unbounded(
             Verdict::Fresh => {}
             Verdict::Replayed => {
                 let reason = AssertionError::Replayed.reason_code();
-                log::debug("client assertion refused", &[("reason", &reason)]);
-                return Err(refusal(presented));
+                return Err(Failure::Refused(Refused(reason)));
             }
-            Verdict::Unchecked => return Err(replay_unavailable()),
+            Verdict::Unchecked => return Err(Failure::Unavailable(replay_unavailable())),
         }
     }
     Ok(client)
@@ -210,11 +224,12 @@ pub struct Judge<'a> {
 /// An assertion must be signed by a key the client registered, or by its trusted issuer for
 /// its registered subject, and pass every check of `auth::assertion`. A client's own
 /// assertion comes back with its `jti` and expiry, for the single-use check.
+/// A refusal carries its reason code, for the audit event; the answer never says it.
 pub fn accept<'p>(
     presented: &'p Presented<'_>,
     record: Option<Rc<ClientRecord>>,
     judge: &Judge<'_>,
-) -> Result<Accepted<'p>, OAuthError> {
+) -> Result<Accepted<'p>, Refused> {
     let registered = record.as_deref().map(|c| &c.auth);
     let mut single_use = None;
     let proven = match &presented.proof {
@@ -224,6 +239,8 @@ pub fn accept<'p>(
                 _ => &NO_CLIENT_HASH,
             };
             secret::verify_secret(secret.as_bytes(), hash)
+                .then_some(())
+                .ok_or("wrong_secret")
         }
         Proof::Certificate(peer) => match registered {
             Some(ClientAuth::TlsClientAuth(name)) => {
@@ -233,26 +250,27 @@ pub fn accept<'p>(
                 peer.thumbprint() == sha256 && peer.is_current()
             }
             _ => false,
-        },
+        }
+        .then_some(())
+        .ok_or("certificate_rejected"),
         Proof::Assertion(assertion) => match registered {
-            Some(auth) => match judge_assertion(assertion, &presented.client_id, auth, judge) {
-                Ok(jti) => {
-                    single_use = jti;
-                    true
-                }
-                Err(e) => {
-                    log::debug("client assertion refused", &[("reason", &e.reason_code())]);
-                    false
-                }
-            },
-            None => false,
+            Some(auth) => judge_assertion(assertion, &presented.client_id, auth, judge)
+                .map(|jti| single_use = jti)
+                .map_err(|e| e.reason_code()),
+            None => Err("unknown_client"),
         },
     };
-    match record {
-        Some(client) if proven && !client.disabled => Ok(Accepted { client, single_use }),
-        _ => Err(refusal(presented)),
+    match (record, proven) {
+        (None, _) => Err(Refused("unknown_client")),
+        (Some(client), Ok(())) if !client.disabled => Ok(Accepted { client, single_use }),
+        (Some(_), Ok(())) => Err(Refused("disabled")),
+        (Some(_), Err(reason)) => Err(Refused(reason)),
     }
 }
+
+/// Why a client was not authenticated: a reason code for the audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
 
 /// An authenticated client, and the single-use id its assertion must not have used before.
 pub struct Accepted<'p> {

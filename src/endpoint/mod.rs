@@ -76,7 +76,7 @@ pub async fn handle(
         Route::Readyz => health::readyz(ctx, out, keep_alive),
         Route::Metrics => metrics::handle(ctx, out, keep_alive),
         Route::AdminStats | Route::AdminInvalidate | Route::AdminRevokeTokens => {
-            admin::handle(ctx, route, req, out, keep_alive).await
+            admin::handle(ctx, route, req, caller.source, out, keep_alive).await
         }
         Route::MethodNotAllowed(allow) => {
             let body = b"{\"error\":\"method_not_allowed\"}";

@@ -16,6 +16,7 @@
 //! * Database unavailable: 503 `temporarily_unavailable` with `Retry-After`; the client
 //!   must retry, because a revocation that was not recorded must not look successful.
 
+use crate::audit;
 use crate::endpoint::client_authn;
 use crate::endpoint::context::{Caller, Context, Reply};
 use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
@@ -54,5 +55,9 @@ async fn revoke(ctx: &Context, req: &Request<'_>, caller: Caller<'_>) -> Result<
     ctx.revocations
         .borrow_mut()
         .insert(*jti.as_bytes(), claims.exp, crate::clock::unix_now_s());
+    audit::record(
+        "token.revoked",
+        &[("client_id", &claims.client_id), ("jti", &claims.jti)],
+    );
     Ok(())
 }

@@ -32,6 +32,16 @@ impl Method {
             _ => Method::Other,
         }
     }
+
+    /// The method's name, for logs and audit events (`OTHER` for the ones we do not serve).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Other => "OTHER",
+        }
+    }
 }
 
 /// A complete request, borrowed from the connection's read buffer.
