@@ -265,10 +265,7 @@ async fn run(shard: &Shard, link: &mut Link, buffers: &mut Buffers, surface: Sur
     // `Expect: 100-continue` (once per request).
     let mut head_checked = false;
     loop {
-        if !buffers.read.is_empty() {
-            buffers.ready();
-        }
-        let answered = answer_buffered(shard, buffers, surface, link.caller()).await;
+        let answered = answer_boxed(shard, buffers, surface, link.caller()).await;
         if answered.consumed > 0 {
             buffers.read.drain(..answered.consumed);
             last_activity = Instant::now();
@@ -333,6 +330,32 @@ struct Answered {
     close: bool,
     /// Stopped at `PENDING_OUTPUT_BYTES_MAX` of responses: write them, then go on.
     output_full: bool,
+}
+
+impl Answered {
+    const NOTHING: Answered = Answered {
+        consumed: 0,
+        close: false,
+        output_full: false,
+    };
+}
+
+/// [`answer_buffered`], its state boxed for the one pass: the endpoints' awaits (every
+/// future of `endpoint::handle`) are not part of the connection's task, whose size is what
+/// an idle connection costs. A few hundred bytes more in the task move it up a mimalloc size
+/// class, where it shares pages with the 4 KiB read buffers and keeps them resident after
+/// they are released (`tests/memory.rs`). One allocation per read that brought bytes.
+async fn answer_boxed(
+    shard: &Shard,
+    buffers: &mut Buffers,
+    surface: Surface,
+    caller: endpoint::Caller<'_>,
+) -> Answered {
+    if buffers.read.is_empty() {
+        return Answered::NOTHING;
+    }
+    buffers.ready();
+    Box::pin(answer_buffered(shard, buffers, surface, caller)).await
 }
 
 /// Answer every complete request in the read buffer, in order, into the write buffer, until
