@@ -493,3 +493,411 @@ fn reader_refuses_what_it_cannot_read() {
         assert!(reads(bad).is_err(), "{bad} was read: {:?}", reads(bad));
     }
 }
+
+// ---- The dashboard against the server ----
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{Server, TestDb};
+use promql::Grouping;
+use serde_json::Value;
+
+const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana-dashboard.json");
+
+/// The data source every panel and target names: the dashboard's `datasource` variable, so
+/// it imports into any Grafana whatever its Prometheus is called.
+const DATASOURCE_UID: &str = "${datasource}";
+
+/// Labels Prometheus attaches to every series it scrapes (target labels); `/metrics` does
+/// not serve them itself.
+const TARGET_LABELS: &[&str] = &["instance", "job"];
+
+/// Families `/metrics` serves that no panel shows, each with why. A new family needs a
+/// panel or a line here.
+const NOT_ON_DASHBOARD: &[(&str, &str)] = &[];
+
+/// The calls that take a counter: they see through its resets at restart.
+const COUNTER_CALLS: &[&str] = &["rate", "irate", "increase", "resets"];
+
+/// A series name as served (`x_total`, `y_bucket`): its family, the family's type, and
+/// each label name with the values seen.
+struct Series {
+    family: String,
+    kind: String,
+    labels: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A text exposition, by series name. A sample line's series (`name{l="v",...}`) is a
+/// PromQL selector, so the PromQL reader reads it.
+fn exposition(text: &str) -> BTreeMap<String, Series> {
+    let mut served: BTreeMap<String, Series> = BTreeMap::new();
+    let mut family = (String::new(), String::from("untyped"));
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name type");
+            family = (name.to_owned(), kind.to_owned());
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        // No timestamps: the value is the last field.
+        let (series, _value) = line.rsplit_once(' ').expect("a sample and its value");
+        let read = reads(series).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let [
+            Selector {
+                metric, matchers, ..
+            },
+        ] = &read.selectors[..]
+        else {
+            panic!("{line}: not one series");
+        };
+        let (name, kind) = match belongs(metric, &family.0, &family.1) {
+            true => family.clone(),
+            false => (metric.clone(), String::from("untyped")),
+        };
+        let entry = served.entry(metric.clone()).or_insert_with(|| Series {
+            family: name,
+            kind,
+            labels: BTreeMap::new(),
+        });
+        for m in matchers {
+            let values = entry.labels.entry(m.label.clone()).or_default();
+            values.insert(m.value.clone());
+        }
+    }
+    served
+}
+
+/// Whether `series` is a sample of the family declared as `family` of type `kind`.
+fn belongs(series: &str, family: &str, kind: &str) -> bool {
+    let suffixes: &[&str] = match kind {
+        "histogram" => &["_bucket", "_sum", "_count"],
+        "summary" => &["", "_sum", "_count"],
+        "counter" => &["", "_total"],
+        _ => &[""],
+    };
+    suffixes
+        .iter()
+        .any(|s| series.strip_suffix(s) == Some(family))
+}
+
+#[test]
+fn exposition_reader_types_each_series_and_collects_its_labels() {
+    let text = "# HELP a_seconds Latency\n# TYPE a_seconds histogram\n\
+                a_seconds_bucket{shard=\"0\",le=\"0.1\"} 1\n\
+                a_seconds_bucket{shard=\"1\",le=\"+Inf\"} 2\n\
+                a_seconds_sum{shard=\"0\"} 0.5\na_seconds_count{shard=\"0\"} 2\n\
+                # TYPE b counter\nb_total{path=\"a \\\"b\\\" c\"} 3\n\
+                # TYPE c gauge\nc 1\nd_total 4\n";
+    let served = exposition(text);
+    let kinds: Vec<(&str, &str, &str)> = (served.iter())
+        .map(|(name, s)| (name.as_str(), s.family.as_str(), s.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("a_seconds_bucket", "a_seconds", "histogram"),
+            ("a_seconds_count", "a_seconds", "histogram"),
+            ("a_seconds_sum", "a_seconds", "histogram"),
+            ("b_total", "b", "counter"),
+            ("c", "c", "gauge"),
+            // A sample after another family's samples has no type of its own.
+            ("d_total", "d_total", "untyped"),
+        ]
+    );
+    let bucket = &served["a_seconds_bucket"].labels;
+    assert_eq!(bucket["le"], BTreeSet::from(["0.1".into(), "+Inf".into()]));
+    assert_eq!(bucket["shard"].len(), 2);
+    assert!(!served["a_seconds_sum"].labels.contains_key("le"));
+    assert!(served["b_total"].labels["path"].contains("a \"b\" c"));
+}
+
+fn has_label(series: &Series, label: &str) -> bool {
+    TARGET_LABELS.contains(&label) || series.labels.contains_key(label)
+}
+
+/// What is wrong with `expr` against what is served, one line per problem.
+fn problems(expr: &str, served: &BTreeMap<String, Series>) -> Vec<String> {
+    let read = match reads(expr) {
+        Ok(read) => read,
+        Err(e) => return vec![format!("unreadable: {e}")],
+    };
+    let mut out = Vec::new();
+    if read.selectors.is_empty() {
+        out.push("reads no metric".to_owned());
+    }
+    for s in &read.selectors {
+        selector_problems(s, served, &mut out);
+    }
+    for g in &read.groupings {
+        grouping_problems(g, served, &mut out);
+    }
+    out
+}
+
+fn selector_problems(s: &Selector, served: &BTreeMap<String, Series>, out: &mut Vec<String>) {
+    let Some(series) = served.get(&s.metric) else {
+        out.push(format!("{} is not served", s.metric));
+        return;
+    };
+    for m in &s.matchers {
+        if !has_label(series, &m.label) {
+            out.push(format!("{} has no label {}", s.metric, m.label));
+            continue;
+        }
+        // A literal value no series carries selects nothing: a typo, most likely.
+        let seen = series.labels.get(&m.label);
+        if m.op == "=" && !m.value.contains('$') && seen.is_some_and(|v| !v.contains(&m.value)) {
+            out.push(format!("no {} has {}={:?}", s.metric, m.label, m.value));
+        }
+    }
+    // Histogram buckets, sums and counts are counters too.
+    let counter = series.kind == "counter" || series.kind == "histogram";
+    let call = s.call.as_deref();
+    let rated = call.is_some_and(|c| COUNTER_CALLS.contains(&c));
+    if counter && !rated {
+        out.push(format!("{} is a counter, read without rate()", s.metric));
+    }
+    if rated && !counter {
+        let (family, kind) = (&series.family, &series.kind);
+        out.push(format!("{call:?} of {family}, a {kind}"));
+    }
+}
+
+fn grouping_problems(g: &Grouping, served: &BTreeMap<String, Series>, out: &mut Vec<String>) {
+    if g.metrics.is_empty() {
+        out.push(format!("`{}` applies to no metric", g.keyword));
+    }
+    // Those that are not served are reported once, by their selector.
+    let series: Vec<&Series> = g.metrics.iter().filter_map(|m| served.get(m)).collect();
+    for label in &g.labels {
+        let carrying = series.iter().filter(|s| has_label(s, label)).count();
+        // `group_left (l)` copies `l` from one side; every other clause needs it on all.
+        let enough = match g.keyword.starts_with("group_") {
+            true => carrying > 0,
+            false => carrying == series.len(),
+        };
+        if !enough {
+            let (keyword, metrics) = (&g.keyword, &g.metrics);
+            out.push(format!("{keyword} ({label}): not on each of {metrics:?}"));
+        }
+    }
+}
+
+fn dashboard() -> Value {
+    let text = std::fs::read_to_string(DASHBOARD).expect("deploy/grafana-dashboard.json");
+    serde_json::from_str(&text).expect("the dashboard is JSON")
+}
+
+/// Every panel, with those a collapsed row holds.
+fn panels(d: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for panel in d["panels"].as_array().expect("panels") {
+        out.push(panel);
+        out.extend(panel["panels"].as_array().into_iter().flatten());
+    }
+    out
+}
+
+/// (panel title, expression) for every target of every panel.
+fn expressions(d: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for panel in panels(d) {
+        let title = panel["title"].as_str().unwrap_or("(untitled)");
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap_or_default();
+            out.push((title.to_owned(), expr.to_owned()));
+        }
+    }
+    out
+}
+
+/// The dashboard's variables by name.
+fn variables(d: &Value) -> BTreeMap<&str, &Value> {
+    let list = d["templating"]["list"].as_array().expect("templating.list");
+    list.iter()
+        .map(|v| (v["name"].as_str().expect("a variable name"), v))
+        .collect()
+}
+
+/// A query variable's `label_values(SELECTOR, LABEL)`: the selector and the label.
+fn label_values(variable: &Value) -> (String, String) {
+    let query = variable["query"]["query"]
+        .as_str()
+        .or(variable["query"].as_str())
+        .expect("a variable query");
+    let args = query
+        .strip_prefix("label_values(")
+        .and_then(|q| q.strip_suffix(')'))
+        .and_then(|q| q.rsplit_once(','))
+        .unwrap_or_else(|| panic!("not label_values(selector, label): {query}"));
+    assert_eq!(variable["definition"].as_str(), Some(query), "definition");
+    (args.0.trim().to_owned(), args.1.trim().to_owned())
+}
+
+/// `/metrics` of a server that has issued a token, so the series that appear on first use
+/// (`edgeauth_http_requests_total{endpoint="token",...}`) are there.
+fn served_after_a_token() -> BTreeMap<String, Series> {
+    let db = TestDb::new();
+    let secret = db.add_client("dashboard", "read");
+    let server = Server::start(&db);
+    let r = server.token_basic("dashboard", &secret, "grant_type=client_credentials");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(db.wait_token_rows(1), 1);
+    let r = server.get("/metrics");
+    assert_eq!(r.status, 200);
+    let served = exposition(std::str::from_utf8(&r.body).expect("the exposition is UTF-8"));
+    let requests = &served["edgeauth_http_requests_total"];
+    assert!(
+        requests.labels["endpoint"].contains("token"),
+        "no token series yet"
+    );
+    served
+}
+
+#[test]
+fn every_panel_reads_families_that_metrics_serves() {
+    let served = served_after_a_token();
+    let d = dashboard();
+    let mut wrong = Vec::new();
+    let mut shown = BTreeSet::new();
+    for (title, expr) in expressions(&d) {
+        for problem in problems(&expr, &served) {
+            wrong.push(format!("{title}: {problem}\n    {expr}"));
+        }
+        for s in reads(&expr).map(|r| r.selectors).unwrap_or_default() {
+            shown.extend(served.get(&s.metric).map(|s| s.family.clone()));
+        }
+    }
+    for (name, variable) in variables(&d) {
+        if variable["type"] != "query" {
+            continue;
+        }
+        let (selector, label) = label_values(variable);
+        let read = reads(&selector).unwrap_or_else(|e| panic!("${name}: {e}"));
+        for s in &read.selectors {
+            match served.get(&s.metric) {
+                Some(series) if has_label(series, &label) => {}
+                Some(_) => wrong.push(format!("${name}: no {label} on {}", s.metric)),
+                None => wrong.push(format!("${name}: {} is not served", s.metric)),
+            }
+        }
+    }
+    let families: BTreeSet<&String> = served.values().map(|s| &s.family).collect();
+    for family in families {
+        if !shown.contains(family) && !NOT_ON_DASHBOARD.iter().any(|(f, _)| f == family) {
+            wrong.push(format!(
+                "{family} is served and on no panel (or NOT_ON_DASHBOARD)"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_selector_follows_the_instance_variable() {
+    for (title, expr) in expressions(&dashboard()) {
+        let read = reads(&expr).unwrap_or_else(|e| panic!("{title}: {e}\n{expr}"));
+        for s in read.selectors {
+            let picked = matcher("instance", "=~", "$instance");
+            assert!(
+                s.matchers.contains(&picked),
+                "{title}: {} ignores $instance",
+                s.metric
+            );
+        }
+    }
+}
+
+#[test]
+fn dashboard_is_grafana_json_that_imports_anywhere() {
+    let d = dashboard();
+    let schema = d["schemaVersion"].as_u64().expect("schemaVersion");
+    assert!((36..=41).contains(&schema), "schemaVersion {schema}");
+    // An exported numeric id would clash with another dashboard on import.
+    assert!(d["id"].is_null(), "id {}", d["id"]);
+    for key in ["uid", "title"] {
+        assert!(d[key].as_str().is_some_and(|s| !s.is_empty()), "{key}");
+    }
+    let vars = variables(&d);
+    let datasource = vars.get("datasource").expect("a datasource variable");
+    assert_eq!(datasource["type"], "datasource");
+    assert_eq!(datasource["query"], "prometheus");
+    let instance = vars.get("instance").expect("an instance variable");
+    assert_eq!(instance["type"], "query");
+    assert_eq!(instance["datasource"]["uid"], DATASOURCE_UID);
+    assert_eq!(instance["multi"], true);
+    assert_eq!(instance["includeAll"], true);
+    // Selectors match `instance=~"$instance"`: "All" must be a regex that matches all.
+    assert_eq!(instance["allValue"], ".*");
+
+    let mut ids = BTreeSet::new();
+    for panel in panels(&d) {
+        let id = panel["id"].as_u64().expect("a panel id");
+        assert!(ids.insert(id), "panel id {id} twice");
+        panel_is_complete(panel);
+    }
+    let top: Vec<&Value> = d["panels"].as_array().unwrap().iter().collect();
+    for (i, a) in top.iter().enumerate() {
+        for b in &top[i + 1..] {
+            let ((ax, ay, aw, ah), (bx, by, bw, bh)) = (grid_pos(a), grid_pos(b));
+            let apart = ax + aw <= bx || bx + bw <= ax || ay + ah <= by || by + bh <= ay;
+            assert!(apart, "{} overlaps {}", a["title"], b["title"]);
+        }
+    }
+}
+
+/// A row holds no queries; any other panel has a position, the data source variable, a
+/// unit and at least one query.
+fn panel_is_complete(panel: &Value) {
+    let title = panel["title"].as_str().expect("a panel title");
+    let (x, _, w, h) = grid_pos(panel);
+    assert!(
+        w >= 1 && h >= 1 && x + w <= 24,
+        "{title}: gridPos {}",
+        panel["gridPos"]
+    );
+    if panel["type"] == "row" {
+        assert!(
+            panel.get("targets").is_none(),
+            "{title}: a row with targets"
+        );
+        return;
+    }
+    assert!(
+        panel["type"].as_str().is_some_and(|t| !t.is_empty()),
+        "{title}: type"
+    );
+    assert_eq!(panel["datasource"]["type"], "prometheus", "{title}");
+    assert_eq!(panel["datasource"]["uid"], DATASOURCE_UID, "{title}");
+    let unit = panel["fieldConfig"]["defaults"]["unit"].as_str();
+    assert!(unit.is_some_and(|u| !u.is_empty()), "{title}: no unit");
+    let targets = panel["targets"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    assert!(!targets.is_empty(), "{title}: no targets");
+    let mut ref_ids = BTreeSet::new();
+    for target in targets {
+        let ref_id = target["refId"].as_str().expect("a refId");
+        assert!(ref_ids.insert(ref_id), "{title}: refId {ref_id} twice");
+        let expr = target["expr"].as_str().unwrap_or_default();
+        assert!(
+            !expr.trim().is_empty(),
+            "{title}: {ref_id} has no expression"
+        );
+        assert_eq!(target["datasource"]["uid"], DATASOURCE_UID, "{title}");
+    }
+}
+
+/// `gridPos` as (x, y, w, h).
+fn grid_pos(panel: &Value) -> (u64, u64, u64, u64) {
+    let pos = &panel["gridPos"];
+    let n = |k: &str| {
+        pos[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("gridPos.{k}: {pos}"))
+    };
+    (n("x"), n("y"), n("w"), n("h"))
+}
