@@ -138,9 +138,12 @@ owner() {
   # dpkg knows a library by the path it shipped, with or without /usr (merged /usr).
   dpkg -S "$1" || dpkg -S "${1#/usr}" || dpkg -S "/usr$1"
 } 2>/dev/null
-needs=()
+declare -A needs # package -> the least version it must have ("" if any)
 for soname in $(readelf -d "$root/usr/bin/edgeauth" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
-  path=$(ldd "$root/usr/bin/edgeauth" | awk -v so="$soname" '$1 == so && $2 == "=>" { print $3 }')
+  # `libc.so.6 => /lib/.../libc.so.6 (0x...)`, or for the loader `/lib64/ld-linux... (0x...)`.
+  path=$(ldd "$root/usr/bin/edgeauth" | awk -v so="$soname" '
+    $1 == so && $2 == "=>" { print $3 }
+    $2 != "=>" { n = split($1, part, "/"); if (n > 1 && part[n] == so) print $1 }')
   if [ -z "$path" ] || ! package=$(owner "$path"); then
     echo "package.sh: no Debian package holds $soname ($path), which edgeauth needs" >&2
     exit 1
@@ -151,11 +154,15 @@ for soname in $(readelf -d "$root/usr/bin/edgeauth" | sed -n 's/.*(NEEDED).*\[\(
         if ($i == "File:") mine = ($(i + 1) == so)
         if ($i == "Name:" && mine) { v = $(i + 1); sub(/^[^_]*_/, "", v); print v } } }' |
     grep -E '^[0-9.]+$' | sort -V | tail -n1 || true)
-  needs+=("$package${min:+ (>= $min)}")
+  # libc.so.6 and the loader are both libc6: keep the higher version.
+  needs[$package]=$(printf '%s\n' "${needs[$package]:-}" "$min" | sort -V | tail -n1)
 done
-needs+=(passwd) # useradd, groupadd, userdel, groupdel in the maintainer scripts
-depends=$(printf '%s, ' "${needs[@]}")
-depends=${depends%, }
+depends=""
+for package in $(printf '%s\n' "${!needs[@]}" | sort); do
+  min=${needs[$package]}
+  depends+="$package${min:+ (>= $min)}, "
+done
+depends+=passwd # useradd, groupadd, userdel, groupdel in the maintainer scripts
 
 for script in postinst prerm postrm; do
   install -m 0755 "deploy/debian/$script" "$root/DEBIAN/$script"
