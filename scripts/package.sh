@@ -17,7 +17,7 @@
 # and deploy/debian/{postinst,prerm,postrm}: the edgeauth system user, /var/lib/edgeauth
 # (0700), the settings file 0640 root:edgeauth; nothing enabled or started; purge removes
 # the user, the data directory and the settings. The maintainer is DEBFULLNAME <DEBEMAIL>,
-# else git's user.name <user.email>.
+# else git's user.name <user.email> (else placeholders: no git is needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,9 +29,18 @@ cargo_version=${pkgid##*[#@]}
 # Debian sorts a Cargo pre-release (1.0.0-rc.1) before its release only with a tilde.
 version=${cargo_version/-/\~}
 arch=$(dpkg --print-architecture)
-maintainer="${DEBFULLNAME:-$(git config user.name)} <${DEBEMAIL:-$(git config user.email)}>"
+# git answers what it can; a checkout without git, or without a user configured, still builds.
+git_or() {
+  local fallback=$1
+  shift
+  git "$@" 2>/dev/null || echo "$fallback"
+}
+maintainer_name=${DEBFULLNAME:-$(git_or "edgeauth maintainers" config user.name)}
+maintainer_email=${DEBEMAIL:-$(git_or "root@localhost" config user.email)}
+maintainer="$maintainer_name <$maintainer_email>"
 # File dates and the changelog's from the commit, so one commit packages the same bytes.
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git_or "$(date +%s)" log -1 --format=%ct)}
+commit=$(git_or unknown rev-parse --short HEAD)
 
 if [ -n "${EDGEAUTH_BIN:-}" ]; then
   bin=$EDGEAUTH_BIN
@@ -125,7 +134,7 @@ EOF
 {
   echo "edgeauth ($version) unstable; urgency=medium"
   echo
-  echo "  * Built by scripts/package.sh from commit $(git rev-parse --short HEAD)."
+  echo "  * Built by scripts/package.sh from commit $commit."
   echo
   echo " -- $maintainer  $(date -R -u -d "@$SOURCE_DATE_EPOCH")"
 } | gzip -9n >"$doc/changelog.gz"
