@@ -20,6 +20,8 @@
 # else git's user.name <user.email> (else placeholders: no git is needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The staged tree's modes become the installed ones: not a private umask's 0700 and 0600.
+umask 022
 
 target=${CARGO_TARGET_DIR:-target}
 out=${EDGEAUTH_DEB_DIR:-$target/debian}
