@@ -3,7 +3,7 @@
 //!
 //! RSS is the server's `VmRSS` from `/proc/<pid>/status`. The bounds come from measuring
 //! (io_uring and epoll alike): ~9 MiB idle in a release build, ~14 MiB in the debug build
-//! the tests run, and ~2.8 KB per idle keep-alive connection in either once it has released
+//! the tests run, and ~3.8 KB per idle keep-alive connection in either once it has released
 //! its buffers (its task, its socket's runtime state). Before the release, each connection
 //! held ~16 KB (three 4 KiB buffers and its task), so 10,000 of them were ~155 MiB.
 
@@ -16,7 +16,7 @@ use common::*;
 /// Idle RSS allowed for a one-shard server (the target).
 const IDLE_RSS_BYTES_MAX: u64 = 32 * 1024 * 1024;
 
-/// Budget per idle keep-alive connection: measured ~2.8 KB; held buffers would be ~16 KB.
+/// Budget per idle keep-alive connection: measured ~3.8 KB; held buffers would be ~16 KB.
 const IDLE_CONNECTION_BYTES_MAX: u64 = 4 * 1024;
 
 /// Connections held open at once: a shard's default and largest `max_connections`.
