@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -99,12 +99,68 @@ pub struct Config {
     /// before every attempt is refused for the rest of the minute; 0: no bound.
     pub auth_failures_per_address: u32,
     pub auth_failures_per_client: u32,
+    /// Peers whose PROXY protocol headers name the real client address.
+    pub trusted_proxies: Vec<Cidr>,
     /// Where audit events go; `None`: stderr, marked `"audit":true`.
     pub audit_log: Option<PathBuf>,
     /// The token rate of clients registered without one; `None`: unlimited.
     pub client_rate_default: Option<Rate>,
     /// Workload-identity issuers (TOML only: `[[trusted_issuers]]`).
     pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+/// An address range: `10.0.0.0/8`, `2001:db8::/32`, or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let bad = || format!("{text:?}: an address or a CIDR such as 10.0.0.0/8");
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().map_err(|_| bad())?)),
+            None => (text, None),
+        };
+        let network: IpAddr = addr.parse().map_err(|_| bad())?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        if prefix > bits {
+            return Err(bad());
+        }
+        Ok(Cidr { network, prefix })
+    }
+
+    /// Is `ip` in the range? An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) counts as
+    /// the IPv4 one.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
 }
 
 /// A platform whose tokens (a Kubernetes service-account token, a SPIFFE JWT-SVID) are
@@ -157,6 +213,7 @@ impl Default for Config {
             dpop_nonce: false,
             client_rate_default: None,
             audit_log: None,
+            trusted_proxies: Vec::new(),
             auth_failures_per_address: limits::FAILED_AUTH_PER_SOURCE_DEFAULT,
             auth_failures_per_client: limits::FAILED_AUTH_PER_CLIENT_DEFAULT,
             trusted_issuers: Vec::new(),
@@ -533,6 +590,29 @@ pub const SETTINGS: &[Setting] = &[
         show: |c| {
             c.client_rate_default
                 .map_or("off".to_owned(), |r| r.to_string())
+        },
+    },
+    Setting {
+        name: "trusted_proxies",
+        unit: "CIDRs, comma-separated",
+        help: "peers whose PROXY protocol (v1, v2) headers are honoured as the client's address; a header from anyone else is a bad request",
+        secret: false,
+        set: |c, v| {
+            let cidrs = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Cidr::parse)
+                .collect::<Result<_, _>>()?;
+            set(&mut c.trusted_proxies, cidrs)
+        },
+        show: |c| {
+            let shown: Vec<String> = c.trusted_proxies.iter().map(Cidr::to_string).collect();
+            if shown.is_empty() {
+                "none".to_owned()
+            } else {
+                shown.join(",")
+            }
         },
     },
     Setting {
@@ -1206,6 +1286,7 @@ mod tests {
             "client_rate_default" => "50/s burst 100",
             "auth_failures_per_address" => "0",
             "audit_log" => "/var/log/edgeauth/audit.log",
+            "trusted_proxies" => "10.0.0.0/8,2001:db8::/32,192.0.2.7",
             "auth_failures_per_client" => "1000",
             other => panic!("add a sample value for the new setting {other}"),
         }
@@ -1271,6 +1352,31 @@ mod tests {
         ] {
             let e = file("issuers-bad", &bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn cidrs_contain_their_addresses() {
+        let net = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains("10.200.1.2".parse().unwrap()));
+        assert!(
+            net.contains("::ffff:10.1.1.1".parse().unwrap()),
+            "v4-mapped"
+        );
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        let one = Cidr::parse("192.0.2.7").unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "::/129", "nowhere", "10.0.0.0/x"] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
     }
 

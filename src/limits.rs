@@ -309,3 +309,8 @@ pub const FAILED_AUTH_TRACKED_MAX: usize = 10_000;
 /// counts the ones left out).
 pub const AUDITED_AUTH_FAILURES_PER_SECOND: f64 = 10.0;
 pub const AUDITED_AUTH_FAILURES_BURST: u32 = 100;
+
+/// The longest PROXY protocol header accepted (from `trusted_proxies` only): version 1 is at
+/// most 107 bytes; version 2 carries TLVs after the addresses, which HAProxy's specification
+/// bounds at 536 bytes for receivers that want a fixed buffer.
+pub const PROXY_HEADER_BYTES_MAX: usize = 536;

@@ -2,6 +2,7 @@
 //!
 //! * [`request`]: one request from the front of the connection's read buffer (httparse into a
 //!   stack header array), borrowed, with the framing checks that defend against smuggling.
+//! * [`proxy`]: the PROXY protocol header a load balancer sends before the client's bytes.
 //! * [`response`]: status line, headers and body written into the connection's reused write
 //!   buffer.
 //!
@@ -11,6 +12,7 @@
 //! The bounds it enforces are named in `crate::limits` with every other bound (re-exported
 //! here), so that the limits table in `docs/ARCHITECTURE.md` is checked against one file.
 
+pub mod proxy;
 pub mod request;
 pub mod response;
 

@@ -30,6 +30,7 @@ use crate::http::request::{self, ParseError};
 use crate::http::response;
 use crate::limits;
 use crate::shard::Shard;
+use crate::shard::proxy;
 use crate::tls;
 
 /// Why a connection ends; only for counting.
@@ -48,6 +49,15 @@ pub async fn serve(
     surface: Surface,
     secure: bool,
 ) {
+    // Boxed, and only behind a load balancer: the header's buffer and wait are not part of
+    // every connection's task.
+    let source = match shard.ctx.config.trusted_proxies.is_empty() {
+        true => source,
+        false => match Box::pin(proxy::client_address(&shard, &stream, source)).await {
+            Some(source) => source,
+            None => return,
+        },
+    };
     let tls = match secure {
         false => None,
         true => match shard.tls_session() {

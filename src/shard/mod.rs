@@ -15,6 +15,7 @@
 
 pub mod connection;
 pub mod listener;
+mod proxy;
 mod runtime;
 mod state;
 mod tasks;
