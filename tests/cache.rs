@@ -179,8 +179,14 @@ fn disabled_client_is_refused_on_every_shard_within_a_second() {
 fn invalidation_reaches_a_second_instance() {
     let db = TestDb::new();
     let secret = db.add_client("shared", "read");
-    let first = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", ADMIN)]);
-    let second = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", ADMIN)]);
+    // The disabled client's refusals are failed authentications, dozens from one address.
+    let env = [
+        ("EDGEAUTH_ADMIN_TOKEN", ADMIN),
+        ("EDGEAUTH_AUTH_FAILURES_PER_ADDRESS", "0"),
+        ("EDGEAUTH_AUTH_FAILURES_PER_CLIENT", "0"),
+    ];
+    let first = Server::start_with(&db, &env);
+    let second = Server::start_with(&db, &env);
     warm(&second, "shared", &secret);
     db.psql("UPDATE clients SET disabled = true WHERE client_id = 'shared'");
     assert_eq!(
