@@ -14,15 +14,6 @@ use serde_json::json;
 use common::jose::{self, Alg, JWT_BEARER, JoseKey, assertion_form, jwks, temp_file};
 use common::*;
 
-fn form(body: &str) -> Vec<u8> {
-    post(
-        "/oauth/token",
-        "application/x-www-form-urlencoded",
-        body,
-        "",
-    )
-}
-
 fn token_url(server: &Server) -> String {
     format!("{}/oauth/token", server.issuer())
 }
@@ -73,7 +64,7 @@ fn private_key_jwt_with_every_accepted_algorithm() {
         // `aud` may name the token endpoint or the issuer.
         for aud in [token_url(&server), server.issuer()] {
             let assertion = key.assertion(&id, &aud, 60);
-            let r = server.request(&form(&assertion_form(&assertion, "&scope=read")));
+            let r = server.request(&token_form(&assertion_form(&assertion, "&scope=read")));
             assert_eq!(r.status, 200, "{id} aud {aud}: {:?}", r.json());
             let claims = verify(
                 &server,
@@ -211,15 +202,15 @@ fn every_bad_assertion_is_the_same_invalid_client() {
         ),
     ];
     for (what, assertion) in &cases {
-        let r = server.request(&form(&assertion_form(assertion, "")));
+        let r = server.request(&token_form(&assertion_form(assertion, "")));
         assert_refused(&r, what);
     }
     // The same checks hold for an id in the body; a body id that is not the assertion's is
     // refused too.
     let good = key.assertion("svc", &aud, 60);
-    let r = server.request(&form(&assertion_form(&good, "&client_id=off")));
+    let r = server.request(&token_form(&assertion_form(&good, "&client_id=off")));
     assert_refused(&r, "client_id names another client");
-    let r = server.request(&form(&assertion_form(&good, "&client_id=svc")));
+    let r = server.request(&token_form(&assertion_form(&good, "&client_id=svc")));
     assert_eq!(r.status, 200, "{:?}", r.json());
 
     // The type must be the JWT bearer type; the two parameters go together; one method.
@@ -228,10 +219,10 @@ fn every_bad_assertion_is_the_same_invalid_client() {
         key.assertion("svc", &aud, 60)
     );
     assert_refused(
-        &server.request(&form(&other_type)),
+        &server.request(&token_form(&other_type)),
         "another assertion type",
     );
-    let r = server.request(&form(&format!(
+    let r = server.request(&token_form(&format!(
         "grant_type=client_credentials&client_assertion={}",
         key.assertion("svc", &aud, 60)
     )));
@@ -239,7 +230,7 @@ fn every_bad_assertion_is_the_same_invalid_client() {
         (r.status, r.json()["error"].as_str()),
         (400, Some("invalid_request"))
     );
-    let r = server.request(&form(&format!(
+    let r = server.request(&token_form(&format!(
         "grant_type=client_credentials&client_assertion_type={JWT_BEARER}"
     )));
     assert_eq!(
@@ -260,7 +251,7 @@ fn every_bad_assertion_is_the_same_invalid_client() {
     // An oversized assertion is refused like any other bad one, not with a 500.
     let huge = format!("{}.{}.{}", "a".repeat(9000), "b", "c");
     assert_refused(
-        &server.request(&form(&assertion_form(&huge, ""))),
+        &server.request(&token_form(&assertion_form(&huge, ""))),
         "oversized",
     );
     assert!(!server.log().contains("panicked"));
@@ -293,14 +284,14 @@ fn an_assertion_is_accepted_once_across_shards() {
     );
     let aud = token_url(&server);
     for i in 0..24 {
-        let body = form(&assertion_form(&key.assertion("once", &aud, 120), ""));
+        let body = token_form(&assertion_form(&key.assertion("once", &aud, 120), ""));
         assert_eq!(server.request(&body).status, 200, "first use {i}");
         for replay in 0..2 {
             assert_refused(&server.request(&body), &format!("replay {replay} of {i}"));
         }
     }
     for round in 0..4 {
-        let body = form(&assertion_form(&key.assertion("once", &aud, 120), ""));
+        let body = token_form(&assertion_form(&key.assertion("once", &aud, 120), ""));
         let statuses: Vec<u16> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|_| s.spawn(|| server.request(&body).status))
@@ -329,7 +320,7 @@ fn set_jwks_rotates_a_clients_keys() {
     let aud = token_url(&server);
     let with = |key: &JoseKey| {
         server
-            .request(&form(&assertion_form(
+            .request(&token_form(&assertion_form(
                 &key.assertion("rotating", &aud, 60),
                 "",
             )))
@@ -473,7 +464,7 @@ fn workload_identity_tokens_are_reusable_and_their_keys_reload() {
     let config = platform.config.to_str().unwrap();
     let mut server = Server::start_with(&db, &[("EDGEAUTH_CONFIG", config)]);
     let with = |token: &str, client_id: &str| {
-        server.request(&form(&assertion_form(
+        server.request(&token_form(&assertion_form(
             token,
             &format!("&client_id={client_id}"),
         )))
@@ -533,7 +524,7 @@ fn workload_identity_tokens_are_reusable_and_their_keys_reload() {
     assert_eq!(with(&svid, "payments").status, 200);
     // Without client_id the subject names no client.
     assert_refused(
-        &server.request(&form(&assertion_form(&token, ""))),
+        &server.request(&token_form(&assertion_form(&token, ""))),
         "no client_id",
     );
 

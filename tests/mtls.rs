@@ -13,17 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::tls::{CertFiles, Pki, TlsConn, client_config, self_signed_client};
 use common::*;
 
-fn form(body: &str) -> Vec<u8> {
-    post(
-        "/oauth/token",
-        "application/x-www-form-urlencoded",
-        body,
-        "",
-    )
-}
-
 fn token_for(client_id: &str) -> Vec<u8> {
-    form(&format!(
+    token_form(&format!(
         "grant_type=client_credentials&client_id={client_id}"
     ))
 }

@@ -472,6 +472,16 @@ pub fn token_request_basic(id: &str, secret: &str, form: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A token request with this form body and no Authorization header.
+pub fn token_form(body: &str) -> Vec<u8> {
+    post(
+        "/oauth/token",
+        "application/x-www-form-urlencoded",
+        body,
+        "",
+    )
+}
+
 pub fn post(path: &str, content_type: &str, body: &str, extra_headers: &str) -> Vec<u8> {
     format!(
         "POST {path} HTTP/1.1\r\nHost: t\r\n{extra_headers}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
