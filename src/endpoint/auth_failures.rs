@@ -79,10 +79,15 @@ impl FailureBounds {
             *suppressed += 1;
             return;
         }
+        // The id as presented, cut to the longest a client's may be.
+        let mut shown = client_id.len().min(limits::CLIENT_ID_BYTES_MAX);
+        while !client_id.is_char_boundary(shown) {
+            shown -= 1;
+        }
         audit::record(
             "client.authentication_failed",
             &[
-                ("client_id", &client_id),
+                ("client_id", &&client_id[..shown]),
                 ("source", &source),
                 ("reason", &reason),
                 ("suppressed_before", suppressed),
@@ -103,7 +108,11 @@ impl FailureBounds {
         if self.per_client == 0 && self.per_source == 0 {
             return;
         }
-        count(&mut self.by_client.borrow_mut(), client_id, now);
+        // An id longer than any client's is no client's: counted by its address only, so
+        // that what the map holds stays bounded per entry too.
+        if client_id.len() <= limits::CLIENT_ID_BYTES_MAX {
+            count(&mut self.by_client.borrow_mut(), client_id, now);
+        }
         count(&mut self.by_source.borrow_mut(), &source, now);
     }
 }
@@ -168,6 +177,15 @@ mod tests {
             "the id is over, from any address"
         );
         assert!(!bounds.refuses("other", b, t0));
+    }
+
+    #[test]
+    fn an_id_longer_than_any_clients_is_counted_by_its_address_only() {
+        let bounds = FailureBounds::new(100, 30);
+        let long = "x".repeat(limits::CLIENT_ID_BYTES_MAX + 1);
+        bounds.record(&long, IpAddr::from([10, 0, 0, 1]), Instant::now());
+        assert!(bounds.by_client.borrow().is_empty());
+        assert_eq!(bounds.by_source.borrow().len(), 1);
     }
 
     #[test]
