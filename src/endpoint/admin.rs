@@ -29,6 +29,7 @@ pub async fn handle(
         Err(refusal) => write_refusal(refusal, out, keep_alive),
         Ok(()) if route == Route::AdminStats => stats(ctx, out, keep_alive),
         Ok(()) if route == Route::AdminInvalidate => invalidate(ctx, req, out, keep_alive).await,
+        Ok(()) if route == Route::AdminKeys => keys(ctx, out, keep_alive),
         Ok(()) => revoke_tokens(ctx, req, out, keep_alive).await,
     }
     let status = request_metrics::status_of(&out[start..]);
@@ -163,6 +164,26 @@ pub async fn invalidate(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, kee
     let body = serde_json::to_vec(&serde_json::json!({ "invalidated": what.payload() }))
         .expect("a json! value serializes");
     response::write_json(out, 200, &body, keep_alive, &[]);
+}
+
+/// `GET /admin/keys`: every loaded key's `kid` and `alg`, and which one signs (the first);
+/// the same set the JWKS publishes, with HS256 keys named too (never their secret).
+pub fn keys(ctx: &Context, out: &mut Vec<u8>, keep_alive: bool) {
+    let keys = ctx.keys();
+    let signing = keys.signer.key().kid();
+    let listed: Vec<serde_json::Value> = keys
+        .verify_keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "kid": k.kid(),
+                "alg": k.alg().as_str(),
+                "signing": k.kid() == signing,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "keys": listed }).to_string();
+    response::write_json(out, 200, body.as_bytes(), keep_alive, &[]);
 }
 
 /// `POST /admin/clients/{id}/revoke-tokens`: the kill switch, as `edgeauth client

@@ -75,9 +75,10 @@ pub async fn handle(
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(ctx, out, keep_alive),
         Route::Metrics => metrics::handle(ctx, out, keep_alive),
-        Route::AdminStats | Route::AdminInvalidate | Route::AdminRevokeTokens => {
-            admin::handle(ctx, route, req, caller.source, out, keep_alive).await
-        }
+        Route::AdminStats
+        | Route::AdminInvalidate
+        | Route::AdminRevokeTokens
+        | Route::AdminKeys => admin::handle(ctx, route, req, caller.source, out, keep_alive).await,
         Route::MethodNotAllowed(allow) => {
             let body = b"{\"error\":\"method_not_allowed\"}";
             response::write_json(out, 405, body, keep_alive, &[("Allow", allow)]);

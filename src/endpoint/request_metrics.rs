@@ -14,7 +14,7 @@ use crate::endpoint::route::Route;
 
 /// Endpoint label values, indexed by `endpoint_index`. The last one takes everything that
 /// was not routed to an endpoint: unknown paths, wrong methods, unparseable requests.
-pub const ENDPOINTS: [&str; 12] = [
+pub const ENDPOINTS: [&str; 13] = [
     "token",
     "introspect",
     "revoke",
@@ -26,6 +26,7 @@ pub const ENDPOINTS: [&str; 12] = [
     "admin_stats",
     "admin_invalidate",
     "admin_revoke_tokens",
+    "admin_keys",
     "other",
 ];
 
@@ -53,6 +54,7 @@ pub fn endpoint_index(route: Route) -> usize {
         Route::AdminStats => 8,
         Route::AdminInvalidate => 9,
         Route::AdminRevokeTokens => 10,
+        Route::AdminKeys => 11,
         Route::MethodNotAllowed(_) | Route::NotFound => ENDPOINT_OTHER,
     }
 }

@@ -16,6 +16,8 @@ pub enum Route {
     AdminInvalidate,
     /// `POST /admin/clients/{id}/revoke-tokens`; the handler reads the id from the path.
     AdminRevokeTokens,
+    /// `GET /admin/keys`: the loaded keys and which one signs.
+    AdminKeys,
     /// The path exists but not for this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -73,6 +75,7 @@ fn route_of(method: Method, path: &str) -> Route {
         "/metrics" => (Route::Metrics, "GET, HEAD"),
         "/admin/cache/stats" => (Route::AdminStats, "GET, HEAD"),
         "/admin/cache/invalidate" => (Route::AdminInvalidate, "POST"),
+        "/admin/keys" => (Route::AdminKeys, "GET, HEAD"),
         _ if revoke_tokens_client(path).is_some() => (Route::AdminRevokeTokens, "POST"),
         _ => return Route::NotFound,
     };
