@@ -314,3 +314,6 @@ pub const AUDITED_AUTH_FAILURES_BURST: u32 = 100;
 /// most 107 bytes; version 2 carries TLVs after the addresses, which HAProxy's specification
 /// bounds at 536 bytes for receivers that want a fixed buffer.
 pub const PROXY_HEADER_BYTES_MAX: usize = 536;
+
+/// Clients in one page of `GET /admin/clients` (and the default `limit`).
+pub const ADMIN_PAGE_CLIENTS_MAX: usize = 1000;

@@ -72,3 +72,79 @@ fn without_an_admin_token_there_is_no_admin_api() {
     let server = Server::start(&db);
     assert_eq!(get(&server, "/admin/keys", ADMIN).status, 404);
 }
+
+fn call(server: &Server, method: &str, path: &str) -> Response {
+    server.request(
+        format!("{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: 0\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+#[test]
+fn clients_are_listed_by_page_shown_and_deleted() {
+    let db = TestDb::new();
+    for i in 0..5 {
+        db.add_client(&format!("svc-{i}"), "read");
+    }
+    let server = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", ADMIN)]);
+
+    // Pages of two, in id order, until `next` is null.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let r = call(
+            &server,
+            "GET",
+            &format!("/admin/clients?limit=2&after={after}"),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let page = r.json();
+        for c in page["clients"].as_array().unwrap() {
+            assert!(c.get("secret_hash").is_none() && c.get("client_secret").is_none());
+            seen.push(c["client_id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["svc-0", "svc-1", "svc-2", "svc-3", "svc-4"]);
+    assert_eq!(
+        call(&server, "GET", "/admin/clients").json()["clients"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+
+    let r = call(&server, "GET", "/admin/clients/svc-3");
+    assert_eq!(
+        (r.status, r.json()["client_id"].as_str()),
+        (200, Some("svc-3"))
+    );
+    assert_eq!(r.json()["disabled"], false);
+    assert_eq!(call(&server, "DELETE", "/admin/clients/svc-3").status, 204);
+    let r = call(&server, "GET", "/admin/clients/svc-3");
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("not_found"))
+    );
+    assert_eq!(call(&server, "DELETE", "/admin/clients/svc-3").status, 404);
+
+    // Bad input: a clear 4xx with a stable code.
+    for (path, status) in [
+        ("/admin/clients?limit=0", 400),
+        ("/admin/clients?limit=5000", 400),
+        ("/admin/clients?page=2", 400),
+        ("/admin/clients?after=a%20b", 400),
+        ("/admin/clients/a%22b", 400),
+    ] {
+        let r = call(&server, "GET", path);
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.json()["error"], "invalid_request", "{path}");
+    }
+    let r = call(&server, "PATCH", "/admin/keys");
+    assert_eq!((r.status, r.header("Allow")), (405, Some("GET, HEAD")));
+    let unauthorized = server.request(b"GET /admin/clients HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(unauthorized.status, 401);
+}

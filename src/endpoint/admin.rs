@@ -9,8 +9,11 @@ use crate::endpoint::context::Context;
 use crate::endpoint::params;
 use crate::endpoint::request_metrics;
 use crate::endpoint::route::{self, Route};
+use crate::form;
+use crate::http::request::Method;
 use crate::http::request::Request;
 use crate::http::response;
+use crate::limits;
 use crate::store::clients;
 use crate::store::events::{self, Invalidation};
 
@@ -30,6 +33,11 @@ pub async fn handle(
         Ok(()) if route == Route::AdminStats => stats(ctx, out, keep_alive),
         Ok(()) if route == Route::AdminInvalidate => invalidate(ctx, req, out, keep_alive).await,
         Ok(()) if route == Route::AdminKeys => keys(ctx, out, keep_alive),
+        Ok(()) if route == Route::AdminClients => list_clients(ctx, req, out, keep_alive).await,
+        Ok(()) if route == Route::AdminClient && req.method == Method::Delete => {
+            delete_client(ctx, req, out, keep_alive).await
+        }
+        Ok(()) if route == Route::AdminClient => show_client(ctx, req, out, keep_alive).await,
         Ok(()) => revoke_tokens(ctx, req, out, keep_alive).await,
     }
     let status = request_metrics::status_of(&out[start..]);
@@ -186,6 +194,111 @@ pub fn keys(ctx: &Context, out: &mut Vec<u8>, keep_alive: bool) {
     response::write_json(out, 200, body.as_bytes(), keep_alive, &[]);
 }
 
+/// `GET /admin/clients?limit=&after=`: up to `limit` clients (default and most
+/// `ADMIN_PAGE_CLIENTS_MAX`) in id order after `after`, and `next`, the `after` of the next
+/// page (`null` on the last).
+pub async fn list_clients(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
+    let (limit, after) = match page_query(req.query.unwrap_or("")) {
+        Ok(page) => page,
+        Err(description) => return bad_request(out, keep_alive, description),
+    };
+    let page = match ctx.pg.client() {
+        Ok(pg) => clients::list_page(&pg, &after, limit).await,
+        Err(e) => Err(clients::AdminError::Db(e)),
+    };
+    let Ok(page) = page else {
+        return unavailable(out, keep_alive);
+    };
+    let next = (page.len() == limit).then(|| page.last().map(|c| c.client_id.clone()));
+    let listed: Vec<serde_json::Value> = page.iter().map(clients::to_json).collect();
+    let body = serde_json::json!({ "clients": listed, "next": next.flatten() }).to_string();
+    response::write_json(out, 200, body.as_bytes(), keep_alive, &[]);
+}
+
+/// `limit` and `after` from a query string; nothing else is accepted.
+fn page_query(query: &str) -> Result<(usize, String), &'static str> {
+    let mut limit = limits::ADMIN_PAGE_CLIENTS_MAX;
+    let mut after = String::new();
+    for (name, value) in form::pairs(query.as_bytes()) {
+        let value = form::decode(value.unwrap_or_default()).map_err(|_| "a malformed query")?;
+        match name {
+            b"limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=limits::ADMIN_PAGE_CLIENTS_MAX).contains(n))
+                    .ok_or("limit is a number from 1 to 1000")?;
+            }
+            // Empty: from the first client.
+            b"after" if value.is_empty() => {}
+            b"after" => {
+                clients::validate_client_id(&value).map_err(|_| "after is not a client id")?;
+                after = value.into_owned();
+            }
+            _ => return Err("the query takes limit and after only"),
+        }
+    }
+    Ok((limit, after))
+}
+
+/// `GET /admin/clients/{id}`: the client as `client show` prints it (never a secret or its
+/// hash).
+pub async fn show_client(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
+    let Some(id) = client_in_path(req, out, keep_alive) else {
+        return;
+    };
+    let found = match ctx.pg.client() {
+        Ok(pg) => clients::show(&pg, id).await,
+        Err(e) => Err(clients::AdminError::Db(e)),
+    };
+    match found {
+        Ok(client) => {
+            let body = clients::to_json(&client).to_string();
+            response::write_json(out, 200, body.as_bytes(), keep_alive, &[]);
+        }
+        Err(clients::AdminError::NotFound(_)) => not_found(out, keep_alive),
+        Err(_) => unavailable(out, keep_alive),
+    }
+}
+
+/// `DELETE /admin/clients/{id}`: 204; its tokens introspect as inactive from then on.
+pub async fn delete_client(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
+    let Some(id) = client_in_path(req, out, keep_alive) else {
+        return;
+    };
+    let done = match ctx.pg.client() {
+        Ok(pg) => clients::delete(&pg, id).await,
+        Err(e) => Err(clients::AdminError::Db(e)),
+    };
+    match done {
+        Ok(()) => {
+            audit::record("client.deleted", &[("client_id", &id), ("via", &"api")]);
+            response::write_no_content(out, keep_alive)
+        }
+        Err(clients::AdminError::NotFound(_)) => not_found(out, keep_alive),
+        Err(_) => unavailable(out, keep_alive),
+    }
+}
+
+/// The client id in an `/admin/clients/{id}` path, or a 400 answer written.
+fn client_in_path<'r>(req: &Request<'r>, out: &mut Vec<u8>, keep_alive: bool) -> Option<&'r str> {
+    let id = route::admin_client(req.path).filter(|id| clients::validate_client_id(id).is_ok());
+    if id.is_none() {
+        bad_request(out, keep_alive, "client_id is malformed");
+    }
+    id
+}
+
+fn not_found(out: &mut Vec<u8>, keep_alive: bool) {
+    let body = b"{\"error\":\"not_found\",\"error_description\":\"no such client\"}";
+    response::write_json(out, 404, body, keep_alive, &[])
+}
+
+fn unavailable(out: &mut Vec<u8>, keep_alive: bool) {
+    let body = b"{\"error\":\"temporarily_unavailable\",\"error_description\":\"the database is unreachable; nothing was changed\"}";
+    response::write_json(out, 503, body, keep_alive, &[("Retry-After", "1")])
+}
+
 /// `POST /admin/clients/{id}/revoke-tokens`: the kill switch, as `edgeauth client
 /// revoke-tokens` does it (the same store function): 204, or 404 for an unknown client.
 pub async fn revoke_tokens(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
@@ -207,14 +320,8 @@ pub async fn revoke_tokens(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, 
             );
             response::write_no_content(out, keep_alive)
         }
-        Err(clients::AdminError::NotFound(_)) => {
-            let body = b"{\"error\":\"not_found\",\"error_description\":\"no such client\"}";
-            response::write_json(out, 404, body, keep_alive, &[])
-        }
-        Err(_) => {
-            let body = b"{\"error\":\"temporarily_unavailable\",\"error_description\":\"the database is unreachable; nothing was revoked\"}";
-            response::write_json(out, 503, body, keep_alive, &[("Retry-After", "1")])
-        }
+        Err(clients::AdminError::NotFound(_)) => not_found(out, keep_alive),
+        Err(_) => unavailable(out, keep_alive),
     }
 }
 

@@ -78,7 +78,11 @@ pub async fn handle(
         Route::AdminStats
         | Route::AdminInvalidate
         | Route::AdminRevokeTokens
-        | Route::AdminKeys => admin::handle(ctx, route, req, caller.source, out, keep_alive).await,
+        | Route::AdminKeys
+        | Route::AdminClients
+        | Route::AdminClient => {
+            admin::handle(ctx, route, req, caller.source, out, keep_alive).await
+        }
         Route::MethodNotAllowed(allow) => {
             let body = b"{\"error\":\"method_not_allowed\"}";
             response::write_json(out, 405, body, keep_alive, &[("Allow", allow)]);

@@ -14,7 +14,7 @@ use crate::endpoint::route::Route;
 
 /// Endpoint label values, indexed by `endpoint_index`. The last one takes everything that
 /// was not routed to an endpoint: unknown paths, wrong methods, unparseable requests.
-pub const ENDPOINTS: [&str; 13] = [
+pub const ENDPOINTS: [&str; 15] = [
     "token",
     "introspect",
     "revoke",
@@ -27,6 +27,8 @@ pub const ENDPOINTS: [&str; 13] = [
     "admin_invalidate",
     "admin_revoke_tokens",
     "admin_keys",
+    "admin_clients",
+    "admin_client",
     "other",
 ];
 
@@ -55,6 +57,8 @@ pub fn endpoint_index(route: Route) -> usize {
         Route::AdminInvalidate => 9,
         Route::AdminRevokeTokens => 10,
         Route::AdminKeys => 11,
+        Route::AdminClients => 12,
+        Route::AdminClient => 13,
         Route::MethodNotAllowed(_) | Route::NotFound => ENDPOINT_OTHER,
     }
 }

@@ -18,6 +18,10 @@ pub enum Route {
     AdminRevokeTokens,
     /// `GET /admin/keys`: the loaded keys and which one signs.
     AdminKeys,
+    /// `GET /admin/clients?limit=&after=`: a page of clients.
+    AdminClients,
+    /// `GET` or `DELETE /admin/clients/{id}`; the handler reads the id from the path.
+    AdminClient,
     /// The path exists but not for this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -59,11 +63,16 @@ pub fn revoke_tokens_client(path: &str) -> Option<&str> {
     (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
+/// The client id of `/admin/clients/{id}`.
+pub fn admin_client(path: &str) -> Option<&str> {
+    let id = path.strip_prefix("/admin/clients/")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
 /// The token endpoint's path; with the issuer, the URL assertions and DPoP proofs name.
 pub const TOKEN_PATH: &str = "/oauth/token";
 
 fn route_of(method: Method, path: &str) -> Route {
-    let get = matches!(method, Method::Get | Method::Head);
     let (route, allow) = match path {
         TOKEN_PATH => (Route::Token, "POST"),
         "/oauth/introspect" => (Route::Introspect, "POST"),
@@ -76,14 +85,12 @@ fn route_of(method: Method, path: &str) -> Route {
         "/admin/cache/stats" => (Route::AdminStats, "GET, HEAD"),
         "/admin/cache/invalidate" => (Route::AdminInvalidate, "POST"),
         "/admin/keys" => (Route::AdminKeys, "GET, HEAD"),
+        "/admin/clients" => (Route::AdminClients, "GET, HEAD"),
         _ if revoke_tokens_client(path).is_some() => (Route::AdminRevokeTokens, "POST"),
+        _ if admin_client(path).is_some() => (Route::AdminClient, "GET, HEAD, DELETE"),
         _ => return Route::NotFound,
     };
-    let allowed = if allow == "POST" {
-        method == Method::Post
-    } else {
-        get
-    };
+    let allowed = allow.split(", ").any(|m| m == method.as_str());
     if allowed {
         route
     } else {

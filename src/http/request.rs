@@ -19,6 +19,8 @@ pub enum Method {
     Get,
     Head,
     Post,
+    Delete,
+    Patch,
     Other,
 }
 
@@ -29,6 +31,8 @@ impl Method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            "PATCH" => Method::Patch,
             _ => Method::Other,
         }
     }
@@ -39,6 +43,8 @@ impl Method {
             Method::Get => "GET",
             Method::Head => "HEAD",
             Method::Post => "POST",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
             Method::Other => "OTHER",
         }
     }

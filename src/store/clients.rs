@@ -153,13 +153,24 @@ impl ClientRecord {
     }
 }
 
-pub const LOOKUP: Statement = Statement::new(
-    "client_lookup",
-    "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
+/// The columns a [`ClientRecord`] is read from, in `record_from_row`'s order: one list for
+/// every statement that reads clients.
+macro_rules! client_columns {
+    () => {
+        "client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
             auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims,
-            jwks, federated_issuer, federated_subject, require_dpop, rate_per_second, rate_burst
-       FROM clients WHERE client_id = $1",
+            jwks, federated_issuer, federated_subject, require_dpop, rate_per_second, rate_burst"
+    };
+}
+
+pub const LOOKUP: Statement = Statement::new(
+    "client_lookup",
+    concat!(
+        "SELECT ",
+        client_columns!(),
+        " FROM clients WHERE client_id = $1"
+    ),
     &[],
 );
 
@@ -599,11 +610,22 @@ pub(crate) const ANNOUNCING_STATEMENTS: [&str; 7] = [
 
 const LIST: Statement = Statement::new(
     "client_list",
-    "SELECT client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
-            (extract(epoch FROM tokens_not_before) * 1000)::bigint,
-            auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims,
-            jwks, federated_issuer, federated_subject, require_dpop, rate_per_second, rate_burst
-       FROM clients ORDER BY client_id",
+    concat!(
+        "SELECT ",
+        client_columns!(),
+        " FROM clients ORDER BY client_id"
+    ),
+    &[],
+);
+
+/// A page of clients in id order, after a given id (the admin API's `after`).
+const LIST_PAGE: Statement = Statement::new(
+    "client_list_page",
+    concat!(
+        "SELECT ",
+        client_columns!(),
+        " FROM clients WHERE client_id > $1 ORDER BY client_id LIMIT $2::integer"
+    ),
     &[],
 );
 
@@ -713,6 +735,25 @@ pub async fn delete(client: &Client, client_id: &str) -> Result<(), AdminError> 
 
 pub async fn list(client: &Client) -> Result<Vec<ClientRecord>, AdminError> {
     let rows = client.query(&LIST, &[]).await.map_err(AdminError::Db)?;
+    Ok((0..rows.len())
+        .filter_map(|i| record_from_row(&rows.row(i)))
+        .collect())
+}
+
+/// Up to `limit` clients whose ids sort after `after` (`""`: from the first).
+pub async fn list_page(
+    client: &Client,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<ClientRecord>, AdminError> {
+    let limit = limit.to_string();
+    let rows = client
+        .query(
+            &LIST_PAGE,
+            &[Some(after.as_bytes()), Some(limit.as_bytes())],
+        )
+        .await
+        .map_err(AdminError::Db)?;
     Ok((0..rows.len())
         .filter_map(|i| record_from_row(&rows.row(i)))
         .collect())
