@@ -40,9 +40,14 @@ impl Rate {
         let n: f64 = number
             .parse()
             .map_err(|_| format!("rate {text:?}: {number:?} is not a number"))?;
-        let per_second = n / seconds;
+        Rate::new(n / seconds, burst).map_err(|e| format!("rate {text:?}: {e}"))
+    }
+
+    /// `per_second` tokens a second, up to `burst` at once (default: a second's worth, at
+    /// least 1).
+    pub fn new(per_second: f64, burst: Option<u32>) -> Result<Rate, String> {
         if !(PER_SECOND_MIN..=PER_SECOND_MAX).contains(&per_second) {
-            return Err(format!("rate {text:?}: between 1/h and {PER_SECOND_MAX}/s"));
+            return Err(format!("between 1/h and {PER_SECOND_MAX}/s"));
         }
         let burst = burst.unwrap_or_else(|| per_second.ceil().max(1.0) as u32);
         if burst == 0 || burst > BURST_MAX {

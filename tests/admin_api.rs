@@ -148,3 +148,111 @@ fn clients_are_listed_by_page_shown_and_deleted() {
     let unauthorized = server.request(b"GET /admin/clients HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(unauthorized.status, 401);
 }
+
+fn create(server: &Server, body: &str) -> Response {
+    server.request(&post(
+        "/admin/clients",
+        "application/json",
+        body,
+        &format!("Authorization: Bearer {ADMIN}\r\n"),
+    ))
+}
+
+#[test]
+fn clients_are_created_from_json_as_the_cli_would() {
+    let db = TestDb::new();
+    let server = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", ADMIN)]);
+    let r = create(
+        &server,
+        r#"{"client_id":"api-made","scopes":"read write","token_ttl":"15m","rate":{"per_second":50,"burst":100},"claims":{"tenant":"acme"}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let secret = r.json()["client_secret"].as_str().unwrap().to_owned();
+    let token = server
+        .access_token("api-made", &secret)
+        .expect("a token with the new secret");
+    let claims = verify(&server, &token, &server.issuer()).claims;
+    assert_eq!(
+        (
+            claims["tenant"].as_str(),
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap()
+        ),
+        (Some("acme"), 900)
+    );
+    let shown = call(&server, "GET", "/admin/clients/api-made").json();
+    assert_eq!(
+        shown["rate"],
+        serde_json::json!({"per_second": 50.0, "burst": 100})
+    );
+
+    // A client with keys instead of a secret.
+    let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    let r = create(
+        &server,
+        &format!(r#"{{"client_id":"keyed","scopes":"read","jwks":{jwks}}}"#),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json().get("client_secret").is_none());
+    assert_eq!(
+        call(&server, "GET", "/admin/clients/keyed").json()["auth_method"],
+        "private_key_jwt"
+    );
+
+    // Bad input: a clear 4xx, nothing written.
+    for (body, status, code) in [
+        (
+            r#"{"client_id":"api-made","scopes":"read"}"#,
+            409,
+            "already_exists",
+        ),
+        (
+            r#"{"client_id":"x1","scopes":"read","colour":"red"}"#,
+            400,
+            "invalid_request",
+        ),
+        (r#"{"client_id":"x2","scopes":7}"#, 400, "invalid_request"),
+        (
+            r#"{"client_id":"x3","scopes":"re\"ad"}"#,
+            400,
+            "invalid_request",
+        ),
+        (
+            r#"{"client_id":"x4","auth_method":"tls_client_auth"}"#,
+            400,
+            "invalid_request",
+        ),
+        (
+            r#"{"client_id":"x5","claims":{"sub":"admin"}}"#,
+            400,
+            "invalid_request",
+        ),
+        (
+            r#"{"client_id":"x6","rate":{"per_second":0}}"#,
+            400,
+            "invalid_request",
+        ),
+        (r#"{"client_id":"bad id"}"#, 400, "invalid_request"),
+        ("not json", 400, "invalid_request"),
+    ] {
+        let r = create(&server, body);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+    for id in ["x1", "x2", "x3", "x4", "x5", "x6"] {
+        assert_eq!(
+            call(&server, "GET", &format!("/admin/clients/{id}")).status,
+            404,
+            "{id}"
+        );
+    }
+    let form = server.request(&post(
+        "/admin/clients",
+        "application/x-www-form-urlencoded",
+        "client_id=x7",
+        &format!("Authorization: Bearer {ADMIN}\r\n"),
+    ));
+    assert_eq!(form.status, 415);
+}

@@ -161,14 +161,17 @@ async fn add_client(config: &Config, client: &Client, cmd: ClientCommand) -> Res
         unreachable!("called for `client add` only");
     };
     let token_ttl = token_ttl.as_deref().map(config::duration).transpose()?;
-    let given = Credentials {
+    let given = clients::Credentials {
         tls_subject: tls_subject.as_deref(),
         cert_der: tls_cert
             .as_deref()
             .map(|path| read_certificate(path.as_ref()))
             .transpose()?,
         jwks: jwks.as_deref().map(read_jwks).transpose()?,
-        federated: federated.as_deref(),
+        // clap takes exactly two values for it.
+        federated: federated
+            .as_deref()
+            .map(|pair| (pair[0].as_str(), pair[1].as_str())),
     };
     let auth_method = auth_method.unwrap_or_else(|| given.implied_method().to_owned());
     let auth = given.new_auth(&auth_method)?;
@@ -224,78 +227,6 @@ fn added(client_id: &str, auth_method: &str, secret: Option<&str>) {
             "{}",
             serde_json::json!({"client_id": client_id, "auth_method": auth_method})
         ),
-    }
-}
-
-/// The credential options `client add` was given.
-struct Credentials<'a> {
-    tls_subject: Option<&'a str>,
-    cert_der: Option<Vec<u8>>,
-    jwks: Option<String>,
-    federated: Option<&'a [String]>,
-}
-
-impl Credentials<'_> {
-    /// The method `--auth` defaults to: private_key_jwt when keys or an issuer are given.
-    fn implied_method(&self) -> &'static str {
-        if self.jwks.is_some() || self.federated.is_some() {
-            clients::AUTH_PRIVATE_KEY_JWT
-        } else {
-            clients::AUTH_SECRET
-        }
-    }
-
-    /// The credential `--auth` names, with the option it needs (and no other).
-    fn new_auth(&self, method: &str) -> Result<clients::NewAuth<'_>> {
-        let options = [
-            self.tls_subject.is_some(),
-            self.cert_der.is_some(),
-            self.jwks.is_some(),
-            self.federated.is_some(),
-        ];
-        let only = |i: usize| {
-            options
-                .iter()
-                .enumerate()
-                .all(|(j, &given)| given == (i == j))
-        };
-        let auth = match method {
-            clients::AUTH_SECRET if !options.contains(&true) => clients::NewAuth::Secret,
-            clients::AUTH_TLS if only(0) => {
-                clients::NewAuth::TlsSubject(self.tls_subject.unwrap_or_default())
-            }
-            clients::AUTH_SELF_SIGNED_TLS if only(1) => {
-                clients::NewAuth::TlsCertificate(self.cert_der.as_deref().unwrap_or_default())
-            }
-            clients::AUTH_PRIVATE_KEY_JWT if only(2) => {
-                clients::NewAuth::Jwks(self.jwks.as_deref().unwrap_or_default())
-            }
-            clients::AUTH_PRIVATE_KEY_JWT if only(3) => match self.federated {
-                Some([issuer, subject]) => clients::NewAuth::Federated { issuer, subject },
-                _ => return Err("--federated takes ISSUER SUBJECT".into()),
-            },
-            clients::AUTH_SECRET => {
-                return Err("--tls-subject, --tls-cert, --jwks and --federated are for --auth tls_client_auth, self_signed_tls_client_auth and private_key_jwt".into());
-            }
-            clients::AUTH_TLS | clients::AUTH_SELF_SIGNED_TLS | clients::AUTH_PRIVATE_KEY_JWT => {
-                let needs = match method {
-                    clients::AUTH_TLS => "--tls-subject",
-                    clients::AUTH_SELF_SIGNED_TLS => "--tls-cert",
-                    _ => "--jwks FILE or --federated ISSUER SUBJECT",
-                };
-                return Err(format!(
-                    "--auth {method} takes {needs}, and no other credential option"
-                )
-                .into());
-            }
-            other => {
-                return Err(format!(
-                    "--auth {other:?}: use client_secret_basic, private_key_jwt, tls_client_auth or self_signed_tls_client_auth"
-                )
-                .into());
-            }
-        };
-        Ok(auth)
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::audit;
 use crate::auth::secret;
+use crate::endpoint::admin_create;
 use crate::endpoint::context::Context;
 use crate::endpoint::params;
 use crate::endpoint::request_metrics;
@@ -33,6 +34,9 @@ pub async fn handle(
         Ok(()) if route == Route::AdminStats => stats(ctx, out, keep_alive),
         Ok(()) if route == Route::AdminInvalidate => invalidate(ctx, req, out, keep_alive).await,
         Ok(()) if route == Route::AdminKeys => keys(ctx, out, keep_alive),
+        Ok(()) if route == Route::AdminClients && req.method == Method::Post => {
+            admin_create::create(ctx, req, out, keep_alive).await
+        }
         Ok(()) if route == Route::AdminClients => list_clients(ctx, req, out, keep_alive).await,
         Ok(()) if route == Route::AdminClient && req.method == Method::Delete => {
             delete_client(ctx, req, out, keep_alive).await

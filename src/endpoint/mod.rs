@@ -7,6 +7,7 @@
 //! the one mapping from a refusal to its status, JSON and headers.
 
 pub mod admin;
+pub mod admin_create;
 pub mod auth_failures;
 pub mod client_authn;
 pub mod clients;

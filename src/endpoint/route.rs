@@ -18,7 +18,7 @@ pub enum Route {
     AdminRevokeTokens,
     /// `GET /admin/keys`: the loaded keys and which one signs.
     AdminKeys,
-    /// `GET /admin/clients?limit=&after=`: a page of clients.
+    /// `GET /admin/clients?limit=&after=`: a page of clients; `POST`: register one.
     AdminClients,
     /// `GET` or `DELETE /admin/clients/{id}`; the handler reads the id from the path.
     AdminClient,
@@ -85,7 +85,7 @@ fn route_of(method: Method, path: &str) -> Route {
         "/admin/cache/stats" => (Route::AdminStats, "GET, HEAD"),
         "/admin/cache/invalidate" => (Route::AdminInvalidate, "POST"),
         "/admin/keys" => (Route::AdminKeys, "GET, HEAD"),
-        "/admin/clients" => (Route::AdminClients, "GET, HEAD"),
+        "/admin/clients" => (Route::AdminClients, "GET, HEAD, POST"),
         _ if revoke_tokens_client(path).is_some() => (Route::AdminRevokeTokens, "POST"),
         _ if admin_client(path).is_some() => (Route::AdminClient, "GET, HEAD, DELETE"),
         _ => return Route::NotFound,

@@ -382,6 +382,78 @@ pub enum NewAuth<'a> {
     Federated { issuer: &'a str, subject: &'a str },
 }
 
+/// The credential options a registration gives (`client add`'s flags, the admin API's
+/// fields): the method they name, and the one option it needs.
+pub struct Credentials<'a> {
+    pub tls_subject: Option<&'a str>,
+    /// A certificate, DER.
+    pub cert_der: Option<Vec<u8>>,
+    /// A JWKS, JSON.
+    pub jwks: Option<String>,
+    /// An issuer and a subject.
+    pub federated: Option<(&'a str, &'a str)>,
+}
+
+impl Credentials<'_> {
+    /// The method when none is named: private_key_jwt when keys or an issuer are given.
+    pub fn implied_method(&self) -> &'static str {
+        if self.jwks.is_some() || self.federated.is_some() {
+            AUTH_PRIVATE_KEY_JWT
+        } else {
+            AUTH_SECRET
+        }
+    }
+
+    /// The credential `method` names, with the option it needs (and no other).
+    pub fn new_auth(&self, method: &str) -> Result<NewAuth<'_>, String> {
+        let options = [
+            self.tls_subject.is_some(),
+            self.cert_der.is_some(),
+            self.jwks.is_some(),
+            self.federated.is_some(),
+        ];
+        let only = |i: usize| {
+            options
+                .iter()
+                .enumerate()
+                .all(|(j, &given)| given == (i == j))
+        };
+        let auth = match method {
+            AUTH_SECRET if !options.contains(&true) => NewAuth::Secret,
+            AUTH_TLS if only(0) => NewAuth::TlsSubject(self.tls_subject.unwrap_or_default()),
+            AUTH_SELF_SIGNED_TLS if only(1) => {
+                NewAuth::TlsCertificate(self.cert_der.as_deref().unwrap_or_default())
+            }
+            AUTH_PRIVATE_KEY_JWT if only(2) => {
+                NewAuth::Jwks(self.jwks.as_deref().unwrap_or_default())
+            }
+            AUTH_PRIVATE_KEY_JWT if only(3) => {
+                let (issuer, subject) = self.federated.unwrap_or_default();
+                NewAuth::Federated { issuer, subject }
+            }
+            AUTH_SECRET => {
+                return Err("--tls-subject, --tls-cert, --jwks and --federated are for --auth tls_client_auth, self_signed_tls_client_auth and private_key_jwt".into());
+            }
+            AUTH_TLS | AUTH_SELF_SIGNED_TLS | AUTH_PRIVATE_KEY_JWT => {
+                let needs = match method {
+                    AUTH_TLS => "--tls-subject (tls_subject)",
+                    AUTH_SELF_SIGNED_TLS => "--tls-cert (tls_cert)",
+                    _ => "--jwks FILE or --federated ISSUER SUBJECT (jwks, federated)",
+                };
+                return Err(format!(
+                    "--auth {method} takes {needs}, and no other credential option"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "--auth {other:?}: use client_secret_basic, private_key_jwt, tls_client_auth or self_signed_tls_client_auth"
+                ));
+            }
+        };
+        Ok(auth)
+    }
+}
+
 /// The columns of a new client's credential, and the secret to hand out (if any).
 struct AuthColumns {
     method: &'static str,
