@@ -294,13 +294,11 @@ fn client_in_path<'r>(req: &Request<'r>, out: &mut Vec<u8>, keep_alive: bool) ->
 }
 
 fn not_found(out: &mut Vec<u8>, keep_alive: bool) {
-    let body = b"{\"error\":\"not_found\",\"error_description\":\"no such client\"}";
-    response::write_json(out, 404, body, keep_alive, &[])
+    admin_create::error(out, keep_alive, 404, "not_found", "no such client");
 }
 
 fn unavailable(out: &mut Vec<u8>, keep_alive: bool) {
-    let body = b"{\"error\":\"temporarily_unavailable\",\"error_description\":\"the database is unreachable; nothing was changed\"}";
-    response::write_json(out, 503, body, keep_alive, &[("Retry-After", "1")])
+    admin_create::unavailable(out, keep_alive);
 }
 
 /// `POST /admin/clients/{id}/revoke-tokens`: the kill switch, as `edgeauth client
@@ -330,9 +328,5 @@ pub async fn revoke_tokens(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, 
 }
 
 fn bad_request(out: &mut Vec<u8>, keep_alive: bool, description: &'static str) {
-    let body = serde_json::to_vec(
-        &serde_json::json!({ "error": "invalid_request", "error_description": description }),
-    )
-    .expect("a json! value serializes");
-    response::write_json(out, 400, &body, keep_alive, &[]);
+    admin_create::error(out, keep_alive, 400, "invalid_request", description);
 }

@@ -74,13 +74,7 @@ pub async fn create(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_al
         Err(e) => return error(out, keep_alive, 400, "invalid_request", &e.to_string()),
     };
     let Some(pg) = ctx.pg.client().ok() else {
-        return error(
-            out,
-            keep_alive,
-            503,
-            "temporarily_unavailable",
-            "the database is unreachable; nothing was changed",
-        );
+        return unavailable(out, keep_alive);
     };
     match register(&pg, &body).await {
         Ok((method, secret)) => {
@@ -108,13 +102,7 @@ pub async fn create(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_al
             "already_exists",
             "a client with this id exists",
         ),
-        Err(AdminError::NotFound(_) | AdminError::Db(_)) => error(
-            out,
-            keep_alive,
-            503,
-            "temporarily_unavailable",
-            "the database is unreachable; nothing was changed",
-        ),
+        Err(AdminError::NotFound(_) | AdminError::Db(_)) => unavailable(out, keep_alive),
     }
 }
 
@@ -187,7 +175,19 @@ fn pem_certificate(pem: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("tls_cert: no PEM certificate ({e})"))
 }
 
-fn error(out: &mut Vec<u8>, keep_alive: bool, status: u16, code: &str, description: &str) {
+/// The admin API's one error shape: `{"error": <stable code>, "error_description": ..}`.
+pub fn error(out: &mut Vec<u8>, keep_alive: bool, status: u16, code: &str, description: &str) {
     let body = serde_json::json!({ "error": code, "error_description": description }).to_string();
-    response::write_json(out, status, body.as_bytes(), keep_alive, &[]);
+    let retry: &[(&str, &str)] = if status == 503 {
+        &[("Retry-After", "1")]
+    } else {
+        &[]
+    };
+    response::write_json(out, status, body.as_bytes(), keep_alive, retry);
+}
+
+/// 503: the database did not answer, so nothing was changed.
+pub fn unavailable(out: &mut Vec<u8>, keep_alive: bool) {
+    let description = "the database is unreachable; nothing was changed";
+    error(out, keep_alive, 503, "temporarily_unavailable", description);
 }
