@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 const ADMIN: &str = "admin-api-token-0123456789abcdef0123";
@@ -23,11 +21,14 @@ fn keys_lists_every_key_and_the_one_that_signs() {
     std::fs::create_dir_all(&dir).unwrap();
     let (first, second) = (dir.join("a.pem"), dir.join("b.pem"));
     for (alg, path) in [("EdDSA", &first), ("ES256", &second)] {
-        let out = Command::new(env!("CARGO_BIN_EXE_edgeauth"))
-            .args(["keys", "generate", "--alg", alg, "--out"])
-            .arg(path)
-            .output()
-            .unwrap();
+        let out = db.edgeauth(&[
+            "keys",
+            "generate",
+            "--alg",
+            alg,
+            "--out",
+            path.to_str().unwrap(),
+        ]);
         assert!(
             out.status.success(),
             "{}",

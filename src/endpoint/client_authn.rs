@@ -138,17 +138,19 @@ pub async fn authenticate(
     source: IpAddr,
 ) -> Result<Rc<ClientRecord>, OAuthError> {
     let failures = &ctx.auth_failures;
+    // One clock read: a failure window is a minute long, the await below is not.
+    let now = Instant::now();
     let refused = |reason: &'static str| {
-        failures.audit(&presented.client_id, source, reason, Instant::now());
+        failures.audit(&presented.client_id, source, reason, now);
         refusal(presented)
     };
-    if failures.refuses(&presented.client_id, source, Instant::now()) {
+    if failures.refuses(&presented.client_id, source, now) {
         return Err(refused("too_many_failures"));
     }
     match authenticate_unbounded(ctx, presented).await {
         Ok(client) => Ok(client),
         Err(Failure::Refused(Refused(reason))) => {
-            failures.record(&presented.client_id, source, Instant::now());
+            failures.record(&presented.client_id, source, now);
             Err(refused(reason))
         }
         Err(Failure::Unavailable(e)) => Err(e),
