@@ -21,18 +21,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use edgeauth::auth::secret::{generate_secret, hash_secret, verify_secret};
+use edgeauth::auth::secret::{generate_secret, hash_secret, verify_either, verify_secret};
 use edgeauth::cache::{CacheConfig, CacheStats, ClientCache, Lookup};
 use edgeauth::endpoint::rate_limit::RateLimiter;
 use edgeauth::rate::Rate;
-use edgeauth::store::clients::{ClientAuth, ClientRecord};
+use edgeauth::store::clients::{ClientAuth, ClientRecord, Secrets};
 
 const CAPACITY: usize = 5_000;
 
 fn record(client_id: &str, secret: &str) -> ClientRecord {
     ClientRecord {
         client_id: client_id.to_owned(),
-        auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
+        auth: ClientAuth::Secret(Secrets::new(hash_secret(secret.as_bytes()))),
         certificate_bound: true,
         require_dpop: false,
         rate: None,
@@ -108,16 +108,19 @@ fn bench_cache(c: &mut Criterion) {
     });
 
     let (mut cache, ids) = full_cache(&secret, now);
+    let now_s = edgeauth::clock::unix_now_s();
     let mut at = 0usize;
     group.bench_function("hit_and_verify_secret", |b| {
         b.iter(|| {
             at = (at + 2_503) % CAPACITY;
             let ok = match cache.get(black_box(&ids[at]), now) {
                 Lookup::Hit(client) => {
-                    let ClientAuth::Secret(hash) = &client.auth else {
+                    let ClientAuth::Secret(secrets) = &client.auth else {
                         unreachable!("every benchmark client has a secret")
                     };
-                    !client.disabled && verify_secret(black_box(secret.as_bytes()), hash)
+                    let previous = secrets.previous_at(now_s);
+                    !client.disabled
+                        && verify_either(black_box(secret.as_bytes()), &secrets.current, previous)
                 }
                 Lookup::Absent | Lookup::Miss => false,
             };

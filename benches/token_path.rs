@@ -46,7 +46,9 @@ const CLIENT_ID: &str = "billing-service";
 fn record(client_id: &str, secret: &str) -> ClientRecord {
     ClientRecord {
         client_id: client_id.to_owned(),
-        auth: ClientAuth::Secret(hash_secret(secret.as_bytes())),
+        auth: ClientAuth::Secret(edgeauth::store::clients::Secrets::new(hash_secret(
+            secret.as_bytes(),
+        ))),
         certificate_bound: true,
         require_dpop: false,
         rate: None,

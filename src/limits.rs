@@ -317,3 +317,6 @@ pub const PROXY_HEADER_BYTES_MAX: usize = 536;
 
 /// Clients in one page of `GET /admin/clients` (and the default `limit`).
 pub const ADMIN_PAGE_CLIENTS_MAX: usize = 1000;
+
+/// The longest grace `rotate-secret` gives the secret it replaces.
+pub const SECRET_GRACE_MAX: Duration = Duration::from_secs(7 * 24 * 3600);

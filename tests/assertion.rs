@@ -396,7 +396,10 @@ fn registration_refuses_keys_it_could_not_use() {
         good.to_str().unwrap(),
     ]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("registered no JWKS"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("authenticates with client_secret_basic, and keeps its method")
+    );
 }
 
 /// A platform (`trusted_issuers`) and a workload registered `--federated ISSUER SUBJECT`.

@@ -83,6 +83,21 @@ pub fn verify_secret(presented: &[u8], stored_hash: &[u8; HASH_BYTES]) -> bool {
     verify_slices_are_equal(&hash_secret(presented), stored_hash).is_ok()
 }
 
+/// Does `presented` match `current` or, while a rotation's grace lasts, `previous`? Both
+/// comparisons are made either way, so the time tells neither which matched nor whether a
+/// previous secret exists.
+pub fn verify_either(
+    presented: &[u8],
+    current: &[u8; HASH_BYTES],
+    previous: Option<&[u8; HASH_BYTES]>,
+) -> bool {
+    let hash = hash_secret(presented);
+    let is_current = verify_slices_are_equal(&hash, current).is_ok();
+    // The zero hash is no secret's: SHA-256 preimages of it are unknown.
+    let is_previous = verify_slices_are_equal(&hash, previous.unwrap_or(&[0; HASH_BYTES])).is_ok();
+    is_current | is_previous
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use crate::jwt::keys::{self, Alg};
 use crate::limits;
 use crate::pg::{Client, block_on};
 use crate::rate::Rate;
+use crate::store::clients::{ClientChange, NewAuth};
 use crate::store::{self, clients, schema, tokens};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -69,7 +70,11 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
         add @ ClientCommand::Add { .. } => add_client(config, client, add).await?,
         ClientCommand::SetJwks { client_id, jwks } => {
             let json = read_jwks(&jwks)?;
-            clients::set_jwks(client, &client_id, &json).await?;
+            let change = ClientChange {
+                credential: Some(NewAuth::Jwks(&json)),
+                ..ClientChange::default()
+            };
+            clients::update(client, &client_id, &change).await?;
             audited("client.jwks_replaced", &client_id);
             println!(
                 "{}",
@@ -80,15 +85,20 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
             if rate.rate.is_none() {
                 return Err("client set-rate takes --rate N/s [--burst M], or --rate off".into());
             }
-            clients::set_rate(client, &client_id, client_rate(&rate)?).await?;
+            let change = ClientChange {
+                rate: Some(client_rate(&rate)?),
+                ..ClientChange::default()
+            };
+            clients::update(client, &client_id, &change).await?;
             audited("client.rate_set", &client_id);
             println!(
                 "{}",
                 clients::to_json(&clients::show(client, &client_id).await?)
             );
         }
-        ClientCommand::RotateSecret { client_id } => {
-            let secret = clients::rotate_secret(client, &client_id).await?;
+        ClientCommand::RotateSecret { client_id, grace } => {
+            let grace = grace.unwrap_or_default();
+            let secret = clients::rotate_secret(client, &client_id, grace).await?;
             audited("client.secret_rotated", &client_id);
             print_secret(&client_id, &secret);
         }
@@ -104,11 +114,11 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
             );
         }
         ClientCommand::Disable { client_id } => {
-            clients::set_disabled(client, &client_id, true).await?;
+            set_disabled(client, &client_id, true).await?;
             changed("client.disabled", &client_id, "disabled", true);
         }
         ClientCommand::Enable { client_id } => {
-            clients::set_disabled(client, &client_id, false).await?;
+            set_disabled(client, &client_id, false).await?;
             changed("client.enabled", &client_id, "disabled", false);
         }
         ClientCommand::RevokeTokens { client_id } => {
@@ -120,6 +130,15 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
             changed("client.deleted", &client_id, "deleted", true);
         }
     }
+    Ok(())
+}
+
+async fn set_disabled(client: &Client, client_id: &str, disabled: bool) -> Result<()> {
+    let change = ClientChange {
+        disabled: Some(disabled),
+        ..ClientChange::default()
+    };
+    clients::update(client, client_id, &change).await?;
     Ok(())
 }
 

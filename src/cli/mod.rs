@@ -112,7 +112,13 @@ pub enum ClientCommand {
     /// Show one client as JSON.
     Show { client_id: String },
     /// Replace a client's secret; prints the new one once.
-    RotateSecret { client_id: String },
+    RotateSecret {
+        client_id: String,
+        /// How long the old secret stays accepted beside the new one (e.g. 10m; at most
+        /// 7d); without it the old one stops at once.
+        #[arg(long, value_parser = crate::config::duration)]
+        grace: Option<std::time::Duration>,
+    },
     /// Give a client its own token rate (`--rate off`: the server's client_rate_default).
     SetRate {
         client_id: String,

@@ -1,28 +1,32 @@
-//! `/admin/cache/stats` and `/admin/cache/invalidate`, behind `Authorization: Bearer
-//! <admin_token>`. Without a configured admin token they do not exist (404).
+//! The admin API, behind `Authorization: Bearer <admin_token>`: without a configured admin
+//! token it does not exist (404). The calls on clients are in `admin_clients`; the
+//! document that describes every call is `docs/openapi.json`, served as it is.
 
 use std::net::IpAddr;
 
 use crate::audit;
 use crate::auth::secret;
-use crate::endpoint::admin_create;
+use crate::endpoint::admin_answer::{self, bad_request, json_body};
+use crate::endpoint::admin_clients;
 use crate::endpoint::context::Context;
 use crate::endpoint::params;
 use crate::endpoint::request_metrics;
-use crate::endpoint::route::{self, Route};
-use crate::form;
+use crate::endpoint::route::Admin;
 use crate::http::request::Method;
 use crate::http::request::Request;
 use crate::http::response;
-use crate::limits;
 use crate::store::clients;
 use crate::store::events::{self, Invalidation};
+use crate::store::revocations;
+
+/// The OpenAPI 3.1 document of the admin API.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
 /// Answer an admin request, once its bearer token is checked; every call, refused or not,
 /// is an audit event (its path, status and source address).
 pub async fn handle(
     ctx: &Context,
-    route: Route,
+    call: Admin,
     req: &Request<'_>,
     source: IpAddr,
     out: &mut Vec<u8>,
@@ -31,18 +35,7 @@ pub async fn handle(
     let start = out.len();
     match authorize(ctx, req) {
         Err(refusal) => write_refusal(refusal, out, keep_alive),
-        Ok(()) if route == Route::AdminStats => stats(ctx, out, keep_alive),
-        Ok(()) if route == Route::AdminInvalidate => invalidate(ctx, req, out, keep_alive).await,
-        Ok(()) if route == Route::AdminKeys => keys(ctx, out, keep_alive),
-        Ok(()) if route == Route::AdminClients && req.method == Method::Post => {
-            admin_create::create(ctx, req, out, keep_alive).await
-        }
-        Ok(()) if route == Route::AdminClients => list_clients(ctx, req, out, keep_alive).await,
-        Ok(()) if route == Route::AdminClient && req.method == Method::Delete => {
-            delete_client(ctx, req, out, keep_alive).await
-        }
-        Ok(()) if route == Route::AdminClient => show_client(ctx, req, out, keep_alive).await,
-        Ok(()) => revoke_tokens(ctx, req, out, keep_alive).await,
+        Ok(()) => serve(ctx, call, req, out, keep_alive).await,
     }
     let status = request_metrics::status_of(&out[start..]);
     audit::record(
@@ -54,6 +47,29 @@ pub async fn handle(
             ("source", &source),
         ],
     );
+}
+
+async fn serve(ctx: &Context, call: Admin, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
+    match (call, req.method) {
+        (Admin::Stats, _) => stats(ctx, out, keep_alive),
+        (Admin::Invalidate, _) => invalidate(ctx, req, out, keep_alive).await,
+        (Admin::Keys, _) => keys(ctx, out, keep_alive),
+        (Admin::Clients, Method::Post) => admin_clients::create(ctx, req, out, keep_alive).await,
+        (Admin::Clients, _) => admin_clients::list(ctx, req, out, keep_alive).await,
+        (Admin::Client, Method::Patch) => admin_clients::patch(ctx, req, out, keep_alive).await,
+        (Admin::Client, Method::Delete) => admin_clients::delete(ctx, req, out, keep_alive).await,
+        (Admin::Client, _) => admin_clients::show(ctx, req, out, keep_alive).await,
+        (Admin::RotateSecret, _) => admin_clients::rotate_secret(ctx, req, out, keep_alive).await,
+        (Admin::RevokeTokens, _) => admin_clients::revoke_tokens(ctx, req, out, keep_alive).await,
+        (Admin::Revocations, _) => revoke_by_jti(ctx, req, out, keep_alive).await,
+        (Admin::OpenApi, _) => response::write_json(
+            out,
+            200,
+            OPENAPI.as_bytes(),
+            keep_alive,
+            &[("Cache-Control", "no-cache")],
+        ),
+    }
 }
 
 /// Why an admin request was refused before it was served.
@@ -170,8 +186,8 @@ pub async fn invalidate(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, kee
         Err(_) => false,
     };
     if !sent {
-        let body = b"{\"error\":\"temporarily_unavailable\",\"error_description\":\"the database is unreachable; the invalidation was not sent\"}";
-        return response::write_json(out, 503, body, keep_alive, &[("Retry-After", "1")]);
+        let description = "the database is unreachable; the invalidation was not sent";
+        return admin_answer::error(out, keep_alive, 503, "temporarily_unavailable", description);
     }
     let body = serde_json::to_vec(&serde_json::json!({ "invalidated": what.payload() }))
         .expect("a json! value serializes");
@@ -198,135 +214,36 @@ pub fn keys(ctx: &Context, out: &mut Vec<u8>, keep_alive: bool) {
     response::write_json(out, 200, body.as_bytes(), keep_alive, &[]);
 }
 
-/// `GET /admin/clients?limit=&after=`: up to `limit` clients (default and most
-/// `ADMIN_PAGE_CLIENTS_MAX`) in id order after `after`, and `next`, the `after` of the next
-/// page (`null` on the last).
-pub async fn list_clients(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
-    let (limit, after) = match page_query(req.query.unwrap_or("")) {
-        Ok(page) => page,
-        Err(description) => return bad_request(out, keep_alive, description),
-    };
-    let page = match ctx.pg.client() {
-        Ok(pg) => clients::list_page(&pg, &after, limit).await,
-        Err(e) => Err(clients::AdminError::Db(e)),
-    };
-    let Ok(page) = page else {
-        return unavailable(out, keep_alive);
-    };
-    let next = (page.len() == limit).then(|| page.last().map(|c| c.client_id.clone()));
-    let listed: Vec<serde_json::Value> = page.iter().map(clients::to_json).collect();
-    let body = serde_json::json!({ "clients": listed, "next": next.flatten() }).to_string();
-    response::write_json(out, 200, body.as_bytes(), keep_alive, &[]);
+/// The body of `POST /admin/revocations`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevocationJson {
+    jti: String,
 }
 
-/// `limit` and `after` from a query string; nothing else is accepted.
-fn page_query(query: &str) -> Result<(usize, String), &'static str> {
-    let mut limit = limits::ADMIN_PAGE_CLIENTS_MAX;
-    let mut after = String::new();
-    for (name, value) in form::pairs(query.as_bytes()) {
-        let value = form::decode(value.unwrap_or_default()).map_err(|_| "a malformed query")?;
-        match name {
-            b"limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=limits::ADMIN_PAGE_CLIENTS_MAX).contains(n))
-                    .ok_or("limit is a number from 1 to 1000")?;
-            }
-            // Empty: from the first client.
-            b"after" if value.is_empty() => {}
-            b"after" => {
-                clients::validate_client_id(&value).map_err(|_| "after is not a client id")?;
-                after = value.into_owned();
-            }
-            _ => return Err("the query takes limit and after only"),
-        }
-    }
-    Ok((limit, after))
-}
-
-/// `GET /admin/clients/{id}`: the client as `client show` prints it (never a secret or its
-/// hash).
-pub async fn show_client(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
-    let Some(id) = client_in_path(req, out, keep_alive) else {
+/// `POST /admin/revocations`: revoke one token by its `jti`, as `/oauth/revoke` does with
+/// the token itself: 204, or 404 when no recorded token has that `jti` (a token is recorded
+/// within `batch_max_delay` of its issue).
+async fn revoke_by_jti(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
+    let Some(body) = json_body::<RevocationJson>(req, out, keep_alive, false) else {
         return;
+    };
+    let Ok(jti) = uuid::Uuid::try_parse(&body.jti) else {
+        return bad_request(out, keep_alive, "jti is not a UUID");
     };
     let found = match ctx.pg.client() {
-        Ok(pg) => clients::show(&pg, id).await,
-        Err(e) => Err(clients::AdminError::Db(e)),
+        Ok(pg) => revocations::revoke_recorded(&pg, jti.as_bytes()).await,
+        Err(e) => Err(e),
     };
     match found {
-        Ok(client) => {
-            let body = clients::to_json(&client).to_string();
-            response::write_json(out, 200, body.as_bytes(), keep_alive, &[]);
-        }
-        Err(clients::AdminError::NotFound(_)) => not_found(out, keep_alive),
-        Err(_) => unavailable(out, keep_alive),
-    }
-}
-
-/// `DELETE /admin/clients/{id}`: 204; its tokens introspect as inactive from then on.
-pub async fn delete_client(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
-    let Some(id) = client_in_path(req, out, keep_alive) else {
-        return;
-    };
-    let done = match ctx.pg.client() {
-        Ok(pg) => clients::delete(&pg, id).await,
-        Err(e) => Err(clients::AdminError::Db(e)),
-    };
-    match done {
-        Ok(()) => {
-            audit::record("client.deleted", &[("client_id", &id), ("via", &"api")]);
+        Ok(true) => {
+            audit::record("token.revoked", &[("jti", &jti), ("via", &"api")]);
             response::write_no_content(out, keep_alive)
         }
-        Err(clients::AdminError::NotFound(_)) => not_found(out, keep_alive),
-        Err(_) => unavailable(out, keep_alive),
-    }
-}
-
-/// The client id in an `/admin/clients/{id}` path, or a 400 answer written.
-fn client_in_path<'r>(req: &Request<'r>, out: &mut Vec<u8>, keep_alive: bool) -> Option<&'r str> {
-    let id = route::admin_client(req.path).filter(|id| clients::validate_client_id(id).is_ok());
-    if id.is_none() {
-        bad_request(out, keep_alive, "client_id is malformed");
-    }
-    id
-}
-
-fn not_found(out: &mut Vec<u8>, keep_alive: bool) {
-    admin_create::error(out, keep_alive, 404, "not_found", "no such client");
-}
-
-fn unavailable(out: &mut Vec<u8>, keep_alive: bool) {
-    admin_create::unavailable(out, keep_alive);
-}
-
-/// `POST /admin/clients/{id}/revoke-tokens`: the kill switch, as `edgeauth client
-/// revoke-tokens` does it (the same store function): 204, or 404 for an unknown client.
-pub async fn revoke_tokens(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
-    let Some(id) = route::revoke_tokens_client(req.path) else {
-        return bad_request(out, keep_alive, "no client id in the path");
-    };
-    if clients::validate_client_id(id).is_err() {
-        return bad_request(out, keep_alive, "client_id is malformed");
-    }
-    let done = match ctx.pg.client() {
-        Ok(pg) => clients::revoke_tokens(&pg, id).await,
-        Err(e) => Err(clients::AdminError::Db(e)),
-    };
-    match done {
-        Ok(()) => {
-            audit::record(
-                "client.tokens_revoked",
-                &[("client_id", &id), ("via", &"api")],
-            );
-            response::write_no_content(out, keep_alive)
+        Ok(false) => {
+            let description = "no recorded token has this jti";
+            admin_answer::error(out, keep_alive, 404, "not_found", description)
         }
-        Err(clients::AdminError::NotFound(_)) => not_found(out, keep_alive),
-        Err(_) => unavailable(out, keep_alive),
+        Err(_) => admin_answer::unavailable(out, keep_alive),
     }
-}
-
-fn bad_request(out: &mut Vec<u8>, keep_alive: bool, description: &'static str) {
-    admin_create::error(out, keep_alive, 400, "invalid_request", description);
 }

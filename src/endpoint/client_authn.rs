@@ -236,11 +236,11 @@ pub fn accept<'p>(
     let mut single_use = None;
     let proven = match &presented.proof {
         Proof::Secret(secret) => {
-            let hash = match registered {
-                Some(ClientAuth::Secret(hash)) => hash,
-                _ => &NO_CLIENT_HASH,
+            let (current, previous) = match registered {
+                Some(ClientAuth::Secret(s)) => (&s.current, s.previous_at(judge.now)),
+                _ => (&NO_CLIENT_HASH, None),
             };
-            secret::verify_secret(secret.as_bytes(), hash)
+            secret::verify_either(secret.as_bytes(), current, previous)
                 .then_some(())
                 .ok_or("wrong_secret")
         }

@@ -7,7 +7,9 @@
 //! the one mapping from a refusal to its status, JSON and headers.
 
 pub mod admin;
-pub mod admin_create;
+pub mod admin_answer;
+pub mod admin_client_json;
+pub mod admin_clients;
 pub mod auth_failures;
 pub mod client_authn;
 pub mod clients;
@@ -76,14 +78,7 @@ pub async fn handle(
         Route::Healthz => health::healthz(out, keep_alive),
         Route::Readyz => health::readyz(ctx, out, keep_alive),
         Route::Metrics => metrics::handle(ctx, out, keep_alive),
-        Route::AdminStats
-        | Route::AdminInvalidate
-        | Route::AdminRevokeTokens
-        | Route::AdminKeys
-        | Route::AdminClients
-        | Route::AdminClient => {
-            admin::handle(ctx, route, req, caller.source, out, keep_alive).await
-        }
+        Route::Admin(call) => admin::handle(ctx, call, req, caller.source, out, keep_alive).await,
         Route::MethodNotAllowed(allow) => {
             let body = b"{\"error\":\"method_not_allowed\"}";
             response::write_json(out, 405, body, keep_alive, &[("Allow", allow)]);

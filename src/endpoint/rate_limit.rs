@@ -78,7 +78,7 @@ mod tests {
     fn client(id: &str, rate: Option<Rate>) -> ClientRecord {
         ClientRecord {
             client_id: id.to_owned(),
-            auth: ClientAuth::Secret([0; 32]),
+            auth: ClientAuth::Secret(crate::store::clients::Secrets::new([0; 32])),
             certificate_bound: true,
             require_dpop: false,
             rate,

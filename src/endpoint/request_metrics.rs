@@ -10,11 +10,11 @@
 use std::time::Duration;
 
 use crate::counter::Counter;
-use crate::endpoint::route::Route;
+use crate::endpoint::route::{Admin, Route};
 
 /// Endpoint label values, indexed by `endpoint_index`. The last one takes everything that
 /// was not routed to an endpoint: unknown paths, wrong methods, unparseable requests.
-pub const ENDPOINTS: [&str; 15] = [
+pub const ENDPOINTS: [&str; 18] = [
     "token",
     "introspect",
     "revoke",
@@ -29,6 +29,9 @@ pub const ENDPOINTS: [&str; 15] = [
     "admin_keys",
     "admin_clients",
     "admin_client",
+    "admin_rotate_secret",
+    "admin_revocations",
+    "admin_openapi",
     "other",
 ];
 
@@ -53,12 +56,17 @@ pub fn endpoint_index(route: Route) -> usize {
         Route::Healthz => 5,
         Route::Readyz => 6,
         Route::Metrics => 7,
-        Route::AdminStats => 8,
-        Route::AdminInvalidate => 9,
-        Route::AdminRevokeTokens => 10,
-        Route::AdminKeys => 11,
-        Route::AdminClients => 12,
-        Route::AdminClient => 13,
+        Route::Admin(admin) => match admin {
+            Admin::Stats => 8,
+            Admin::Invalidate => 9,
+            Admin::RevokeTokens => 10,
+            Admin::Keys => 11,
+            Admin::Clients => 12,
+            Admin::Client => 13,
+            Admin::RotateSecret => 14,
+            Admin::Revocations => 15,
+            Admin::OpenApi => 16,
+        },
         Route::MethodNotAllowed(_) | Route::NotFound => ENDPOINT_OTHER,
     }
 }

@@ -12,19 +12,35 @@ pub enum Route {
     Healthz,
     Readyz,
     Metrics,
-    AdminStats,
-    AdminInvalidate,
-    /// `POST /admin/clients/{id}/revoke-tokens`; the handler reads the id from the path.
-    AdminRevokeTokens,
-    /// `GET /admin/keys`: the loaded keys and which one signs.
-    AdminKeys,
-    /// `GET /admin/clients?limit=&after=`: a page of clients; `POST`: register one.
-    AdminClients,
-    /// `GET` or `DELETE /admin/clients/{id}`; the handler reads the id from the path.
-    AdminClient,
+    /// `/admin/*` (on the management listener when there is one).
+    Admin(Admin),
     /// The path exists but not for this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
     NotFound,
+}
+
+/// The admin API's calls; those under `/admin/clients/{id}` read the id from the path
+/// (`admin_client`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admin {
+    /// `GET /admin/cache/stats`.
+    Stats,
+    /// `POST /admin/cache/invalidate`.
+    Invalidate,
+    /// `GET /admin/keys`: the loaded keys and which one signs.
+    Keys,
+    /// `GET /admin/clients?limit=&after=`: a page of clients; `POST`: register one.
+    Clients,
+    /// `GET`, `PATCH` or `DELETE /admin/clients/{id}`.
+    Client,
+    /// `POST /admin/clients/{id}/rotate-secret`.
+    RotateSecret,
+    /// `POST /admin/clients/{id}/revoke-tokens`.
+    RevokeTokens,
+    /// `POST /admin/revocations`: revoke one token by its `jti`.
+    Revocations,
+    /// `GET /admin/openapi.json`.
+    OpenApi,
 }
 
 /// The listener a request came in on, which decides what it may reach.
@@ -55,18 +71,12 @@ pub fn route(method: Method, path: &str, surface: Surface) -> Route {
     }
 }
 
-/// The client id of `/admin/clients/{id}/revoke-tokens`.
-pub fn revoke_tokens_client(path: &str) -> Option<&str> {
-    let id = path
-        .strip_prefix("/admin/clients/")?
-        .strip_suffix("/revoke-tokens")?;
-    (!id.is_empty() && !id.contains('/')).then_some(id)
-}
-
-/// The client id of `/admin/clients/{id}`.
-pub fn admin_client(path: &str) -> Option<&str> {
-    let id = path.strip_prefix("/admin/clients/")?;
-    (!id.is_empty() && !id.contains('/')).then_some(id)
+/// `/admin/clients/{id}` and `/admin/clients/{id}/{action}`: the id, and the action (empty
+/// for the client itself).
+pub fn admin_client(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/admin/clients/")?;
+    let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+    (!id.is_empty() && !action.contains('/')).then_some((id, action))
 }
 
 /// The token endpoint's path; with the issuer, the URL assertions and DPoP proofs name.
@@ -82,13 +92,18 @@ fn route_of(method: Method, path: &str) -> Route {
         "/healthz" => (Route::Healthz, "GET, HEAD"),
         "/readyz" => (Route::Readyz, "GET, HEAD"),
         "/metrics" => (Route::Metrics, "GET, HEAD"),
-        "/admin/cache/stats" => (Route::AdminStats, "GET, HEAD"),
-        "/admin/cache/invalidate" => (Route::AdminInvalidate, "POST"),
-        "/admin/keys" => (Route::AdminKeys, "GET, HEAD"),
-        "/admin/clients" => (Route::AdminClients, "GET, HEAD, POST"),
-        _ if revoke_tokens_client(path).is_some() => (Route::AdminRevokeTokens, "POST"),
-        _ if admin_client(path).is_some() => (Route::AdminClient, "GET, HEAD, DELETE"),
-        _ => return Route::NotFound,
+        "/admin/cache/stats" => (Route::Admin(Admin::Stats), "GET, HEAD"),
+        "/admin/cache/invalidate" => (Route::Admin(Admin::Invalidate), "POST"),
+        "/admin/keys" => (Route::Admin(Admin::Keys), "GET, HEAD"),
+        "/admin/clients" => (Route::Admin(Admin::Clients), "GET, HEAD, POST"),
+        "/admin/revocations" => (Route::Admin(Admin::Revocations), "POST"),
+        "/admin/openapi.json" => (Route::Admin(Admin::OpenApi), "GET, HEAD"),
+        _ => match admin_client(path) {
+            Some((_, "")) => (Route::Admin(Admin::Client), "GET, HEAD, PATCH, DELETE"),
+            Some((_, "rotate-secret")) => (Route::Admin(Admin::RotateSecret), "POST"),
+            Some((_, "revoke-tokens")) => (Route::Admin(Admin::RevokeTokens), "POST"),
+            _ => return Route::NotFound,
+        },
     };
     let allowed = allow.split(", ").any(|m| m == method.as_str());
     if allowed {
@@ -109,6 +124,7 @@ mod tests {
         assert_eq!(on("/metrics", Surface::Public), Route::NotFound);
         assert_eq!(on("/metrics", Surface::Management), Route::Metrics);
         assert_eq!(on("/admin/cache/stats", Surface::Public), Route::NotFound);
+        assert_eq!(on("/admin/openapi.json", Surface::Public), Route::NotFound);
         assert_eq!(
             on("/.well-known/jwks.json", Surface::Management),
             Route::NotFound
@@ -139,6 +155,25 @@ mod tests {
             (Post, "/healthz", Route::MethodNotAllowed("GET, HEAD")),
             (Get, "/nope", Route::NotFound),
             (Get, "/.well-known/jwks.json", Route::Jwks),
+            (Get, "/admin/clients/a", Route::Admin(Admin::Client)),
+            (
+                Post,
+                "/admin/clients/a",
+                Route::MethodNotAllowed("GET, HEAD, PATCH, DELETE"),
+            ),
+            (
+                Post,
+                "/admin/clients/a/rotate-secret",
+                Route::Admin(Admin::RotateSecret),
+            ),
+            (
+                Post,
+                "/admin/clients/a/revoke-tokens",
+                Route::Admin(Admin::RevokeTokens),
+            ),
+            (Post, "/admin/clients/a/b/revoke-tokens", Route::NotFound),
+            (Post, "/admin/clients//rotate-secret", Route::NotFound),
+            (Post, "/admin/clients/a/nope", Route::NotFound),
         ] {
             assert_eq!(
                 route(method, path, Surface::All),

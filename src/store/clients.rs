@@ -19,8 +19,9 @@ use crate::tls::SubjectName;
 /// `token_endpoint_auth_method`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientAuth {
-    /// A secret, by HTTP Basic or in the body: its stored hash.
-    Secret([u8; 32]),
+    /// A secret, by HTTP Basic or in the body: its stored hash, and the one it replaced
+    /// while that one's grace lasts.
+    Secret(Secrets),
     /// RFC 8705 §2.1: a certificate chained to `tls_client_ca` that carries this name.
     TlsClientAuth(SubjectName),
     /// RFC 8705 §2.2: this certificate (the SHA-256 of its DER), self-signed or not.
@@ -30,6 +31,32 @@ pub enum ClientAuth {
     /// Workload identity: a token of this trusted issuer (`trusted_issuers`) naming this
     /// subject, presented as the client's assertion.
     Federated { issuer: String, subject: String },
+}
+
+/// The hashes of a secret client's secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Secrets {
+    pub current: [u8; 32],
+    /// The secret `rotate-secret` replaced, and until when (Unix seconds) it is still
+    /// accepted.
+    pub previous: Option<([u8; 32], u64)>,
+}
+
+impl Secrets {
+    pub fn new(current: [u8; 32]) -> Secrets {
+        Secrets {
+            current,
+            previous: None,
+        }
+    }
+
+    /// The replaced secret's hash if its grace lasts past `now_s` (Unix seconds).
+    pub fn previous_at(&self, now_s: u64) -> Option<&[u8; 32]> {
+        self.previous
+            .as_ref()
+            .filter(|(_, until_s)| now_s < *until_s)
+            .map(|(hash, _)| hash)
+    }
 }
 
 /// A client's registered public keys: parsed once, when its record is loaded, and kept
@@ -83,7 +110,15 @@ impl ClientAuth {
     /// From the columns of a row, in `LOOKUP`'s order from `auth_method` on.
     fn from_row(row: &Row<'_>) -> Option<ClientAuth> {
         Some(match row.get_str(8)? {
-            AUTH_SECRET => ClientAuth::Secret(secret::parse_stored_hash(row.get_str(1)?)?),
+            AUTH_SECRET => ClientAuth::Secret(Secrets {
+                current: secret::parse_stored_hash(row.get_str(1)?)?,
+                previous: match (row.get_str(20), row.get_str(21)) {
+                    (Some(hash), Some(until_s)) => {
+                        Some((secret::parse_stored_hash(hash)?, until_s.parse().ok()?))
+                    }
+                    _ => None,
+                },
+            }),
             AUTH_TLS => ClientAuth::TlsClientAuth(SubjectName::parse(row.get_str(9)?).ok()?),
             AUTH_SELF_SIGNED_TLS => {
                 let bytes = URL_SAFE_NO_PAD.decode(row.get_str(10)?).ok()?;
@@ -160,7 +195,8 @@ macro_rules! client_columns {
         "client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
             (extract(epoch FROM tokens_not_before) * 1000)::bigint,
             auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims,
-            jwks, federated_issuer, federated_subject, require_dpop, rate_per_second, rate_burst"
+            jwks, federated_issuer, federated_subject, require_dpop, rate_per_second, rate_burst,
+            previous_secret_hash, extract(epoch FROM previous_secret_expires_at)::bigint"
     };
 }
 
@@ -404,6 +440,19 @@ impl Credentials<'_> {
         }
     }
 
+    /// The method of the one credential option given; `None` when none is.
+    pub fn named_method(&self) -> Option<&'static str> {
+        if self.jwks.is_some() || self.federated.is_some() {
+            Some(AUTH_PRIVATE_KEY_JWT)
+        } else if self.tls_subject.is_some() {
+            Some(AUTH_TLS)
+        } else if self.cert_der.is_some() {
+            Some(AUTH_SELF_SIGNED_TLS)
+        } else {
+            None
+        }
+    }
+
     /// The credential `method` names, with the option it needs (and no other).
     pub fn new_auth(&self, method: &str) -> Result<NewAuth<'_>, String> {
         let options = [
@@ -564,15 +613,7 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
             "grant type {g:?} is not supported"
         )));
     }
-    let ttl = match new.token_ttl {
-        Some(t) if t < Duration::from_secs(1) || t > limits::TOKEN_TTL_MAX => {
-            return Err(AdminError::Invalid(
-                "token_ttl must be between 1s and 24h".to_owned(),
-            ));
-        }
-        Some(t) => Some(t.as_secs().to_string()),
-        None => None,
-    };
+    let ttl = ttl_column(new.token_ttl)?;
     let auth = new.auth.columns()?;
     let resources = resource_column(new.resources)?;
     let claims = normalize_claims(new.claims.unwrap_or("{}")).map_err(AdminError::Invalid)?;
@@ -606,6 +647,17 @@ pub async fn add(client: &Client, new: &NewClient<'_>) -> Result<Option<String>,
     }
 }
 
+/// The `token_ttl_seconds` parameter; NULL for the server's default.
+fn ttl_column(ttl: Option<Duration>) -> Result<Option<String>, AdminError> {
+    match ttl {
+        Some(t) if t < Duration::from_secs(1) || t > limits::TOKEN_TTL_MAX => Err(
+            AdminError::Invalid("token_ttl must be between 1s and 24h".to_owned()),
+        ),
+        Some(t) => Ok(Some(t.as_secs().to_string())),
+        None => Ok(None),
+    }
+}
+
 /// The `rate_per_second` and `rate_burst` parameters; both NULL for the default.
 fn rate_columns(rate: Option<Rate>) -> (Option<String>, Option<String>) {
     match rate {
@@ -614,21 +666,26 @@ fn rate_columns(rate: Option<Rate>) -> (Option<String>, Option<String>) {
     }
 }
 
+/// A text parameter, or NULL.
+fn text(value: Option<&str>) -> Option<&[u8]> {
+    value.map(str::as_bytes)
+}
+
 /// A boolean parameter in text form.
 fn flag(value: bool) -> &'static [u8] {
     if value { b"t" } else { b"f" }
 }
 
+/// A new secret; with a grace (`$3` seconds, 0 for none) the old one stays accepted until
+/// it ends, and any secret an earlier rotation kept is forgotten.
 const ROTATE: Statement = Statement::new(
     "client_rotate",
-    "WITH c AS (UPDATE clients SET secret_hash = $2, updated_at = now()
+    "WITH c AS (UPDATE clients SET
+                    previous_secret_hash = CASE WHEN $3::integer > 0 THEN secret_hash END,
+                    previous_secret_expires_at =
+                        CASE WHEN $3::integer > 0 THEN now() + make_interval(secs => $3::integer) END,
+                    secret_hash = $2, updated_at = now()
                  WHERE client_id = $1 AND auth_method = 'client_secret_basic' RETURNING client_id)
-     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
-    &[],
-);
-const SET_DISABLED: Statement = Statement::new(
-    "client_set_disabled",
-    "WITH c AS (UPDATE clients SET disabled = ($2 = 't'), updated_at = now() WHERE client_id = $1 RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
 );
@@ -647,35 +704,46 @@ const REVOKE_TOKENS: Statement = Statement::new(
     &[],
 );
 
-/// Replace a `private_key_jwt` client's keys (rotation: register the new key beside the
-/// old, then drop the old once the client signs with the new).
-const SET_JWKS: Statement = Statement::new(
-    "client_set_jwks",
-    "WITH c AS (UPDATE clients SET jwks = $2, updated_at = now()
-                 WHERE client_id = $1 AND jwks IS NOT NULL RETURNING client_id)
-     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
-    &[],
-);
-
-/// Set (or, with NULLs, clear) a client's own token rate.
-const SET_RATE: Statement = Statement::new(
-    "client_set_rate",
-    "WITH c AS (UPDATE clients SET rate_per_second = $2::double precision, rate_burst = $3::integer,
-                               updated_at = now()
-                 WHERE client_id = $1 RETURNING client_id)
-     SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
+/// Change what `ClientChange` names and keep the rest, in one statement: concurrent changes
+/// of one client are applied one after the other, each to the row the other left. A new
+/// credential must be of the client's own method (`$10`); the client comes back as
+/// `client_columns!` lists it, with the notification last.
+const UPDATE: Statement = Statement::new(
+    "client_update",
+    concat!(
+        "WITH c AS (UPDATE clients SET
+            allowed_scopes = coalesce($2, allowed_scopes),
+            audience = CASE WHEN $3::boolean THEN $4::text ELSE audience END,
+            token_ttl_seconds = CASE WHEN $5::boolean THEN $6::integer ELSE token_ttl_seconds END,
+            resources = coalesce($7, resources),
+            claims = coalesce($8, claims),
+            tls_subject = CASE WHEN $9::boolean THEN $11::text ELSE tls_subject END,
+            tls_cert_sha256 = CASE WHEN $9::boolean THEN $12::text ELSE tls_cert_sha256 END,
+            jwks = CASE WHEN $9::boolean THEN $13::text ELSE jwks END,
+            federated_issuer = CASE WHEN $9::boolean THEN $14::text ELSE federated_issuer END,
+            federated_subject = CASE WHEN $9::boolean THEN $15::text ELSE federated_subject END,
+            certificate_bound = coalesce($16::boolean, certificate_bound),
+            require_dpop = coalesce($17::boolean, require_dpop),
+            rate_per_second = CASE WHEN $18::boolean THEN $19::double precision ELSE rate_per_second END,
+            rate_burst = CASE WHEN $18::boolean THEN $20::integer ELSE rate_burst END,
+            disabled = coalesce($21::boolean, disabled),
+            updated_at = now()
+          WHERE client_id = $1 AND (NOT $9::boolean OR auth_method = $10::text)
+          RETURNING *)
+         SELECT ",
+        client_columns!(),
+        ", pg_notify('edgeauth_invalidate', client_id) FROM c"
+    ),
     &[],
 );
 
 /// The statements that announce their change on `edgeauth_invalidate` (checked in
 /// `store::events`).
 #[cfg(test)]
-pub(crate) const ANNOUNCING_STATEMENTS: [&str; 7] = [
+pub(crate) const ANNOUNCING_STATEMENTS: [&str; 5] = [
     INSERT.sql,
-    SET_JWKS.sql,
-    SET_RATE.sql,
+    UPDATE.sql,
     ROTATE.sql,
-    SET_DISABLED.sql,
     DELETE.sql,
     REVOKE_TOKENS.sql,
 ];
@@ -701,15 +769,28 @@ const LIST_PAGE: Statement = Statement::new(
     &[],
 );
 
-/// Replace the secret; returns the new one.
-pub async fn rotate_secret(client: &Client, client_id: &str) -> Result<String, AdminError> {
+/// Replace the secret; returns the new one. For `grace` the old one is accepted too.
+pub async fn rotate_secret(
+    client: &Client,
+    client_id: &str,
+    grace: Duration,
+) -> Result<String, AdminError> {
+    if grace > limits::SECRET_GRACE_MAX {
+        return Err(AdminError::Invalid(format!(
+            "grace: at most {}s",
+            limits::SECRET_GRACE_MAX.as_secs()
+        )));
+    }
     let plain = secret::generate_secret();
     let hash = secret::stored_hash(plain.as_bytes());
+    let grace_s = grace.as_secs().to_string();
+    let params = [
+        Some(client_id.as_bytes()),
+        Some(hash.as_bytes()),
+        Some(grace_s.as_bytes()),
+    ];
     let rows = client
-        .query(
-            &ROTATE,
-            &[Some(client_id.as_bytes()), Some(hash.as_bytes())],
-        )
+        .query(&ROTATE, &params)
         .await
         .map_err(AdminError::Db)?;
     if rows.is_empty() {
@@ -723,62 +804,121 @@ pub async fn rotate_secret(client: &Client, client_id: &str) -> Result<String, A
     Ok(plain)
 }
 
-/// Replace the keys of a client registered with its own JWKS.
-pub async fn set_jwks(client: &Client, client_id: &str, jwks: &str) -> Result<(), AdminError> {
-    let keys = ClientKeys::parse(jwks).map_err(AdminError::Invalid)?;
+/// A change to a client (`PATCH /admin/clients/{id}`, `client set-*`): each `Some` replaces
+/// that setting, and the rest stay as they are.
+#[derive(Default)]
+pub struct ClientChange<'a> {
+    pub scopes: Option<&'a str>,
+    pub audience: Option<Option<&'a str>>,
+    pub token_ttl: Option<Option<Duration>>,
+    pub resources: Option<&'a [String]>,
+    pub claims: Option<&'a str>,
+    /// A new credential of the client's own method (not a secret: `rotate_secret` makes
+    /// those).
+    pub credential: Option<NewAuth<'a>>,
+    pub certificate_bound: Option<bool>,
+    pub require_dpop: Option<bool>,
+    pub rate: Option<Option<Rate>>,
+    pub disabled: Option<bool>,
+}
+
+impl ClientChange<'_> {
+    /// The names of the settings it changes (the admin API's field names).
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.scopes.is_some(), "scopes"),
+            (self.audience.is_some(), "audience"),
+            (self.token_ttl.is_some(), "token_ttl"),
+            (self.resources.is_some(), "resources"),
+            (self.claims.is_some(), "claims"),
+            (self.credential.is_some(), "credential"),
+            (self.certificate_bound.is_some(), "certificate_bound_tokens"),
+            (self.require_dpop.is_some(), "require_dpop"),
+            (self.rate.is_some(), "rate"),
+            (self.disabled.is_some(), "disabled"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect()
+    }
+}
+
+/// Apply a change; returns the client as it is now.
+pub async fn update(
+    client: &Client,
+    client_id: &str,
+    change: &ClientChange<'_>,
+) -> Result<ClientRecord, AdminError> {
+    let scopes = change
+        .scopes
+        .map(normalize_scopes)
+        .transpose()
+        .map_err(AdminError::Invalid)?;
+    let ttl = change.token_ttl.map(ttl_column).transpose()?;
+    let resources = change.resources.map(resource_column).transpose()?;
+    let claims = change
+        .claims
+        .map(normalize_claims)
+        .transpose()
+        .map_err(AdminError::Invalid)?;
+    let auth = match &change.credential {
+        Some(NewAuth::Secret) => {
+            return Err(AdminError::Invalid(
+                "a secret is only made by rotate-secret".to_owned(),
+            ));
+        }
+        Some(credential) => Some(credential.columns()?),
+        None => None,
+    };
+    let (per_second, burst) = rate_columns(change.rate.flatten());
+    let audience = change.audience.flatten();
+    let set = |given: bool| Some(flag(given));
+    let params = [
+        Some(client_id.as_bytes()),
+        text(scopes.as_deref()),
+        set(change.audience.is_some()),
+        text(audience),
+        set(ttl.is_some()),
+        text(ttl.as_ref().and_then(|t| t.as_deref())),
+        text(resources.as_deref()),
+        text(claims.as_deref()),
+        set(auth.is_some()),
+        auth.as_ref().map(|a| a.method.as_bytes()),
+        text(auth.as_ref().and_then(|a| a.subject.as_deref())),
+        text(auth.as_ref().and_then(|a| a.sha256.as_deref())),
+        text(auth.as_ref().and_then(|a| a.jwks.as_deref())),
+        text(
+            auth.as_ref()
+                .and_then(|a| a.federated.as_ref().map(|f| f.0.as_str())),
+        ),
+        text(
+            auth.as_ref()
+                .and_then(|a| a.federated.as_ref().map(|f| f.1.as_str())),
+        ),
+        change.certificate_bound.map(flag),
+        change.require_dpop.map(flag),
+        set(change.rate.is_some()),
+        text(per_second.as_deref()),
+        text(burst.as_deref()),
+        change.disabled.map(flag),
+    ];
     let rows = client
-        .query(
-            &SET_JWKS,
-            &[Some(client_id.as_bytes()), Some(keys.json.as_bytes())],
-        )
+        .query(&UPDATE, &params)
         .await
         .map_err(AdminError::Db)?;
     if rows.is_empty() {
+        // No such client, or a credential of another method: say which.
         let record = show(client, client_id).await?;
         return Err(AdminError::Invalid(format!(
-            "client {client_id:?} authenticates with {} and registered no JWKS",
+            "client {client_id:?} authenticates with {}, and keeps its method (a new method is a new client)",
             record.auth.method()
         )));
     }
-    Ok(())
-}
-
-/// Give a client its own token rate, or (`None`) the server's default again.
-pub async fn set_rate(
-    client: &Client,
-    client_id: &str,
-    rate: Option<Rate>,
-) -> Result<(), AdminError> {
-    let (per_second, burst) = rate_columns(rate);
-    let params = [
-        Some(client_id.as_bytes()),
-        per_second.as_deref().map(str::as_bytes),
-        burst.as_deref().map(str::as_bytes),
-    ];
-    let rows = client
-        .query(&SET_RATE, &params)
-        .await
-        .map_err(AdminError::Db)?;
-    if rows.is_empty() {
-        return Err(AdminError::NotFound(client_id.to_owned()));
-    }
-    Ok(())
-}
-
-pub async fn set_disabled(
-    client: &Client,
-    client_id: &str,
-    disabled: bool,
-) -> Result<(), AdminError> {
-    let flag: &[u8] = if disabled { b"t" } else { b"f" };
-    let rows = client
-        .query(&SET_DISABLED, &[Some(client_id.as_bytes()), Some(flag)])
-        .await
-        .map_err(AdminError::Db)?;
-    if rows.is_empty() {
-        return Err(AdminError::NotFound(client_id.to_owned()));
-    }
-    Ok(())
+    record_from_row(&rows.row(0)).ok_or_else(|| {
+        AdminError::Invalid(format!(
+            "client {client_id:?} was changed into one that does not load"
+        ))
+    })
 }
 
 /// Make every token the client holds inactive at introspection, on every shard of every
@@ -854,7 +994,11 @@ pub fn to_json(c: &ClientRecord) -> serde_json::Value {
             .expect("stored claims were checked when the client was loaded"),
     });
     match &c.auth {
-        ClientAuth::Secret(_) => {}
+        ClientAuth::Secret(Secrets { previous, .. }) => {
+            if let Some((_, until_s)) = previous {
+                json["previous_secret_expires_at"] = (*until_s).into();
+            }
+        }
         ClientAuth::TlsClientAuth(subject) => {
             json["tls_subject"] = subject.to_string().into();
             json["certificate_bound"] = c.certificate_bound.into();

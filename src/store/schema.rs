@@ -91,6 +91,13 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN rate_per_second double precision,
         ADD COLUMN rate_burst integer,
         ADD CONSTRAINT clients_rate_whole CHECK ((rate_per_second IS NULL) = (rate_burst IS NULL));",
+    // 9: secret rotation with a grace period: the replaced secret's hash stays accepted
+    // until `previous_secret_expires_at`, and after it by nobody (no job clears it).
+    "ALTER TABLE clients
+        ADD COLUMN previous_secret_hash text,
+        ADD COLUMN previous_secret_expires_at timestamptz,
+        ADD CONSTRAINT clients_previous_secret_whole
+            CHECK ((previous_secret_hash IS NULL) = (previous_secret_expires_at IS NULL));",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(
