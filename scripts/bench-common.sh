@@ -13,7 +13,10 @@ need_debian_package() {
 # stop_bench_work WORK_DIR: kill the server (`server`, if one runs), stop the private
 # PostgreSQL, remove WORK_DIR. For the scripts' EXIT traps.
 stop_bench_work() {
-  if [ -n "${server:-}" ]; then kill -9 "$server" 2>/dev/null || true; fi
+  if [ -n "${server:-}" ]; then
+    kill -9 "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
   if [ -d "$1/pg" ]; then scripts/pg.sh stop "$1/pg" >/dev/null 2>&1 || true; fi
   rm -rf "$1"
 }

@@ -7,6 +7,7 @@
 #   scripts/bench-rate.sh                       3 rounds x 2 cells x 10 s, ~1.5 minutes
 #   DURATION=2 ROUNDS=1 scripts/bench-rate.sh   smoke run
 #   EDGEAUTH_BIN=/path/to/edgeauth scripts/bench-rate.sh
+# Output: RESULTS_DIR/rate.md (default bench-results).
 #
 # Layout: one shard pinned to core SERVER_CPU (0), HS256 (the cheapest token, so the check
 # weighs the most), wrk (1 thread, CONNECTIONS 64) on WRK_CPU (1), a private PostgreSQL
@@ -21,6 +22,7 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
+RESULTS_DIR=${RESULTS_DIR:-bench-results}
 need_debian_package wrk wrk
 
 if [ -n "${EDGEAUTH_BIN:-}" ]; then
@@ -71,8 +73,14 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round ${results[-1]}" >&2
   done
 done
+mkdir -p "$RESULTS_DIR"
+# shellcheck disable=SC2016  # the backquotes are Markdown, for Python to print
 printf '%s\n' "${results[@]}" | python3 -c '
-import sys
+import subprocess, sys
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+print(f"# What a per-client rate limit costs\n\n`scripts/bench-rate.sh`, commit {commit}: 1 shard on one core, HS256, "
+      "server CPU per token for a client without a rate (bench) and one with a rate it never reaches (limited), "
+      "alternated on one server.\n")
 rows = [l.split() for l in sys.stdin if l.strip()]
 cpu = {}
 for rnd, cell, rps, us in rows:
@@ -86,4 +94,4 @@ for rnd in sorted(cpu):
     b, l = cpu[rnd]["bench"], cpu[rnd]["limited"]
     print(f"| {rnd} | {b} | {l} | {r:.3f} |")
 print(f"\nmean ratio {sum(ratios) / len(ratios):.3f} over {len(ratios)} rounds")
-'
+' | tee "$RESULTS_DIR/rate.md"

@@ -47,7 +47,9 @@
 # At the end, TLS=1 (the default) runs scripts/bench-tls.sh on the same binary -> tls.md;
 # then AUTH=1 (the default) scripts/bench-auth.sh, tokens/s and CPU per token by client
 # authentication (secret, private_key_jwt, DPoP, both) -> auth.md; AUTH_CELLS picks its
-# cells (e.g. AUTH_CELLS=secret).
+# cells (e.g. AUTH_CELLS=secret); then RATE=1 (the default) scripts/bench-rate.sh, what a
+# non-binding per-client rate limit costs a token -> rate.md; then ADMIN=1 (the default)
+# scripts/bench-admin.sh, admin API latency idle and under token load -> admin.md.
 #
 # Other knobs: DURATION (10 s per measurement) CONNECTIONS (64) WARMUP (2 s) IO_DRIVER
 # (auto) CACHE_CAPACITY (5000) DURABILITY (async) FLUSH_INTERVAL (5s) CLIENTS (1; N picks one
@@ -443,6 +445,16 @@ if [ "${AUTH:-1}" = 1 ]; then
   EDGEAUTH_BIN=$bin RESULTS_DIR=$RESULTS_DIR DURATION=$DURATION CONNECTIONS=$CONNECTIONS \
     WARMUP=$WARMUP SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU CELLS=${AUTH_CELLS:-secret jwt secret+dpop jwt+dpop} \
     scripts/bench-auth.sh || status=1
+fi
+# Per-client rate limits and the admin API (scripts/bench-rate.sh, scripts/bench-admin.sh);
+# RESULTS_DIR/rate.md and admin.md.
+if [ "${RATE:-1}" = 1 ]; then
+  EDGEAUTH_BIN=$bin RESULTS_DIR=$RESULTS_DIR DURATION=$DURATION CONNECTIONS=$CONNECTIONS \
+    SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU scripts/bench-rate.sh || status=1
+fi
+if [ "${ADMIN:-1}" = 1 ]; then
+  EDGEAUTH_BIN=$bin RESULTS_DIR=$RESULTS_DIR DURATION=$DURATION CONNECTIONS=$CONNECTIONS \
+    SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU scripts/bench-admin.sh || status=1
 fi
 echo "total time: $(($(date +%s) - started)) s"
 exit "$status"
