@@ -97,6 +97,35 @@ fn every_kind_of_event_is_one_json_line() {
             .status,
         401
     );
+    let json = |method: &str, path: &str, body: &str| {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let patched = server
+        .request(json("PATCH", "/admin/clients/svc", r#"{"scopes":"read write"}"#).as_bytes());
+    assert_eq!(patched.status, 200);
+    let rotated = server.request(
+        json(
+            "POST",
+            "/admin/clients/svc/rotate-secret",
+            r#"{"grace":"1m"}"#,
+        )
+        .as_bytes(),
+    );
+    assert_eq!(rotated.status, 200);
+    let rotated_secret = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    let created =
+        server.request(json("POST", "/admin/clients", r#"{"client_id":"svc2"}"#).as_bytes());
+    assert_eq!(created.status, 201);
+    let created_secret = created.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .request(json("DELETE", "/admin/clients/svc2", "").as_bytes())
+            .status,
+        204
+    );
     server.signal(libc::SIGHUP);
     eventually("the reload event", Duration::from_secs(5), || {
         let n = named(&events(&log), "keys.reloaded").len();
@@ -110,18 +139,24 @@ fn every_kind_of_event_is_one_json_line() {
             .all(|e| e["audit"] == true && e["ts"].is_string()),
         "{all:?}"
     );
-    for (event, via) in [
-        ("client.added", "cli"),
-        ("client.disabled", "cli"),
-        ("client.enabled", "cli"),
+    for (event, client, via) in [
+        ("client.added", "svc", "cli"),
+        ("client.disabled", "svc", "cli"),
+        ("client.enabled", "svc", "cli"),
+        ("client.updated", "svc", "api"),
+        ("client.secret_rotated", "svc", "api"),
+        ("client.added", "svc2", "api"),
+        ("client.deleted", "svc2", "api"),
     ] {
-        let found = named(&all, event);
-        assert_eq!(found.len(), 1, "{event}: {all:?}");
-        assert_eq!(
-            (found[0]["client_id"].as_str(), found[0]["via"].as_str()),
-            (Some("svc"), Some(via))
-        );
+        let found: Vec<_> = named(&all, event)
+            .into_iter()
+            .filter(|e| e["client_id"] == client)
+            .collect();
+        assert_eq!(found.len(), 1, "{event} {client}: {all:?}");
+        assert_eq!(found[0]["via"].as_str(), Some(via), "{event}");
     }
+    assert_eq!(named(&all, "client.updated")[0]["changed"], "scopes");
+    assert_eq!(named(&all, "client.secret_rotated")[0]["grace_s"], 60);
     let failed = named(&all, "client.authentication_failed");
     let reasons: Vec<&str> = failed
         .iter()
@@ -136,10 +171,12 @@ fn every_kind_of_event_is_one_json_line() {
         .iter()
         .map(|e| e["status"].as_u64().unwrap())
         .collect();
-    assert_eq!(calls, [204, 401]);
+    assert_eq!(calls, [204, 401, 200, 200, 201, 204]);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        !text.contains(&secret) && !text.contains(ADMIN) && !text.contains(&token),
+        [&secret, ADMIN, &token, &rotated_secret, &created_secret]
+            .iter()
+            .all(|s| !text.contains(*s)),
         "no secret is written"
     );
 }

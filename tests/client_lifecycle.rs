@@ -343,6 +343,12 @@ fn rotation_and_revocation_refuse_bad_input() {
             "{method} {path} {body}"
         );
     }
+    // A body over the server's bound is refused before it is read.
+    let r = server.request(
+        format!("POST /admin/clients HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", 70 * 1024)
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 413);
     // None of that changed the secret client.
     assert!(
         db.psql("SELECT previous_secret_hash IS NULL FROM clients WHERE client_id = 'svc'")
