@@ -34,7 +34,7 @@ EDGEAUTH_TEST_PG_BINDIR=$(scripts/pg.sh bindir)
 
 # A standard OAuth client library for tests/interop.rs, in a venv of our own.
 venv=target/interop-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import authlib, jwt, requests, cryptography, prometheus_client.parser' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import authlib, jwt, requests, cryptography, prometheus_client.parser, openapi_spec_validator' 2>/dev/null; then
   echo "test.sh: installing Authlib, PyJWT and prometheus-client into $venv"
   python3 -m venv "$venv" || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"; }
   # `python -m pip`, not `bin/pip`: a venv copied with target/ keeps a bin/pip whose
