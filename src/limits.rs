@@ -320,3 +320,7 @@ pub const ADMIN_PAGE_CLIENTS_MAX: usize = 1000;
 
 /// The longest grace `rotate-secret` gives the secret it replaces.
 pub const SECRET_GRACE_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How often shard 0 makes sure the partitions of `tokens` exist 48 hours ahead (one is
+/// added per hour; the margin covers a day of failed checks).
+pub const PARTITION_CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);

@@ -20,7 +20,7 @@ use edgeauth::batch::{
     Backpressure, Durability, NotCommitted, TokenRow, TokenWriter, WriterConfig, WriterStats,
 };
 use edgeauth::pg::{Host, PgConfig, Session, Statement};
-use edgeauth::store::tokens::{INSERT_FRESH, INSERT_IDEMPOTENT};
+use edgeauth::store::tokens::INSERT;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -55,8 +55,17 @@ static ALLOCATOR: CountingAlloc = CountingAlloc;
 fn allocations() -> u64 {
     ALLOCATIONS.with(|n| n.get())
 }
-/// 2026-01-01T00:00:00.123456Z, in unix microseconds: sub-second digits check precision.
-const ISSUED_AT_UNIX_US: i64 = 1_767_225_600_123_456;
+/// This run's start, in whole seconds plus .123456 (sub-second digits check precision), in
+/// unix microseconds: rows expire an hour later, within the partitions `tokens` has.
+fn issued_at_unix_us() -> i64 {
+    static AT: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        now.as_secs() as i64 * 1_000_000 + 123_456
+    })
+}
 
 fn pg_config(db: &TestDb) -> PgConfig {
     PgConfig::parse(&db.url).expect("the test database URL parses")
@@ -99,8 +108,8 @@ fn row(i: u64) -> TokenRow<'static> {
         jti: jti(i),
         client_id: "svc-batch",
         scope: "read write",
-        issued_at_unix_us: ISSUED_AT_UNIX_US,
-        expires_at_unix_us: ISSUED_AT_UNIX_US + 3_600_000_000,
+        issued_at_unix_us: issued_at_unix_us(),
+        expires_at_unix_us: issued_at_unix_us() + 3_600_000_000,
     }
 }
 
@@ -206,7 +215,7 @@ fn time_triggered_flush() {
         ));
         assert_eq!(
             got,
-            format!("svc-batch|read write|{ISSUED_AT_UNIX_US}|01:00:00")
+            format!("svc-batch|read write|{}|01:00:00", issued_at_unix_us())
         );
         assert_eq!(w.shutdown(deadline()).await, 0);
         session.shutdown().await;
@@ -456,15 +465,18 @@ fn connection_killed_mid_stream_loses_and_duplicates_nothing() {
     });
 }
 
-/// A jti already in the table fails the COPY (23505); the retry skips it and writes the
-/// rest. The existing row is untouched and counts as present, not as lost or rejected.
+/// A write whose first attempt committed with its answer lost (here: its record and its
+/// rows already in place) inserts nothing the second time: no row twice, none lost, and the
+/// rows count as present.
 #[test]
-fn preexisting_jti_conflict_is_not_a_loss() {
+fn a_write_committed_before_is_not_written_twice() {
     let db = TestDb::new();
     db.psql(&format!(
-        "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
-         VALUES ('{}', 'earlier', '', now(), now() + interval '1 hour')",
-        jti_text(7)
+        "INSERT INTO token_writes (first_jti) VALUES ('{}');
+         INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+         SELECT ('{}'::text)::uuid, 'earlier', '', now(), now() + interval '1 hour'",
+        jti_text(0),
+        jti_text(0)
     ));
     block_on(async {
         let (session, w, stats) = writer(&db, config(100, Duration::from_secs(3600))).await;
@@ -473,27 +485,30 @@ fn preexisting_jti_conflict_is_not_a_loss() {
         }
         assert_eq!(w.shutdown(deadline()).await, 0);
         session.shutdown().await;
-        assert_eq!(db.token_rows(), 100);
         assert_eq!(
-            db.psql(&format!(
-                "SELECT client_id FROM tokens WHERE jti = '{}'",
-                jti_text(7)
-            )),
-            "earlier"
+            db.token_rows(),
+            1,
+            "the batch was recorded as written before"
         );
-        assert_eq!(stats.rows_written.get(), 99);
-        assert_eq!(stats.rows_already_present.get(), 1);
+        assert_eq!(stats.rows_written.get(), 0);
+        assert_eq!(stats.rows_already_present.get(), 100);
         assert_eq!(stats.rows_rejected.get(), 0);
-        assert_eq!(stats.failures.get(), 1, "only the COPY failed");
+        assert_eq!(stats.failures.get(), 0);
     });
 }
 
-/// A row the server rejects on its own (a CHECK constraint) is isolated by bisection,
-/// logged, counted and reported to its waiter; every other row lands.
+/// A row the server rejects on its own (a trigger raising a data exception) is isolated by
+/// bisection, logged, counted and reported to its waiter; every other row lands.
 #[test]
 fn poison_row_is_isolated_and_the_rest_land() {
     let db = TestDb::new();
-    db.psql("ALTER TABLE tokens ADD CONSTRAINT no_poison CHECK (client_id <> 'poison')");
+    db.psql(
+        "CREATE FUNCTION no_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.client_id = 'poison' THEN RAISE EXCEPTION 'poison' USING ERRCODE = '22023'; END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER no_poison BEFORE INSERT ON tokens FOR EACH ROW EXECUTE FUNCTION no_poison();",
+    );
     block_on(async {
         let stats = Arc::new(WriterStats::default());
         let cfg = WriterConfig {
@@ -533,8 +548,9 @@ fn poison_row_is_isolated_and_the_rest_land() {
 /// Write-method throughput: binary COPY vs `unnest` INSERT vs multi-row VALUES INSERT,
 /// 1000-row batches, 4 batches in flight on one pipelined connection. Prints rows/s.
 /// `EDGEAUTH_BENCH_ROWS` overrides the 1,000,000 rows, `EDGEAUTH_BENCH_ROUNDS` the 2 rounds,
-/// `EDGEAUTH_BENCH_METHODS` the methods (comma-separated: unnest-oc, unnest, values,
-/// values-oc; binary COPY was measured too, at commit 3eb0872, see docs/MEASUREMENTS.md; `-oc` adds `ON CONFLICT (jti) DO NOTHING`). Run with:
+/// `EDGEAUTH_BENCH_METHODS` the methods (comma-separated: unnest, the server's statement,
+/// and values; binary COPY was measured too, at commit 3eb0872, see docs/MEASUREMENTS.md).
+/// Run with:
 /// `cargo test --release --test batch_writer write_method -- --ignored --nocapture`
 #[test]
 #[ignore = "measurement, not a test: prints rows/s for each write method"]
@@ -545,24 +561,21 @@ fn write_method_throughput() {
     let rounds: u32 = std::env::var("EDGEAUTH_BENCH_ROUNDS")
         .map(|v| v.parse().unwrap())
         .unwrap_or(2);
-    let methods = std::env::var("EDGEAUTH_BENCH_METHODS")
-        .unwrap_or_else(|_| "unnest-oc,unnest,values,values-oc".into());
+    let methods =
+        std::env::var("EDGEAUTH_BENCH_METHODS").unwrap_or_else(|_| "unnest,values".into());
     let batch = 1000;
     let db = TestDb::new();
     let values = values_statement(batch, "bench_values", "");
-    let values_oc = values_statement(batch, "bench_values_oc", " ON CONFLICT (jti) DO NOTHING");
     block_on(async {
         let session = session(&db).await;
         for round in 0..rounds {
             for method in methods.split(',') {
-                db.psql("TRUNCATE tokens");
+                db.psql("TRUNCATE tokens, token_writes");
                 db.psql("CHECKPOINT");
                 let started = Instant::now();
                 let stmt = match method {
                     "values" => values,
-                    "values-oc" => values_oc,
-                    "unnest" => &INSERT_FRESH,
-                    _ => &INSERT_IDEMPOTENT,
+                    _ => &INSERT,
                 };
                 write_all(&session, method, stmt, rows, batch).await;
                 let secs = started.elapsed().as_secs_f64();
@@ -637,13 +650,16 @@ async fn write_all(
             let method = method.to_owned();
             in_flight.push(monoio::spawn(async move {
                 let n = match method.as_str() {
-                    "unnest" | "unnest-oc" => {
+                    "unnest" => {
                         let mut arrays = ArrayRows::with_capacity(batch, 32);
                         for i in range.clone() {
                             arrays.push(&row(i));
                         }
                         arrays.seal();
-                        session.execute_binary(stmt, &arrays.params()).await
+                        let [a, b, c, d, e] = arrays.params();
+                        let first = jti(range.start);
+                        let params = [a, b, c, d, e, Some(&first[..])];
+                        session.execute_binary(stmt, &params).await
                     }
                     _ => {
                         let fields: Vec<[Vec<u8>; 5]> =

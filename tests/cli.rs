@@ -16,13 +16,30 @@ fn migrate_is_idempotent_and_versioned() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["applied"], serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    assert_eq!(
+        v["applied"],
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    );
     let out = db.edgeauth(&["migrate"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["applied"], serde_json::json!([]));
-    // Migration 2 dropped the index nothing reads; the ones pruning and lookups use remain.
-    let indexes = db.psql("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'tokens'");
-    assert_eq!(indexes.trim(), "tokens_expires_at_idx,tokens_pkey");
+    // `tokens` is partitioned by the hour, without an index, with its partitions 48 hours
+    // ahead (a new database has no partition from before partitioning).
+    assert_eq!(
+        db.psql("SELECT relkind FROM pg_class WHERE relname = 'tokens'"),
+        "p"
+    );
+    let indexes = db.psql("SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'tokens%'");
+    assert_eq!(indexes, "0");
+    let ahead = db.psql(
+        "SELECT count(*) FROM token_partitions
+          WHERE from_ts >= date_trunc('hour', now(), 'UTC') AND until <= date_trunc('hour', now(), 'UTC') + interval '48 hours'",
+    );
+    assert_eq!(ahead, "48");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'tokens'::regclass"),
+        "48"
+    );
     // The SPEC's names, writable with the named columns alone.
     db.psql("INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at) VALUES (gen_random_uuid(), 'c', 's', now(), now())");
     db.psql("INSERT INTO revoked_tokens (jti, expires_at) VALUES (gen_random_uuid(), now())");

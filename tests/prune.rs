@@ -1,7 +1,8 @@
-//! Pruning through the real binary and a real PostgreSQL: `edgeauth prune` deletes exactly
-//! the expired rows of `tokens` and `revoked_tokens` (across chunk boundaries), the server
-//! prunes by itself every `prune_interval` without touching live or freshly issued tokens,
-//! and with pruning off it deletes nothing.
+//! Pruning through the real binary and a real PostgreSQL: `edgeauth prune` drops exactly the
+//! hourly partitions of `tokens` whose every token has expired, and deletes the expired rows
+//! of `revoked_tokens` (across chunk boundaries); the server prunes by itself every
+//! `prune_interval` without touching live or freshly issued tokens, and with pruning off it
+//! deletes nothing.
 
 mod common;
 
@@ -15,15 +16,32 @@ const LIVE_TOKENS: i64 = 300;
 const EXPIRED_REVOCATIONS: i64 = 50;
 const LIVE_REVOCATIONS: i64 = 20;
 
+/// Hours of past partitions made for the expired rows.
+const PAST_HOURS: i64 = 48;
+
 /// Rows written with psql, as an operator's database would hold them: expired ones under
-/// client `old`, live ones under `live`; some expired only a second ago, some live for only
-/// a minute more, so that the boundary is `now()`, not a coarse margin.
+/// client `old`, in partitions of the past two days (made here as the keeper made them in
+/// their time), up to an hour before the current one; live ones under `live`, some live
+/// for only a minute more; and `recent` ones expired a second ago, in the current hour's
+/// partition, which stays until the hour is over.
 fn insert_mix(db: &TestDb) {
     db.psql(&format!(
-        "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
-           SELECT gen_random_uuid(), 'old', 'read', now() - interval '2 days',
-                  now() - interval '1 second' - (i % 86400) * interval '1 second'
+        "DO $$ DECLARE h timestamptz; BEGIN
+           FOR i IN 1..{PAST_HOURS} LOOP
+             h := date_trunc('hour', now(), 'UTC') - i * interval '1 hour';
+             EXECUTE format('CREATE TABLE %I PARTITION OF tokens FOR VALUES FROM (%L) TO (%L)',
+                            'tokens_' || to_char(h AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), h, h + interval '1 hour');
+             INSERT INTO token_partitions
+               VALUES ('tokens_' || to_char(h AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), h, h + interval '1 hour');
+           END LOOP;
+         END $$;
+         INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+           SELECT gen_random_uuid(), 'old', 'read', now() - interval '3 days',
+                  date_trunc('hour', now(), 'UTC') - interval '1 hour' - (i % 169200) * interval '1 second'
              FROM generate_series(1, {EXPIRED_TOKENS}) i;
+         INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+           SELECT gen_random_uuid(), 'recent', 'read', now() - interval '1 hour', now() - interval '1 second'
+             FROM generate_series(1, 10) i;
          INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
            SELECT gen_random_uuid(), 'live', 'read', now(),
                   now() + interval '1 minute' + i * interval '1 second'
@@ -59,8 +77,19 @@ fn prune_command_removes_exactly_the_expired_rows() {
         "SELECT string_agg(jti::text, ',' ORDER BY jti) FROM tokens WHERE client_id = 'live'",
     );
 
+    let partitions_before = count(&db, "SELECT count(*) FROM token_partitions");
     let counts = prune(&db);
-    assert_eq!(counts["tokens_deleted"], EXPIRED_TOKENS, "{counts}");
+    // The partitions that ended more than a minute ago: the past ones but, if this runs in
+    // an hour's first minute, the last of them.
+    let dropped = counts["partitions_dropped"].as_i64().unwrap();
+    assert!(
+        dropped == PAST_HOURS || dropped == PAST_HOURS - 1,
+        "{counts}"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM token_partitions"),
+        partitions_before - dropped
+    );
     assert_eq!(
         counts["revocations_deleted"], EXPIRED_REVOCATIONS,
         "{counts}"
@@ -70,7 +99,14 @@ fn prune_command_removes_exactly_the_expired_rows() {
         count(&db, "SELECT count(*) FROM tokens WHERE client_id = 'old'"),
         0
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM tokens"), LIVE_TOKENS);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM tokens WHERE client_id = 'recent'"
+        ),
+        10,
+        "expired rows of a partition that is not over stay until it is"
+    );
     assert_eq!(
         db.psql(
             "SELECT string_agg(jti::text, ',' ORDER BY jti) FROM tokens WHERE client_id = 'live'"
@@ -92,6 +128,7 @@ fn prune_command_removes_exactly_the_expired_rows() {
 
     // Nothing left to do: a second run deletes nothing.
     let again = prune(&db);
+    assert_eq!(again["partitions_dropped"], 0, "{again}");
     assert_eq!(again["tokens_deleted"], 0, "{again}");
     assert_eq!(again["revocations_deleted"], 0, "{again}");
 }

@@ -10,7 +10,8 @@
 //!
 //! Why arrays and not a binary COPY body: `INSERT ... SELECT FROM unnest(...)` with binary
 //! arrays wrote more rows/s than binary COPY (docs/MEASUREMENTS.md), and unlike COPY it can
-//! take `ON CONFLICT` for idempotent retries.
+//! be one statement with the write's record in `token_writes`, which makes retries
+//! idempotent.
 //!
 //! Buffers are cleared and reused, never shrunk: in steady state nothing here allocates.
 use std::ops::Range;
@@ -194,6 +195,11 @@ impl ArrayRows {
     pub fn params(&self) -> [Option<&[u8]>; COLUMNS] {
         assert!(self.sealed, "params of an unsealed batch");
         self.columns.each_ref().map(|c| Some(&c[..]))
+    }
+
+    /// The jti of row `row`: its 16 bytes, without the element's length.
+    pub fn jti(&self, row: usize) -> &[u8] {
+        &self.elements(0, row..row + 1)[4..]
     }
 
     /// The bytes of rows `range` in column `c`: their elements, back to back.

@@ -10,20 +10,22 @@
 //!   writer (by the timer task). Sealed batches queue for `in_flight_batches_max` writer
 //!   tasks, which send them over the shard's one pipelined connection at once: several
 //!   batches are in flight while the shard keeps serving.
-//! * **Write.** A fresh batch is one `INSERT ... SELECT * FROM unnest($1::uuid[], ...)`
-//!   (`sql::INSERT_FRESH`): one statement, one transaction, all or nothing. Anything after a
-//!   failure adds `ON CONFLICT (jti) DO NOTHING` (`sql::INSERT_IDEMPOTENT`), so a retry of a
-//!   batch whose commit may have happened writes nothing twice, and a jti already in the
-//!   table counts as settled (`rows_already_present`), not lost.
+//! * **Write.** A batch is one `INSERT ... SELECT * FROM unnest($1::uuid[], ...)`
+//!   (`store::tokens::INSERT`): one statement, one transaction, all or nothing. It records
+//!   its first row's jti in `token_writes` in the same statement and inserts only if that
+//!   record is new, so a retry of a batch whose commit may have happened writes nothing
+//!   twice and counts its rows as settled (`rows_already_present`), not lost.
 //! * **Failure.** Connection loss, server errors that are not about the rows (shutdown,
-//!   disk full, missing table or privilege): the batch goes back to the front of the queue
-//!   and writers pause with exponential backoff (50 ms to 2 s, and until the session has
-//!   reconnected). Rows are never dropped for these, however long they last.
-//! * **Poison rows.** A data or integrity error (SQLSTATE class 22 or 23, other than a jti
-//!   conflict) is about some row: the range is split in halves and each retried, down to
-//!   single rows. A single row the server still refuses is logged (jti, client_id,
-//!   SQLSTATE), counted in `rows_rejected`, reported `NotCommitted::Rejected` to a
-//!   `Committed` waiter, and dropped; ~2·log2(batch_size) extra statements isolate it.
+//!   disk full, missing table or privilege, no partition yet for a row's expiry): the
+//!   batch goes back to the front of the queue and writers pause with exponential backoff
+//!   (50 ms to 2 s, and until the session has reconnected). Rows are never dropped for
+//!   these, however long they last.
+//! * **Poison rows.** A data or integrity error (SQLSTATE class 22 or 23, but for the
+//!   check violation that means a missing partition) is about some row: the range is split
+//!   in halves and each retried, down to single rows. A single row the server still
+//!   refuses is logged (jti, client_id, SQLSTATE), counted in `rows_rejected`, reported
+//!   `NotCommitted::Rejected` to a `Committed` waiter, and dropped;
+//!   ~2·log2(batch_size) extra statements isolate it.
 //! * **Back-pressure.** `pending` counts rows accepted and not settled (open + queued + in
 //!   flight + awaiting retry); at `max_pending`, `push` refuses (`Backpressure` → 503) and
 //!   accepts again as soon as writes settle rows.
@@ -39,17 +41,16 @@
 //!
 //! # Write method
 //!
-//! A fresh batch is one `INSERT ... SELECT * FROM unnest($1::uuid[], ...)` with the five
-//! columns as binary arrays: faster than binary COPY, and as fast as a multi-row VALUES
-//! insert without needing one prepared statement per row count. `ON CONFLICT DO NOTHING`
-//! costs about a third, so only retries use it (figures: docs/MEASUREMENTS.md).
+//! `INSERT ... SELECT * FROM unnest($1::uuid[], ...)` with the five columns as binary
+//! arrays: faster than binary COPY, and as fast as a multi-row VALUES insert without
+//! needing one prepared statement per row count (figures: docs/MEASUREMENTS.md).
 //!
 //! # Files
 //!
 //! * `encode`: `TokenRow`, a batch's five array buffers, the arrays of a range of it.
 //! * `retry`: retry-and-bisect and backoff, as pure state machines with unit tests.
-//! * `writer`: `TokenWriter` and its tasks, which drive `retry` (the two statements they send
-//!   live in `store::tokens`).
+//! * `writer`: `TokenWriter` and its tasks, which drive `retry` (the statement they send
+//!   lives in `store::tokens`).
 //! * `stats`: `WriterStats`, the counters `/metrics` reads.
 
 pub mod encode;

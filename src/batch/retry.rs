@@ -3,33 +3,23 @@
 //! [`Progress`] asks for, feeds the answer back, and carries out the [`Verdict`].
 //!
 //! One batch's protocol (module docs of `batch` tell the whole story):
-//! * the first write of a sealed batch is the plain insert of every row;
-//! * a jti conflict (23505) on it retries the same rows with the idempotent insert;
-//! * a data or integrity error that `ON CONFLICT` does not cover means a poison row: the
-//!   range is split in two and each half written on its own (first half first), down to
-//!   the single row the server refuses, which is rejected so the rest can land;
-//! * any other failure (connection, server state) keeps every row: the batch goes back to
-//!   the queue and the writers back off ([`Backoff`]).
+//! * the first write of a sealed batch inserts every row;
+//! * a data or integrity error means a poison row: the range is split in two and each half
+//!   written on its own (first half first), down to the single row the server refuses,
+//!   which is rejected so the rest can land;
+//! * any other failure (connection, server state, no partition yet for a row) keeps every
+//!   row: the batch goes back to the queue and the writers back off ([`Backoff`]).
 //!
-//! After any failure the outcome of the failed statement is unknown (its commit may have
-//! happened with the acknowledgement lost), so every later write of the batch is idempotent.
+//! After a failure without an answer the failed statement may have committed (the
+//! acknowledgement lost); every write is idempotent (`store::tokens::INSERT`), so the same
+//! range is simply written again.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-/// Which insert a write sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Insert {
-    /// The plain insert: fastest, fails whole on a jti already present.
-    Fresh,
-    /// `ON CONFLICT (jti) DO NOTHING`: a retry cannot write a row twice.
-    Idempotent,
-}
-
 /// The next statement for a batch: which insert, over which rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
-    pub insert: Insert,
     pub rows: Range<u32>,
     /// The batch has been written before (counted as a retry).
     pub retry: bool,
@@ -46,8 +36,6 @@ pub struct Settled {
 /// What a failed write means for the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// A jti conflict on the plain insert: write the same rows again, idempotently.
-    RetryIdempotent,
     /// A poison range was split in two; its first half is written next.
     Bisected,
     /// The single row `row` is poison: reject it (log, count, tell its future). It is
@@ -60,23 +48,24 @@ pub enum Verdict {
 /// How the database refused a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// SQLSTATE 23505 on the plain insert: some jti is already in the table.
-    Conflict,
-    /// A data exception (class 22) or integrity violation (class 23) that ON CONFLICT does
-    /// not cover: some row in the range is poison.
+    /// A data exception (class 22) or integrity violation (class 23): some row in the
+    /// range is poison.
     Poison,
     /// Anything else (connection lost, server shutting down, out of disk, a missing table
-    /// or privilege): not a property of the rows, so never a reason to drop them.
+    /// or privilege, no partition yet for a row's expiry): not a property of the rows, so
+    /// never a reason to drop them.
     Transient,
 }
 
 impl Failure {
     /// Classify a failed write: `sqlstate` is the server's code, `None` when the server
-    /// did not answer (connection lost); `fresh` whether the plain insert was sent.
-    pub fn classify(sqlstate: Option<&str>, fresh: bool) -> Failure {
+    /// did not answer (connection lost).
+    pub fn classify(sqlstate: Option<&str>) -> Failure {
         match sqlstate {
             None => Failure::Transient,
-            Some("23505") if fresh => Failure::Conflict,
+            // A check violation on `tokens`, which has no CHECK: no partition for the row
+            // (yet). The partition keeper makes it; the rows wait.
+            Some("23514") => Failure::Transient,
             Some(code) if code.starts_with("22") || code.starts_with("23") => Failure::Poison,
             Some(_) => Failure::Transient,
         }
@@ -89,8 +78,6 @@ pub struct Progress {
     /// Row ranges not yet settled; the last one is written next. Sealing sets it to the
     /// whole batch; a poison range is split in two.
     todo: Vec<Range<u32>>,
-    /// True until the first write fails: only then is the plain insert used.
-    fresh: bool,
     /// Statements sent for this batch so far (the first is not a retry).
     attempts: u32,
     rows: u32,
@@ -109,7 +96,6 @@ impl Progress {
         debug_assert!(rows > 0, "an empty batch is never sealed");
         self.todo.clear();
         self.todo.push(0..rows);
-        self.fresh = true;
         self.attempts = 0;
         self.rows = rows;
     }
@@ -132,17 +118,7 @@ impl Progress {
             .expect("a batch being written has rows to settle");
         let retry = self.attempts > 0;
         self.attempts += 1;
-        let insert = if self.fresh {
-            debug_assert_eq!(rows, 0..self.rows);
-            Insert::Fresh
-        } else {
-            Insert::Idempotent
-        };
-        Write {
-            insert,
-            rows,
-            retry,
-        }
+        Write { rows, retry }
     }
 
     /// The write of [`Progress::next_write`] succeeded and inserted `inserted` rows.
@@ -156,11 +132,8 @@ impl Progress {
 
     /// The write of [`Progress::next_write`] failed with `sqlstate` (`None`: no answer).
     pub fn failed(&mut self, sqlstate: Option<&str>) -> Verdict {
-        let failure = Failure::classify(sqlstate, self.fresh);
-        self.fresh = false;
         let range = self.todo.last().cloned().expect("a write was outstanding");
-        match failure {
-            Failure::Conflict => Verdict::RetryIdempotent,
+        match Failure::classify(sqlstate) {
             Failure::Poison if range.len() == 1 => {
                 self.todo.pop();
                 Verdict::Rejected { row: range.start }
@@ -241,10 +214,10 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_batch_is_written_once_with_the_plain_insert() {
+    fn a_fresh_batch_is_written_once() {
         let mut p = started(1000);
         let w = p.next_write();
-        assert_eq!((w.insert, w.rows, w.retry), (Insert::Fresh, 0..1000, false));
+        assert_eq!((w.rows, w.retry), (0..1000, false));
         assert_eq!(
             p.succeeded(1000),
             Settled {
@@ -257,34 +230,11 @@ mod tests {
     }
 
     #[test]
-    fn a_conflict_retries_the_same_rows_idempotently_and_counts_those_present() {
+    fn a_missing_partition_keeps_the_rows() {
         let mut p = started(10);
         p.next_write();
-        assert_eq!(p.failed(Some("23505")), Verdict::RetryIdempotent);
-        let w = p.next_write();
-        assert_eq!(
-            (w.insert, w.rows, w.retry),
-            (Insert::Idempotent, 0..10, true)
-        );
-        // Three were in the table already: settled, not lost, not written twice.
-        assert_eq!(
-            p.succeeded(7),
-            Settled {
-                rows: 10,
-                inserted: 7
-            }
-        );
-        assert!(p.is_done());
-    }
-
-    #[test]
-    fn a_conflict_after_the_plain_insert_is_a_poison_row_not_a_retry() {
-        // On the idempotent insert 23505 can only come from another unique constraint.
-        let mut p = started(1);
-        p.next_write();
-        p.failed(None);
-        p.next_write();
-        assert_eq!(p.failed(Some("23505")), Verdict::Rejected { row: 0 });
+        assert_eq!(p.failed(Some("23514")), Verdict::BackOff);
+        assert_eq!(p.next_write().rows, 0..10);
     }
 
     #[test]
@@ -305,11 +255,6 @@ mod tests {
                     other => panic!("{other:?}"),
                 }
             } else {
-                assert_eq!(
-                    w.insert,
-                    Insert::Idempotent,
-                    "after a failure every write is"
-                );
                 settled += p.succeeded(w.rows.len() as u64).rows;
             }
         }
@@ -330,17 +275,14 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_connection_keeps_every_row_and_the_next_write_is_idempotent() {
+    fn a_lost_connection_keeps_every_row_and_writes_the_same_range_again() {
         let mut p = started(100);
         p.next_write();
         assert_eq!(p.failed(None), Verdict::BackOff);
         assert_eq!(p.failed(Some("57P01")), Verdict::BackOff, "admin shutdown");
         assert!(!p.is_done());
         let w = p.next_write();
-        assert_eq!(
-            (w.insert, w.rows, w.retry),
-            (Insert::Idempotent, 0..100, true)
-        );
+        assert_eq!((w.rows, w.retry), (0..100, true));
         // The failed statement had committed after all: nothing is inserted twice.
         assert_eq!(
             p.succeeded(0),
@@ -354,21 +296,13 @@ mod tests {
     #[test]
     fn failures_classify_by_sqlstate() {
         use Failure::*;
-        assert_eq!(Failure::classify(Some("23505"), true), Conflict);
-        assert_eq!(Failure::classify(Some("23505"), false), Poison);
-        assert_eq!(Failure::classify(Some("22007"), true), Poison);
-        assert_eq!(Failure::classify(Some("23514"), false), Poison);
-        assert_eq!(
-            Failure::classify(Some("53100"), true),
-            Transient,
-            "disk full"
-        );
-        assert_eq!(
-            Failure::classify(Some("42P01"), true),
-            Transient,
-            "missing table"
-        );
-        assert_eq!(Failure::classify(None, true), Transient);
+        assert_eq!(Failure::classify(Some("23505")), Poison);
+        assert_eq!(Failure::classify(Some("22007")), Poison);
+        assert_eq!(Failure::classify(Some("23502")), Poison);
+        assert_eq!(Failure::classify(Some("23514")), Transient, "no partition");
+        assert_eq!(Failure::classify(Some("53100")), Transient, "disk full");
+        assert_eq!(Failure::classify(Some("42P01")), Transient, "missing table");
+        assert_eq!(Failure::classify(None), Transient);
     }
 
     #[test]

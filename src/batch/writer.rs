@@ -23,11 +23,11 @@ use crate::config::{Config, Durability};
 use crate::limits;
 use crate::log;
 use crate::pg::{self, Session};
-use crate::store::tokens::{INSERT_FRESH, INSERT_IDEMPOTENT};
+use crate::store::tokens::INSERT;
 use crate::wake::{Event, Ticket};
 
 use super::encode::{ArrayRows, TokenRow, UnnestParams};
-use super::retry::{Backoff, Insert, Progress, Verdict};
+use super::retry::{Backoff, Progress, Verdict};
 use super::stats::WriterStats;
 /// Bytes of `client_id` + `scope` a batch buffer is first sized for, per row; a buffer
 /// grows past it once if rows are longer and keeps that capacity.
@@ -588,21 +588,20 @@ async fn write_once(s: &Shared, batch: &mut Batch, params: &mut UnnestParams) ->
     if write.retry {
         s.stats.retries.bump();
     }
-    let statement = match write.insert {
-        Insert::Fresh => &INSERT_FRESH,
-        Insert::Idempotent => &INSERT_IDEMPOTENT,
-    };
     let whole = write.rows.len() == batch.rows.len();
+    let first_jti = batch.rows.jti(write.rows.start as usize);
     let result = if whole {
-        s.session
-            .execute_binary(statement, &batch.rows.params())
-            .await
+        let [a, b, c, d, e] = batch.rows.params();
+        let params = [a, b, c, d, e, Some(first_jti)];
+        s.session.execute_binary(&INSERT, &params).await
     } else {
         params.encode(
             &batch.rows,
             write.rows.start as usize..write.rows.end as usize,
         );
-        s.session.execute_binary(statement, &params.params()).await
+        let [a, b, c, d, e] = params.params();
+        let params = [a, b, c, d, e, Some(first_jti)];
+        s.session.execute_binary(&INSERT, &params).await
     };
     let error = match result {
         Ok(inserted) => {
@@ -622,7 +621,7 @@ async fn write_once(s: &Shared, batch: &mut Batch, params: &mut UnnestParams) ->
         .then(|| error.code())
         .flatten();
     match batch.progress.failed(sqlstate) {
-        Verdict::RetryIdempotent | Verdict::Bisected => {}
+        Verdict::Bisected => {}
         Verdict::Rejected { row } => {
             reject_row(s, batch, row, &error);
             s.settle_rows(1);

@@ -40,13 +40,17 @@ pub fn prune(config: &Config) -> Result<()> {
     block_on(async {
         let client = connect(config).await?;
         // Back to back: this connection has nothing else to do.
-        let (pruned, result) =
-            tokens::prune(async |s| client.execute(s, &[]).await, async || true).await;
+        let (pruned, result) = tokens::prune(&client, async || true).await;
         client.close().await;
         result?;
         println!(
             "{}",
-            serde_json::json!({"tokens_deleted": pruned.tokens, "revocations_deleted": pruned.revocations})
+            serde_json::json!({
+                "partitions_dropped": pruned.partitions,
+                "tokens_deleted": pruned.tokens,
+                "revocations_deleted": pruned.revocations,
+                "write_records_deleted": pruned.writes,
+            })
         );
         Ok(())
     })

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::unix_now_s;
 use crate::endpoint::context::{Context, Keys};
+use crate::limits;
 use crate::log;
 use crate::pg::SessionEvent;
 use crate::shard::{KeyReload, Shard};
@@ -43,12 +44,14 @@ pub fn spawn(
         monoio::spawn(purge_expired_clients(shard.clone()));
     }
     monoio::spawn(purge_expired_revocations(shard.clone()));
-    // One pruner per instance is enough (its chunks are database work, not shard work);
-    // instances sharing a database split each round's rows through SKIP LOCKED.
-    if shard.ctx.shard_id == 0
-        && let Some(period) = shard.ctx.config.prune_interval
-    {
-        monoio::spawn(prune_expired_rows(shard.clone(), period));
+    // One partition keeper and one pruner per instance is enough (theirs is database work,
+    // not shard work); instances sharing a database take turns (an advisory lock) and
+    // split each round's rows (SKIP LOCKED).
+    if shard.ctx.shard_id == 0 {
+        monoio::spawn(keep_partitions(shard.clone()));
+        if let Some(period) = shard.ctx.config.prune_interval {
+            monoio::spawn(prune_expired_rows(shard.clone(), period));
+        }
     }
     Ok(())
 }
@@ -290,20 +293,24 @@ async fn prune_expired_rows(shard: Rc<Shard>, period: Duration) {
             continue;
         }
         let started = Instant::now();
-        let (pruned, result) = tokens::prune(
-            async |statement| pg.execute(statement, &[]).await,
-            async || sleep_unless_shutdown(&shard, PRUNE_CHUNK_PAUSE).await,
-        )
+        let Ok(client) = pg.client() else {
+            continue;
+        };
+        let (pruned, result) = tokens::prune(&client, async || {
+            sleep_unless_shutdown(&shard, PRUNE_CHUNK_PAUSE).await
+        })
         .await;
         if let Err(e) = &result {
             log::warn("prune round abandoned", &[("error", e)]);
         }
-        if pruned.tokens + pruned.revocations > 0 {
+        if pruned != tokens::Pruned::default() {
             log::info(
                 "pruned expired rows",
                 &[
+                    ("partitions", &pruned.partitions),
                     ("tokens", &pruned.tokens),
                     ("revocations", &pruned.revocations),
+                    ("write_records", &pruned.writes),
                     ("duration_ms", &started.elapsed().as_millis()),
                     ("complete", &result.is_ok()),
                 ],
@@ -311,6 +318,28 @@ async fn prune_expired_rows(shard: Rc<Shard>, period: Duration) {
         }
     }
 }
+
+/// Create the partitions of `tokens` ahead of need: at start (once connected) and every
+/// `PARTITION_CHECK_INTERVAL`. `edgeauth migrate` made them 48 hours ahead, so a failed
+/// round only waits for the next.
+async fn keep_partitions(shard: Rc<Shard>) {
+    let mut period = Duration::ZERO;
+    while sleep_unless_shutdown(&shard, period).await {
+        period = limits::PARTITION_CHECK_INTERVAL;
+        let done = match shard.ctx.pg.client() {
+            Ok(client) => tokens::ensure_partitions(&client).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            // Right after start the session may still be connecting: try again soon.
+            period = PARTITION_RETRY;
+            log::debug("token partitions not checked", &[("error", &e)]);
+        }
+    }
+}
+
+/// How soon a failed partition check is tried again.
+const PARTITION_RETRY: Duration = Duration::from_secs(5);
 
 /// Sleep for `period`; false if the shard began shutting down meanwhile.
 async fn sleep_unless_shutdown(shard: &Shard, period: Duration) -> bool {

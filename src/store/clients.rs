@@ -849,57 +849,31 @@ pub async fn update(
     client_id: &str,
     change: &ClientChange<'_>,
 ) -> Result<ClientRecord, AdminError> {
-    let scopes = change
-        .scopes
-        .map(normalize_scopes)
-        .transpose()
-        .map_err(AdminError::Invalid)?;
-    let ttl = change.token_ttl.map(ttl_column).transpose()?;
-    let resources = change.resources.map(resource_column).transpose()?;
-    let claims = change
-        .claims
-        .map(normalize_claims)
-        .transpose()
-        .map_err(AdminError::Invalid)?;
-    let auth = match &change.credential {
-        Some(NewAuth::Secret) => {
-            return Err(AdminError::Invalid(
-                "a secret is only made by rotate-secret".to_owned(),
-            ));
-        }
-        Some(credential) => Some(credential.columns()?),
-        None => None,
-    };
-    let (per_second, burst) = rate_columns(change.rate.flatten());
-    let audience = change.audience.flatten();
+    let checked = change.checked()?;
+    let auth = checked.auth.as_ref();
+    let federated = auth.and_then(|a| a.federated.as_ref());
     let set = |given: bool| Some(flag(given));
     let params = [
         Some(client_id.as_bytes()),
-        text(scopes.as_deref()),
+        text(checked.scopes.as_deref()),
         set(change.audience.is_some()),
-        text(audience),
-        set(ttl.is_some()),
-        text(ttl.as_ref().and_then(|t| t.as_deref())),
-        text(resources.as_deref()),
-        text(claims.as_deref()),
+        text(change.audience.flatten()),
+        set(checked.ttl.is_some()),
+        text(checked.ttl.as_ref().and_then(|t| t.as_deref())),
+        text(checked.resources.as_deref()),
+        text(checked.claims.as_deref()),
         set(auth.is_some()),
-        auth.as_ref().map(|a| a.method.as_bytes()),
-        text(auth.as_ref().and_then(|a| a.subject.as_deref())),
-        text(auth.as_ref().and_then(|a| a.sha256.as_deref())),
-        text(auth.as_ref().and_then(|a| a.jwks.as_deref())),
-        text(
-            auth.as_ref()
-                .and_then(|a| a.federated.as_ref().map(|f| f.0.as_str())),
-        ),
-        text(
-            auth.as_ref()
-                .and_then(|a| a.federated.as_ref().map(|f| f.1.as_str())),
-        ),
+        auth.map(|a| a.method.as_bytes()),
+        text(auth.and_then(|a| a.subject.as_deref())),
+        text(auth.and_then(|a| a.sha256.as_deref())),
+        text(auth.and_then(|a| a.jwks.as_deref())),
+        text(federated.map(|f| f.0.as_str())),
+        text(federated.map(|f| f.1.as_str())),
         change.certificate_bound.map(flag),
         change.require_dpop.map(flag),
         set(change.rate.is_some()),
-        text(per_second.as_deref()),
-        text(burst.as_deref()),
+        text(checked.rate.0.as_deref()),
+        text(checked.rate.1.as_deref()),
         change.disabled.map(flag),
     ];
     let rows = client
@@ -919,6 +893,44 @@ pub async fn update(
             "client {client_id:?} was changed into one that does not load"
         ))
     })
+}
+
+/// A change's values, checked as `add` checks them, in their column form.
+struct CheckedChange {
+    scopes: Option<String>,
+    ttl: Option<Option<String>>,
+    resources: Option<String>,
+    claims: Option<String>,
+    auth: Option<AuthColumns>,
+    rate: (Option<String>, Option<String>),
+}
+
+impl ClientChange<'_> {
+    fn checked(&self) -> Result<CheckedChange, AdminError> {
+        let invalid = AdminError::Invalid;
+        Ok(CheckedChange {
+            scopes: self
+                .scopes
+                .map(normalize_scopes)
+                .transpose()
+                .map_err(invalid)?,
+            ttl: self.token_ttl.map(ttl_column).transpose()?,
+            resources: self.resources.map(resource_column).transpose()?,
+            claims: self
+                .claims
+                .map(normalize_claims)
+                .transpose()
+                .map_err(invalid)?,
+            auth: match &self.credential {
+                Some(NewAuth::Secret) => {
+                    return Err(invalid("a secret is only made by rotate-secret".to_owned()));
+                }
+                Some(credential) => Some(credential.columns()?),
+                None => None,
+            },
+            rate: rate_columns(self.rate.flatten()),
+        })
+    }
 }
 
 /// Make every token the client holds inactive at introspection, on every shard of every

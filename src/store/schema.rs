@@ -98,6 +98,51 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN previous_secret_expires_at timestamptz,
         ADD CONSTRAINT clients_previous_secret_whole
             CHECK ((previous_secret_hash IS NULL) = (previous_secret_expires_at IS NULL));",
+    // 10-12: `tokens` partitioned by `expires_at` (one partition per hour, created ahead by
+    // `store::tokens::ensure_partitions`), so pruning drops whole partitions, and without
+    // an index (docs/MEASUREMENTS.md). Online: the old table becomes the partition of
+    // everything expiring before the cut-over (26 hours ahead, past any token's lifetime),
+    // with its rows and indexes, and is dropped like any other once its tokens expired.
+    // 10 adds that bound as a constraint without a scan...
+    "CREATE TABLE edgeauth_token_cutover (until timestamptz NOT NULL);
+     INSERT INTO edgeauth_token_cutover SELECT date_trunc('hour', now(), 'UTC') + interval '26 hours';
+     DO $$ BEGIN
+       EXECUTE format('ALTER TABLE tokens ADD CONSTRAINT tokens_before_cutover CHECK (expires_at < %L) NOT VALID',
+                      (SELECT until FROM edgeauth_token_cutover));
+     END $$;",
+    // 11: ...validates it in a transaction of its own, under a lock that lets inserts go
+    // on while the rows are read...
+    "ALTER TABLE tokens VALIDATE CONSTRAINT tokens_before_cutover;",
+    // 12: ...so that attaching the old table needs no scan. `token_writes` records each
+    // committed batch write by its first row's jti: a retry whose first attempt committed
+    // inserts nothing (`store::tokens::INSERT`), without a unique index on `tokens`. An
+    // empty old table (a new database) is simply dropped.
+    "ALTER TABLE tokens RENAME TO tokens_before_partitioning;
+     ALTER INDEX tokens_pkey RENAME TO tokens_before_partitioning_pkey;
+     ALTER INDEX tokens_expires_at_idx RENAME TO tokens_before_partitioning_expires_at_idx;
+     CREATE TABLE tokens (
+        jti        uuid NOT NULL,
+        client_id  text NOT NULL,
+        scope      text,
+        issued_at  timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+     ) PARTITION BY RANGE (expires_at);
+     CREATE TABLE token_partitions (
+        name    text PRIMARY KEY,
+        from_ts timestamptz NOT NULL,
+        until   timestamptz NOT NULL
+     );
+     CREATE TABLE token_writes (first_jti uuid PRIMARY KEY);
+     DO $$ DECLARE cutover timestamptz := (SELECT until FROM edgeauth_token_cutover); BEGIN
+       IF EXISTS (SELECT 1 FROM tokens_before_partitioning) THEN
+         EXECUTE format('ALTER TABLE tokens ATTACH PARTITION tokens_before_partitioning FOR VALUES FROM (MINVALUE) TO (%L)',
+                        cutover);
+         INSERT INTO token_partitions VALUES ('tokens_before_partitioning', '-infinity', cutover);
+       ELSE
+         DROP TABLE tokens_before_partitioning;
+       END IF;
+     END $$;
+     DROP TABLE edgeauth_token_cutover;",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(
@@ -108,6 +153,11 @@ const CURRENT_VERSION: Statement = Statement::new(
 
 /// Bring the schema up to `SCHEMA_VERSION`; returns the versions applied.
 pub async fn migrate(client: &Client) -> Result<Vec<i32>, pg::Error> {
+    migrate_to(client, SCHEMA_VERSION).await
+}
+
+/// Bring the schema up to `target` (tests start from an old version this way).
+pub async fn migrate_to(client: &Client, target: i32) -> Result<Vec<i32>, pg::Error> {
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS edgeauth_schema_migrations (
@@ -119,19 +169,23 @@ pub async fn migrate(client: &Client) -> Result<Vec<i32>, pg::Error> {
     client
         .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
         .await?;
-    let result = apply_pending(client).await;
+    let result = apply_pending(client, target).await;
     let unlock = client
         .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
         .await;
     let applied = result?;
     unlock?;
+    // A migrated schema has the partitions its inserts need.
+    if current_version(client).await? == SCHEMA_VERSION {
+        crate::store::tokens::ensure_partitions(client).await?;
+    }
     Ok(applied)
 }
 
-async fn apply_pending(client: &Client) -> Result<Vec<i32>, pg::Error> {
+async fn apply_pending(client: &Client, target: i32) -> Result<Vec<i32>, pg::Error> {
     let mut applied = Vec::new();
     let mut version = current_version(client).await?;
-    while (version as usize) < MIGRATIONS.len() {
+    while version < target.min(SCHEMA_VERSION) {
         let next = version + 1;
         let sql = format!(
             "BEGIN;\n{}\n;INSERT INTO edgeauth_schema_migrations (version) VALUES ({next});\nCOMMIT;",
