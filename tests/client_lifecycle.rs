@@ -370,7 +370,7 @@ fn patch_changes_what_it_names_in_one_statement_and_refuses_bad_input() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let client = r.json();
     assert_eq!(client["audience"], "https://api.example");
-    assert_eq!(client["token_ttl_seconds"], 120);
+    assert_eq!(client["token_ttl"], "2m");
     assert_eq!(client["scopes"], "read write", "untouched");
     let claims = poll_until(PROPAGATION, || {
         let token = server.access_token("svc", &secret).unwrap();
@@ -393,9 +393,7 @@ fn patch_changes_what_it_names_in_one_statement_and_refuses_bad_input() {
     assert_eq!(r.status, 200);
     let client = r.json();
     assert!(
-        client["audience"].is_null()
-            && client["token_ttl_seconds"].is_null()
-            && client["rate"].is_null()
+        client["audience"].is_null() && client["token_ttl"].is_null() && client["rate"].is_null()
     );
 
     let before =
@@ -493,7 +491,7 @@ fn concurrent_patches_of_one_client_lose_nothing() {
     let client = admin(&server, "GET", "/admin/clients/svc", "").json();
     assert_eq!(client["scopes"], "read write");
     assert_eq!(client["audience"], "https://a.example");
-    assert_eq!(client["token_ttl_seconds"], 90);
+    assert_eq!(client["token_ttl"], "90s");
     assert_eq!(client["claims"], serde_json::json!({"tenant": "acme"}));
     assert_eq!(
         client["rate"],

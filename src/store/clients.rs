@@ -990,14 +990,14 @@ pub async fn show(client: &Client, client_id: &str) -> Result<ClientRecord, Admi
         .ok_or_else(|| AdminError::NotFound(client_id.to_owned()))
 }
 
-/// The public view of a client (never the hash).
+/// The public view of a client (never the hash), with the names registration takes.
 pub fn to_json(c: &ClientRecord) -> serde_json::Value {
     let mut json = serde_json::json!({
         "client_id": c.client_id,
         "auth_method": c.auth.method(),
         "scopes": c.allowed_scopes,
         "audience": c.audience,
-        "token_ttl_seconds": c.token_ttl.map(|t| t.as_secs()),
+        "token_ttl": c.token_ttl.map(crate::config::show_duration),
         "grant_types": c.grant_types,
         "disabled": c.disabled,
         "tokens_not_before_ms": c.tokens_not_before_ms,
@@ -1013,11 +1013,11 @@ pub fn to_json(c: &ClientRecord) -> serde_json::Value {
         }
         ClientAuth::TlsClientAuth(subject) => {
             json["tls_subject"] = subject.to_string().into();
-            json["certificate_bound"] = c.certificate_bound.into();
+            json["certificate_bound_tokens"] = c.certificate_bound.into();
         }
         ClientAuth::SelfSignedTls(sha256) => {
             json["tls_cert_sha256"] = URL_SAFE_NO_PAD.encode(sha256).into();
-            json["certificate_bound"] = c.certificate_bound.into();
+            json["certificate_bound_tokens"] = c.certificate_bound.into();
         }
         ClientAuth::PrivateKeyJwt(keys) => {
             json["jwks"] = serde_json::from_str(&keys.json)
