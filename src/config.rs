@@ -44,6 +44,8 @@ pub enum IoDriver {
 pub struct Config {
     /// Unset: the commands that need a database say so.
     pub database_url: Option<String>,
+    /// Where token rows are written; unset: `database_url`.
+    pub tokens_database_url: Option<String>,
     pub listen: SocketAddr,
     /// When set, `/metrics` and `/admin/*` are served here only (404 on `listen`).
     pub admin_listen: Option<SocketAddr>,
@@ -181,6 +183,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             database_url: None,
+            tokens_database_url: None,
             listen: limits::LISTEN_DEFAULT,
             admin_listen: None,
             tls_cert: None,
@@ -265,6 +268,17 @@ pub const SETTINGS: &[Setting] = &[
         show: |c| match &c.database_url {
             Some(url) => redact_url(url),
             None => "unset".to_owned(),
+        },
+    },
+    Setting {
+        name: "tokens_database_url",
+        unit: "URL or key=value",
+        help: "a PostgreSQL of its own for token rows (a dedicated or distributed one); clients, revocations and notifications stay on database_url; unset: database_url",
+        secret: true,
+        set: |c, v| set(&mut c.tokens_database_url, Some(v.to_owned())),
+        show: |c| match &c.tokens_database_url {
+            Some(url) => redact_url(url),
+            None => "database_url".to_owned(),
         },
     },
     Setting {
@@ -1248,6 +1262,7 @@ mod tests {
     fn sample_value(name: &str) -> &'static str {
         match name {
             "database_url" => "postgres://u:secret@db:5432/x",
+            "tokens_database_url" => "postgres://u:secret@tokens-db:5432/t",
             "listen" => "127.0.0.1:9999",
             "admin_listen" => "127.0.0.1:9998",
             "tls_cert" => "/etc/edgeauth/chain.pem",

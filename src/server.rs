@@ -56,18 +56,24 @@ pub fn serve(config: Config, settings: Settings) -> Result<()> {
     let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     audit::open(config.audit_log.as_deref())?;
     let pg = store::database(&config)?.with_application_name("edgeauth");
+    let tokens_pg = store::tokens_database(&config)?
+        .map(|tokens| tokens.with_application_name("edgeauth-tokens"));
     let (key_pems, keys) = load_signing_keys(&config)?;
     let issuers = Arc::new(TrustedIssuers::load(&config.trusted_issuers)?);
     let tls = load_tls(&config, None)?;
     let documents = Arc::new(Documents::build(&config, &keys));
     ensure_listen_address_free(&config)?;
-    let database_reachable = check_database(&pg)?;
+    let mut database_reachable = check_database(&pg)?;
+    if let Some(tokens) = &tokens_pg {
+        database_reachable &= check_database(tokens)?;
+    }
 
     let config = Arc::new(config);
     let (ready_tx, ready_rx) = mpsc::channel();
     let common = ShardCommon {
         config: config.clone(),
         pg: pg.clone(),
+        tokens_pg,
         key_pems,
         issuers,
         dpop_nonces: config.dpop_nonce.then(NonceKey::random),

@@ -364,8 +364,11 @@ fn calls_for(method: &str, template: &str, op: &Value, jti: &str) -> Vec<Call> {
         ],
         ("POST", "/admin/revocations") => vec![
             Call::new(method, template, 204).json(&json!({ "jti": jti })),
-            // The example's jti was never issued here.
-            Call::new(method, template, 404).json(&example(op, json)),
+            // The example's jti was never issued here, but could have been: nothing is read.
+            Call::new(method, template, 204).json(&example(op, json)),
+            // A UUIDv4 is no jti of ours.
+            Call::new(method, template, 400)
+                .json(&json!({"jti": "0b9f5a3e-6c1d-4e8a-9f2b-7d4c3a1e5f60"})),
             Call::new(method, template, 400).json(&json!({"jti": "not-a-uuid"})),
             Call::new(method, template, 400).json(&json!({"token": jti})),
             Call::new(method, template, 415).body("text/plain", jti),

@@ -17,17 +17,35 @@ use crate::store::{self, clients, schema, tokens};
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 async fn connect(config: &Config) -> Result<Client> {
-    let pg = store::database(config)?.with_application_name("edgeauth-cli");
+    connect_to(store::database(config)?).await
+}
+
+async fn connect_to(pg: crate::pg::PgConfig) -> Result<Client> {
+    let pg = pg.with_application_name("edgeauth-cli");
     Client::connect(&pg)
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", pg.display_redacted()).into())
 }
 
+/// A connection to the tokens' database when it is not the main one.
+async fn connect_tokens(config: &Config) -> Result<Option<Client>> {
+    match store::tokens_database(config)? {
+        Some(pg) => Ok(Some(connect_to(pg).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Migrates the main database and, when token rows go elsewhere, that one too (the same
+/// schema: its own `tokens`, partitions and write records are the ones used there).
 pub fn migrate(config: &Config) -> Result<()> {
     block_on(async {
         let client = connect(config).await?;
         let applied = schema::migrate(&client).await?;
         client.close().await;
+        if let Some(tokens) = connect_tokens(config).await? {
+            schema::migrate(&tokens).await?;
+            tokens.close().await;
+        }
         println!(
             "{}",
             serde_json::json!({"schema_version": schema::SCHEMA_VERSION, "applied": applied})
@@ -39,9 +57,17 @@ pub fn migrate(config: &Config) -> Result<()> {
 pub fn prune(config: &Config) -> Result<()> {
     block_on(async {
         let client = connect(config).await?;
-        // Back to back: this connection has nothing else to do.
-        let (pruned, result) = tokens::prune(&client, async || true).await;
+        let tokens_db = connect_tokens(config).await?;
+        // Back to back: these connections have nothing else to do.
+        let (pruned, result) =
+            tokens::prune(tokens_db.as_ref().unwrap_or(&client), &client, async || {
+                true
+            })
+            .await;
         client.close().await;
+        if let Some(tokens_db) = tokens_db {
+            tokens_db.close().await;
+        }
         result?;
         println!(
             "{}",

@@ -15,6 +15,8 @@ use crate::endpoint::route::Admin;
 use crate::http::request::Method;
 use crate::http::request::Request;
 use crate::http::response;
+use crate::jwt::jti::issued_at_ms;
+use crate::limits;
 use crate::store::clients;
 use crate::store::events::{self, Invalidation};
 use crate::store::revocations;
@@ -222,28 +224,41 @@ struct RevocationJson {
 }
 
 /// `POST /admin/revocations`: revoke one token by its `jti`, as `/oauth/revoke` does with
-/// the token itself: 204, or 404 when no recorded token has that `jti` (a token is recorded
-/// within `batch_max_delay` of its issue).
+/// the token itself: 204, on every shard of every instance (the revocation is announced).
+/// Nothing is read from `tokens` (which has no index, and may be in another database):
+/// the jti, a UUIDv7, says when the token was issued, so it cannot live past that plus the
+/// longest token lifetime, and the revocation is kept that long. A jti that cannot be one
+/// of ours (another version, or minted in the future) is a 400.
 async fn revoke_by_jti(ctx: &Context, req: &Request<'_>, out: &mut Vec<u8>, keep_alive: bool) {
     let Some(body) = json_body::<RevocationJson>(req, out, keep_alive, false) else {
         return;
     };
-    let Ok(jti) = uuid::Uuid::try_parse(&body.jti) else {
-        return bad_request(out, keep_alive, "jti is not a UUID");
-    };
-    let found = match ctx.pg.client() {
-        Ok(pg) => revocations::revoke_recorded(&pg, jti.as_bytes()).await,
-        Err(e) => Err(e),
-    };
-    match found {
-        Ok(true) => {
-            audit::record("token.revoked", &[("jti", &jti), ("via", &"api")]);
-            response::write_no_content(out, keep_alive)
+    let now_s = crate::clock::unix_now_s();
+    let jti = match uuid::Uuid::try_parse(&body.jti) {
+        Ok(jti) if jti.get_version_num() == 7 => *jti.as_bytes(),
+        _ => {
+            return bad_request(
+                out,
+                keep_alive,
+                "jti is not a token id of this server (a UUIDv7)",
+            );
         }
-        Ok(false) => {
-            let description = "no recorded token has this jti";
-            admin_answer::error(out, keep_alive, 404, "not_found", description)
-        }
-        Err(_) => admin_answer::unavailable(out, keep_alive),
+    };
+    let issued_s = issued_at_ms(&jti) / 1000;
+    if issued_s > now_s + limits::JWT_LEEWAY.as_secs() {
+        return bad_request(out, keep_alive, "jti names a token from the future");
     }
+    let live_until_s = issued_s + limits::TOKEN_TTL_MAX.as_secs();
+    if live_until_s > now_s {
+        let done = match ctx.pg.client() {
+            Ok(pg) => revocations::revoke(&pg, &jti, "", live_until_s).await,
+            Err(e) => Err(e),
+        };
+        if done.is_err() {
+            return admin_answer::unavailable(out, keep_alive);
+        }
+    }
+    let jti = uuid::Uuid::from_bytes(jti);
+    audit::record("token.revoked", &[("jti", &jti), ("via", &"api")]);
+    response::write_no_content(out, keep_alive)
 }

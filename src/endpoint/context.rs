@@ -52,10 +52,15 @@ pub struct Context {
     pub revocations_stale_since: Cell<Option<Instant>>,
     /// Token ids; a per-shard CSPRNG so that no token costs a syscall.
     pub jti: RefCell<JtiGenerator>,
-    /// The shard's one Postgres connection: client look-ups and token records, pipelined.
-    /// Reconnects by itself; while it is down the token endpoint answers 503.
+    /// The shard's connection to the main database: client look-ups, revocations, changes
+    /// and their notifications (and token records, without `tokens_database_url`),
+    /// pipelined. Reconnects by itself; while it is down the token endpoint answers 503.
     pub pg: Session,
-    /// Issued tokens on their way to `tokens`: buffered, written in batches over `pg`.
+    /// The shard's connection to where token rows go: `pg` itself, or a session to
+    /// `tokens_database_url`.
+    pub tokens_pg: Session,
+    /// Issued tokens on their way to `tokens`: buffered, written in batches over
+    /// `tokens_pg`.
     pub writer: TokenWriter,
     /// Clients: the cache in front of `pg`, with single-flight misses.
     pub clients: ClientDirectory,
@@ -118,6 +123,7 @@ pub struct Parts {
     pub keys: Keys,
     pub revocations: RevocationCache,
     pub pg: Session,
+    pub tokens_pg: Session,
     pub writer: TokenWriter,
     pub clients: ClientDirectory,
     pub replay: Rc<ReplayGuard>,
@@ -141,6 +147,7 @@ impl Context {
             revocations_stale_since: Cell::new(Some(Instant::now())),
             jti: RefCell::new(JtiGenerator::new()),
             pg: parts.pg,
+            tokens_pg: parts.tokens_pg,
             writer: parts.writer,
             clients: parts.clients,
             replay: parts.replay,

@@ -184,6 +184,11 @@ fn context(init: &ShardInit, keys: Keys, replay: Rc<ReplayGuard>) -> Context {
         init.common.pg.clone(),
         &[INVALIDATE_CHANNEL, REVOKE_CHANNEL],
     );
+    // Token rows go over a session of their own when they go to a database of their own.
+    let tokens_pg = match &init.common.tokens_pg {
+        Some(tokens) => Session::start(tokens.clone(), &[]),
+        None => pg.clone(),
+    };
     let writer_config = WriterConfig::from_config(config);
     let writer_stats = init.common.all_stats[init.id].writer.clone();
     Context::new(Parts {
@@ -192,7 +197,8 @@ fn context(init: &ShardInit, keys: Keys, replay: Rc<ReplayGuard>) -> Context {
         dpop_nonces: init.common.dpop_nonces.clone(),
         keys,
         revocations: RevocationCache::new(config.revocation_cache_capacity),
-        writer: TokenWriter::start(pg.clone(), writer_config, writer_stats),
+        writer: TokenWriter::start(tokens_pg.clone(), writer_config, writer_stats),
+        tokens_pg,
         clients: ClientDirectory::new(config, pg.clone(), init.common.all_stats.clone(), init.id),
         pg,
         replay,

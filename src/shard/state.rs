@@ -46,6 +46,8 @@ pub type KeyPems = Arc<[Vec<u8>]>;
 pub struct ShardCommon {
     pub config: Arc<Config>,
     pub pg: PgConfig,
+    /// `tokens_database_url`, when token rows go to a database of their own.
+    pub tokens_pg: Option<PgConfig>,
     pub key_pems: KeyPems,
     /// The workload-identity issuers and their keys, read only.
     pub issuers: Arc<TrustedIssuers>,

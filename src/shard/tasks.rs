@@ -279,24 +279,22 @@ async fn purge_expired_revocations(shard: Rc<Shard>) {
     }
 }
 
-/// Every `period`, delete expired rows of `tokens` and `revoked_tokens` (`store::tokens`'s
-/// one prune loop, as `edgeauth prune` runs it) over this shard's own session. It runs
+/// Every `period`, drop expired partitions of `tokens` and delete expired rows of
+/// `revoked_tokens` (`store::tokens`'s one prune round, as `edgeauth prune` runs it) over
+/// this shard's own sessions. It runs
 /// beside the request path, never on it: each chunk is one pipelined statement whose
 /// answer this task awaits while the shard serves. A round is skipped while the database
 /// is down (the next one catches up) and ends at the first error; shutdown interrupts it
 /// between chunks.
 async fn prune_expired_rows(shard: Rc<Shard>, period: Duration) {
-    let pg = &shard.ctx.pg;
+    let ctx = &shard.ctx;
     while sleep_unless_shutdown(&shard, period).await {
-        if !pg.is_connected() {
+        let started = Instant::now();
+        let (Ok(main), Ok(tokens_db)) = (ctx.pg.client(), ctx.tokens_pg.client()) else {
             log::debug("prune skipped: database not connected", &[]);
             continue;
-        }
-        let started = Instant::now();
-        let Ok(client) = pg.client() else {
-            continue;
         };
-        let (pruned, result) = tokens::prune(&client, async || {
+        let (pruned, result) = tokens::prune(&tokens_db, &main, async || {
             sleep_unless_shutdown(&shard, PRUNE_CHUNK_PAUSE).await
         })
         .await;
@@ -326,7 +324,7 @@ async fn keep_partitions(shard: Rc<Shard>) {
     let mut period = Duration::ZERO;
     while sleep_unless_shutdown(&shard, period).await {
         period = limits::PARTITION_CHECK_INTERVAL;
-        let done = match shard.ctx.pg.client() {
+        let done = match shard.ctx.tokens_pg.client() {
             Ok(client) => tokens::ensure_partitions(&client).await,
             Err(e) => Err(e),
         };

@@ -21,6 +21,21 @@ pub fn database(config: &Config) -> Result<PgConfig, String> {
     let url = config.database_url.as_deref().ok_or(
         "no database configured: set EDGEAUTH_DATABASE_URL or --database-url (scripts/run.sh starts a private one)",
     )?;
+    parse_with_password(url)
+}
+
+/// Where token rows go when it is not the main database (`tokens_database_url`): `None`
+/// for the main one. Clients, revocations and notifications stay on the main database.
+pub fn tokens_database(config: &Config) -> Result<Option<PgConfig>, String> {
+    match config.tokens_database_url.as_deref() {
+        Some(url) if Some(url) != config.database_url.as_deref() => {
+            parse_with_password(url).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn parse_with_password(url: &str) -> Result<PgConfig, String> {
     let pg = PgConfig::parse(url).map_err(|e| e.to_string())?;
     if pg.password().is_some() {
         return Ok(pg);

@@ -19,24 +19,6 @@ const REVOKE: Statement = Statement::new(
     &[],
 );
 
-/// Revoke a recorded token by its jti alone (the admin API): its client and expiry come
-/// from its `tokens` row. One row back when the token is recorded; the notification goes
-/// out only when a live token's revocation is new.
-const REVOKE_RECORDED: Statement = Statement::new(
-    "revoke_recorded_token",
-    "WITH t AS (SELECT jti, client_id, expires_at FROM tokens WHERE jti = $1::uuid),
-          r AS (INSERT INTO revoked_tokens (jti, client_id, expires_at)
-                SELECT jti, client_id, expires_at FROM t WHERE expires_at > now()
-                ON CONFLICT (jti) DO NOTHING
-                RETURNING jti, expires_at)
-     SELECT t.jti,
-            (SELECT pg_notify('edgeauth_revoke',
-                              jti::text || ' ' || extract(epoch FROM expires_at)::bigint)
-               FROM r)
-       FROM t",
-    &[],
-);
-
 /// Revocations whose tokens are still live, at most `$1` of them.
 const LIVE: Statement = Statement::new(
     "revocations_live",
@@ -74,19 +56,7 @@ pub async fn revoke(
 
 /// The statements that announce a revocation (checked in `store::events`).
 #[cfg(test)]
-pub(crate) const ANNOUNCING_STATEMENTS: [&str; 2] = [REVOKE.sql, REVOKE_RECORDED.sql];
-
-/// Revoke the recorded token `jti`; `false` when no token with that jti is recorded.
-pub async fn revoke_recorded(client: &Client, jti: &Jti) -> Result<bool, pg::Error> {
-    let mut text = [0u8; 36];
-    let text = uuid::Uuid::from_bytes(*jti)
-        .hyphenated()
-        .encode_lower(&mut text);
-    let rows = client
-        .query(&REVOKE_RECORDED, &[Some(text.as_bytes())])
-        .await?;
-    Ok(!rows.is_empty())
-}
+pub(crate) const ANNOUNCING_STATEMENTS: [&str; 1] = [REVOKE.sql];
 
 /// Is this token revoked? For a shard whose revocation cache is full.
 const IS_REVOKED: Statement = Statement::new(

@@ -123,25 +123,27 @@ pub async fn ensure_partitions(client: &Client) -> Result<(), pg::Error> {
     client.batch_execute(ENSURE_PARTITIONS).await
 }
 
-/// One prune round: drop the expired partitions of `tokens`, then delete expired rows of
-/// `revoked_tokens` and old ones of `token_writes` in chunks. After every full chunk
+/// One prune round: drop the expired partitions of `tokens` and delete old records of
+/// `token_writes` in the tokens' database, then expired rows of `revoked_tokens` in the main
+/// one (the same client when they are one database). After every full chunk
 /// `between_chunks` runs (the server pauses there, the CLI does not); false ends the round
 /// early. Returns what was removed, and the error that ended the round.
 pub async fn prune(
-    client: &Client,
+    tokens: &Client,
+    main: &Client,
     mut between_chunks: impl AsyncFnMut() -> bool,
 ) -> (Pruned, Result<(), pg::Error>) {
     let mut pruned = Pruned::default();
-    if let Err(e) = drop_expired_partitions(client, &mut pruned).await {
+    if let Err(e) = drop_expired_partitions(tokens, &mut pruned).await {
         return (pruned, Err(e));
     }
-    let (revocations, result) = delete_in_chunks(client, &PRUNE_REVOKED, &mut between_chunks).await;
-    pruned.revocations = revocations;
+    let (writes, result) = delete_in_chunks(tokens, &PRUNE_WRITES, &mut between_chunks).await;
+    pruned.writes = writes;
     if !matches!(result, Ok(true)) {
         return (pruned, result.map(drop));
     }
-    let (writes, result) = delete_in_chunks(client, &PRUNE_WRITES, &mut between_chunks).await;
-    pruned.writes = writes;
+    let (revocations, result) = delete_in_chunks(main, &PRUNE_REVOKED, &mut between_chunks).await;
+    pruned.revocations = revocations;
     (pruned, result.map(drop))
 }
 
