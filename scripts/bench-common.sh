@@ -38,6 +38,26 @@ start_bench_database() {
   export EDGEAUTH_DATABASE_URL="${admin_url/dbname=postgres/dbname=bench}"
 }
 
+# pg_cpu_ticks WORK_DIR: the CPU time (user + system, clock ticks) so far of the private
+# cluster's postmaster and every process it started. A process that exits takes its ticks
+# with it: read it while the server's connections are open.
+pg_cpu_ticks() {
+  local postmaster total=0 p
+  postmaster=$(head -1 "$1/pg/data/postmaster.pid")
+  for p in $postmaster $(pgrep -P "$postmaster"); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+# pin_postgres WORK_DIR CPU: the private cluster's processes on core CPU; the backends it
+# starts later inherit it.
+pin_postgres() {
+  local postmaster p
+  postmaster=$(head -1 "$1/pg/data/postmaster.pid")
+  for p in $postmaster $(pgrep -P "$postmaster"); do taskset -a -c -p "$2" "$p" >/dev/null; done
+}
+
 # prepare_edgeauth WORK_DIR: everything an edgeauth benchmark server needs but its key: a
 # private database (start_bench_database), the schema, a data directory, and the `bench`
 # client (scopes "read write"), its secret in `secret` and its Basic credential exported as

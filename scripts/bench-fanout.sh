@@ -35,14 +35,6 @@ cleanup() {
 trap cleanup EXIT
 prepare_edgeauth "$work"
 "$bin" client add target --scopes read >/dev/null 2>&1
-postmaster=$(head -1 "$work/pg/data/postmaster.pid")
-pg_ticks() {
-  local total=0 p
-  for p in $postmaster $(pgrep -P "$postmaster"); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
 admin_token=$(head -c 32 /dev/urandom | base64 -w0 | tr -d '/+=')
 key=$(signing_key ES256)
 
@@ -75,7 +67,7 @@ PY
     pokers+=($!)
   done
   sleep 1
-  pg0=$(pg_ticks); t0=$(date +%s.%N)
+  pg0=$(pg_cpu_ticks "$work"); t0=$(date +%s.%N)
   python3 - "$admin_port" "$admin_token" "$CHANGES" <<'PY'
 import http.client, json, sys
 port, token, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -87,7 +79,7 @@ for i in range(n):
     assert r.status == 200, r.status
 PY
   sleep 0.5
-  pg1=$(pg_ticks); t1=$(date +%s.%N)
+  pg1=$(pg_cpu_ticks "$work"); t1=$(date +%s.%N)
   kill "${pokers[@]}" 2>/dev/null || true
   for p in "${servers[@]}"; do kill -TERM "$p"; wait "$p" || true; done
   servers=(); server=""

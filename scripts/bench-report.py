@@ -76,7 +76,8 @@ def env(key, default="?"):
 MATRIX_COLUMNS = [
     "date", "commit", "io", "cache", "durability", "clients", "conns", "shards", "layout",
     "alg", "pipeline", "tokens/s", "wrk 200s/s", "ceiling req/s", "token/ceiling",
-    "token p50 / p99 / p99.9 ms", "server CPU / µs per token", "RSS idle / loaded MiB", "503s",
+    "token p50 / p99 / p99.9 ms", "server CPU / µs per token", "tokens/s per server core",
+    "CPU µs per token: PostgreSQL / wrk", "RSS idle / loaded MiB", "503s",
     "cache hit rate / client queries", "run: wrk 200s / issued", "cell: rows / issued",
 ]
 
@@ -93,6 +94,20 @@ def server_cpu(r, prefix):
     return f"{100 * cpu_us / wall_us:.0f}% / {cpu_us / issued:.2f}"
 
 
+def per_core(r, prefix):
+    """Tokens per second of server CPU time: what one fully busy core issues."""
+    cpu_us, issued = num(r, f"{prefix}_cpu_us"), num(r, f"{prefix}_issued")
+    return f"{issued / cpu_us * 1e6:,.0f}" if cpu_us and issued else "-"
+
+
+def others_cpu(r, prefix):
+    """PostgreSQL's and the load generator's CPU time per token."""
+    issued = num(r, f"{prefix}_issued")
+    if not issued or f"{prefix}_pg_cpu_us" not in r:
+        return "-"
+    return f"{num(r, f'{prefix}_pg_cpu_us') / issued:.2f} / {num(r, f'{prefix}_wrk_cpu_us') / issued:.2f}"
+
+
 def matrix_row(r):
     tps, cps = rate(r, "t", "issued"), rate(r, "c", "healthz")
     rows, issued = int(r["rows"]), int(r["issued"])
@@ -101,6 +116,7 @@ def matrix_row(r):
         env("BENCH_DURABILITY"), env("BENCH_CLIENTS"), r["conns"], r["shards"], layout(r),
         r["alg"], r["pipeline"], f"{tps:,.0f}", f"{wrk_ok_rate(r, 't'):,.0f}", f"{cps:,.0f}",
         f"{tps / cps:.2f}" if cps else "-", latency(r, "t"), server_cpu(r, "t"),
+        per_core(r, "t"), others_cpu(r, "t"),
         f"{num(r, 'rss_idle_kb') / 1024:.1f} / {num(r, 'rss_load_kb') / 1024:.1f}",
         r["t_unavailable"], f"{r['hit_rate']}% / {r['client_queries']}",
         f"{wrk_ok(r, 't')} / {r['t_issued']}",

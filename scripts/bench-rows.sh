@@ -42,22 +42,11 @@ if [ -z "${BEFORE_BIN:-}" ]; then
 fi
 
 start_bench_database "$work"
-postmaster=$(head -1 "$work/pg/data/postmaster.pid")
-if [ -n "$PG_CPU" ]; then
-  for p in $postmaster $(pgrep -P "$postmaster"); do taskset -a -c -p "$PG_CPU" "$p" >/dev/null; done
-fi
+if [ -n "$PG_CPU" ]; then pin_postgres "$work" "$PG_CPU"; fi
 base_url=$EDGEAUTH_DATABASE_URL
 mkdir -p "$work/data"
 export EDGEAUTH_DATA_DIR=$work/data EDGEAUTH_LOG_LEVEL=warn
 
-# PostgreSQL's CPU ticks: the postmaster and every process it started.
-pg_ticks() {
-  local total=0 p
-  for p in $postmaster $(pgrep -P "$postmaster"); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
 wal_lsn() { "$psql_bin" -X -q -t -A -d "$base_url" -c "SELECT pg_current_wal_lsn() - '0/0'"; }
 
 # metric PORT NAME: a counter or gauge of the server's /metrics, summed over shards.
@@ -97,12 +86,12 @@ cell() {
     wrk -t1 -c"$CONNECTIONS" -d2s -s scripts/token.lua "http://127.0.0.1:$port" >/dev/null
   drained "$port"
   rows0=$(metric "$port" edgeauth_writer_rows_total)
-  pg0=$(pg_ticks); wal0=$(wal_lsn); srv=$(awk '{print $14 + $15}' "/proc/$server/stat")
+  pg0=$(pg_cpu_ticks "$work"); wal0=$(wal_lsn); srv=$(awk '{print $14 + $15}' "/proc/$server/stat")
   rps=$(EDGEAUTH_BENCH_AUTH=$auth taskset -c "$WRK_CPU" \
     wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s scripts/token.lua "http://127.0.0.1:$port" |
     awk '/Requests\/sec/ {print $2}')
   drained "$port"
-  pg1=$(pg_ticks); wal1=$(wal_lsn); srv=$(($(awk '{print $14 + $15}' "/proc/$server/stat") - srv))
+  pg1=$(pg_cpu_ticks "$work"); wal1=$(wal_lsn); srv=$(($(awk '{print $14 + $15}' "/proc/$server/stat") - srv))
   rows=$(($(metric "$port" edgeauth_writer_rows_total) - rows0))
   kill -TERM "$server"; wait "$server" || true; server=""
   "$psql_bin" -X -q -d "$base_url" -c "DROP DATABASE $db"

@@ -8,7 +8,7 @@
 #   DURATION=2 WARMUP=1 AB_REQUESTS=5000 SWEEP_DURATION=1 scripts/bench.sh   smoke run
 #
 # The matrix: every combination of
-#   SHARDS     "1 $(nproc)"          shard count (duplicates dropped)
+#   SHARDS     "1 .. $(nproc)"       shard counts (duplicates dropped)
 #   ALGS       "ES256 EdDSA HS256"   signing algorithm (also RS256); ALG=X means ALGS=X
 #   PIPELINES  "1 16"                requests per write; PIPELINE=N means PIPELINES=N
 # Each cell is a fresh server (fresh signing key of the cell's algorithm, empty `tokens`):
@@ -22,7 +22,13 @@
 #   more shards  server unpinned on all cores, wrk unpinned with one thread per core: on a
 #                2-core machine wrk and the server share both cores, so this measures the
 #                machine, not the server's scaling (it needs a bigger box or a second one).
-# PostgreSQL runs wherever the kernel puts it in both.
+# PostgreSQL runs wherever the kernel puts it in both, unless PG_CPU pins it (and every
+# backend it starts) to a core: PG_CPU=0 with one shard is the "one core for the whole
+# system" layout, server and database sharing core 0.
+#
+# Every run measures CPU time per token three ways: the server's own (/proc/PID/stat),
+# PostgreSQL's (the postmaster and all its processes) and the load generator's (wrk, as
+# its waiting shell's child time); the `CPU µs per token` column shows all three.
 #
 # Tokens/s is the server's own count (`edgeauth_tokens_issued_total`, /metrics) over the
 # wall-clock window the script measures around wrk (start to exit, so slightly longer than
@@ -80,7 +86,8 @@ CLIENTS=${CLIENTS:-1}
 AB=${AB:-1}
 AB_REQUESTS=${AB_REQUESTS:-100000}
 INTROSPECT=${INTROSPECT:-1}
-SHARDS=${SHARDS:-"1 $cores"}
+SHARDS=${SHARDS:-$(seq -s ' ' 1 "$cores")}
+PG_CPU=${PG_CPU:-}
 ALGS=${ALGS:-${ALG:-ES256 EdDSA HS256}}
 PIPELINES=${PIPELINES:-${PIPELINE:-1 16}}
 SWEEP=${SWEEP:-1}
@@ -152,6 +159,7 @@ trap 'say "failed: line $LINENO: $BASH_COMMAND (exit $?)"; [ -z "$server" ] || t
 started=$(date +%s)
 
 prepare_edgeauth "$work"
+if [ -n "$PG_CPU" ]; then pin_postgres "$work" "$PG_CPU"; fi
 export EDGEAUTH_IO_DRIVER=$IO_DRIVER
 export EDGEAUTH_CACHE_CAPACITY=$CACHE_CAPACITY
 export EDGEAUTH_DURABILITY=$DURABILITY
@@ -243,6 +251,7 @@ layout() {
     wrk_threads=$cores
     layout_text="server all $cores cores, wrk $cores threads unpinned"
   fi
+  if [ -n "$PG_CPU" ]; then layout_text="$layout_text, PostgreSQL core $PG_CPU"; fi
 }
 
 # start_server SHARDS ALG: empty `tokens`, then a fresh server on a fresh port; waits until
@@ -288,19 +297,26 @@ stop_server() {
 # PREFIX_wall_us, PREFIX_issued, PREFIX_unavailable, PREFIX_healthz, PREFIX_introspect
 # (deltas), PREFIX_requests, PREFIX_duration_us, PREFIX_non2xx, PREFIX_p99_us, ...
 wrk_result() {
-  local prefix=$1 before after t0 t1 cpu0 cpu1 out i k b a
+  local prefix=$1 before after t0 t1 cpu0 cpu1 pg0 pg1 out i k b a
   before=$(counters "$port")
   cpu0=$(cpu_ticks)
+  pg0=$(pg_cpu_ticks "$work")
   t0=$(date +%s%N)
-  out=$("${client_pin[@]}" wrk -t"$wrk_threads" -c"$4" -d"${3}s" --latency -s "$2" "http://127.0.0.1:$port" |
-    grep '^RESULT') || { say "wrk failed ($2)"; exit 1; }
+  # In a subshell of its own, whose child time afterwards is wrk's CPU time.
+  (
+    "${client_pin[@]}" wrk -t"$wrk_threads" -c"$4" -d"${3}s" --latency -s "$2" "http://127.0.0.1:$port" >"$work/wrk.out"
+    awk '{print $16 + $17}' "/proc/$BASHPID/stat" >"$work/wrk.ticks"
+  ) || { say "wrk failed ($2)"; exit 1; }
+  out=$(grep '^RESULT' "$work/wrk.out") || { say "wrk printed no RESULT ($2)"; exit 1; }
   t1=$(date +%s%N)
   cpu1=$(cpu_ticks)
+  pg1=$(pg_cpu_ticks "$work")
   after=$(counters "$port")
   read -r -a b <<<"$before"
   read -r -a a <<<"$after"
-  printf '%s_wall_us=%d %s_cpu_us=%d' "$prefix" $(((t1 - t0) / 1000)) "$prefix" \
-    $(((cpu1 - cpu0) * 1000000 / clock_ticks))
+  printf '%s_wall_us=%d %s_cpu_us=%d %s_pg_cpu_us=%d %s_wrk_cpu_us=%d' "$prefix" $(((t1 - t0) / 1000)) \
+    "$prefix" $(((cpu1 - cpu0) * 1000000 / clock_ticks)) "$prefix" $(((pg1 - pg0) * 1000000 / clock_ticks)) \
+    "$prefix" $(($(cat "$work/wrk.ticks") * 1000000 / clock_ticks))
   i=0
   for k in issued unavailable healthz introspect; do
     printf ' %s_%s=%d' "$prefix" "$k" $((a[i] - b[i]))
