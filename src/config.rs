@@ -262,7 +262,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "database_url",
         unit: "URL or key=value",
-        help: "PostgreSQL: postgres://user:pass@host:port/db or host=/socket/dir ...",
+        help: "The main PostgreSQL (clients, revocations, notifications, and token rows unless tokens_database_url is set): postgres://user:pass@host:port/db or host=/socket/dir port=5432 user=u dbname=d, with libpq's TLS and authentication parameters (sslmode, sslrootcert, sslcert, sslkey, channel_binding, require_auth). Without a password in it, the password comes from PGPASSFILE (else ~/.pgpass, mode 0600), as libpq reads it.",
         secret: true,
         set: |c, v| set(&mut c.database_url, Some(v.to_owned())),
         show: |c| match &c.database_url {
@@ -273,7 +273,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "tokens_database_url",
         unit: "URL or key=value",
-        help: "a PostgreSQL of its own for token rows (a dedicated or distributed one); clients, revocations and notifications stay on database_url; unset: database_url",
+        help: "A PostgreSQL of its own for token rows (a dedicated or distributed one), over one more session per shard; clients, revocations and notifications stay on database_url. edgeauth migrate migrates both, and /readyz needs both.",
         secret: true,
         set: |c, v| set(&mut c.tokens_database_url, Some(v.to_owned())),
         show: |c| match &c.tokens_database_url {
@@ -284,7 +284,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "listen",
         unit: "address:port",
-        help: "address every shard binds with SO_REUSEPORT",
+        help: "Address every shard binds with SO_REUSEPORT; a second server on an address and port already in use is refused at start.",
         secret: false,
         set: |c, v| set(&mut c.listen, v.parse().map_err(|e| format!("{v:?}: {e}"))?),
         show: |c| c.listen.to_string(),
@@ -292,7 +292,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "admin_listen",
         unit: "address:port",
-        help: "when set, /metrics and /admin/* are served on this address only (404 on listen); keep it private",
+        help: "When set, /metrics and /admin/* are served on this address only (with /healthz and /readyz) and answer 404 on listen; put it on a private address.",
         secret: false,
         set: |c, v| {
             set(
@@ -305,7 +305,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "tls_cert",
         unit: "PEM file",
-        help: "certificate chain, leaf first; with tls_key, listen speaks TLS (reloaded on SIGHUP)",
+        help: "PEM certificate chain, leaf first; with tls_key, listen speaks TLS 1.3 and 1.2 (ALPN http/1.1) and the default issuer is https://. Re-read on SIGHUP with the signing keys.",
         secret: false,
         set: |c, v| set(&mut c.tls_cert, Some(PathBuf::from(v))),
         show: |c| show_path(&c.tls_cert),
@@ -313,7 +313,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "tls_key",
         unit: "PEM file",
-        help: "the private key of tls_cert's first certificate (mode 600 or 640)",
+        help: "The private key of tls_cert's first certificate; refused if other users can read it (mode 600 or 640).",
         secret: false,
         set: |c, v| set(&mut c.tls_key, Some(PathBuf::from(v))),
         show: |c| show_path(&c.tls_key),
@@ -321,7 +321,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "tls_client_ca",
         unit: "PEM file",
-        help: "CA certificates that tls_client_auth clients' certificates must chain to (reloaded on SIGHUP)",
+        help: "PEM CA certificates that tls_client_auth clients' certificates must chain to; re-read on SIGHUP with tls_cert.",
         secret: false,
         set: |c, v| set(&mut c.tls_client_ca, Some(PathBuf::from(v))),
         show: |c| show_path(&c.tls_client_ca),
@@ -329,7 +329,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "tls_ticket_key_file",
         unit: "path",
-        help: "32+ random bytes (mode 600) sealing session tickets, so instances sharing it resume each other's sessions (default: random per process)",
+        help: "32 or more random bytes (mode 600) that seal TLS session tickets, so instances given the same file resume each other's sessions; unset: a random secret per process. Re-read on SIGHUP.",
         secret: false,
         set: |c, v| set(&mut c.tls_ticket_key_file, Some(PathBuf::from(v))),
         show: |c| show_path(&c.tls_ticket_key_file),
@@ -337,7 +337,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "plain_listen",
         unit: "address:port",
-        help: "an extra plain-HTTP listener beside a TLS listen, for a trusted proxy in front",
+        help: "An extra plain-HTTP listener beside a TLS listen, with the same endpoints, for a trusted proxy in front.",
         secret: false,
         set: |c, v| {
             set(
@@ -350,7 +350,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "shards",
         unit: "count",
-        help: "shard threads, one per core (default: the cores available)",
+        help: "Shard threads, each pinned to a core; default: one per core available to the process.",
         secret: false,
         set: |c, v| set(&mut c.shards, count(v, 1, limits::SHARDS_MAX)?),
         show: |c| c.shards.to_string(),
@@ -358,7 +358,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "issuer",
         unit: "URL",
-        help: "iss claim and metadata issuer (default: http://<listen>, https:// with TLS)",
+        help: "The iss claim and the metadata issuer; default: http://<listen>, or https://<listen> with TLS.",
         secret: false,
         set: |c, v| set(&mut c.issuer, issuer(v)?),
         show: |c| c.issuer.clone(),
@@ -366,7 +366,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "audience",
         unit: "string",
-        help: "default aud claim (default: the issuer); a client may have its own",
+        help: "The default aud claim; default: the issuer. A client may have its own.",
         secret: false,
         set: |c, v| set(&mut c.audience, v.to_owned()),
         show: |c| c.audience.clone(),
@@ -374,7 +374,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "token_ttl",
         unit: "duration",
-        help: "access-token lifetime",
+        help: "Access-token lifetime, 1s to 24h; a client may have its own.",
         secret: false,
         set: |c, v| {
             let d = duration_between(v, limits::TOKEN_TTL_MIN, limits::TOKEN_TTL_MAX)?;
@@ -385,7 +385,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "signing_keys",
         unit: "PEM files, comma-separated",
-        help: "the first signs, all are published (default: <data_dir>/signing-key.pem, created)",
+        help: "PEM files, comma-separated (a list in TOML): the first signs, all are published in the JWKS; re-read on SIGHUP. Unset: <data_dir>/signing-key.pem, created as an ES256 key (mode 0600) on first start, so instances sharing the directory share the key.",
         secret: false,
         set: |c, v| set(&mut c.signing_keys, path_list(v)),
         show: |c| {
@@ -400,7 +400,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "data_dir",
         unit: "path",
-        help: "where generated keys (and the dev PostgreSQL cluster of scripts/run.sh) live",
+        help: "Where generated keys (and the dev PostgreSQL cluster of scripts/run.sh) live.",
         secret: false,
         set: |c, v| set(&mut c.data_dir, PathBuf::from(v)),
         show: |c| c.data_dir.display().to_string(),
@@ -408,7 +408,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "admin_token",
         unit: "string",
-        help: "bearer token for /admin/* (unset: the admin endpoints do not exist)",
+        help: "Bearer token for /admin/*, at least 32 characters; without it (or admin_token_file) the admin API answers 404. Given as a flag it shows in the process list, and the server warns.",
         secret: true,
         set: |c, v| set(&mut c.admin_token, Some(admin_token(v)?)),
         show: |c| {
@@ -423,7 +423,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "admin_token_file",
         unit: "path",
-        help: "a file holding the admin token (kept out of the process list; preferred over admin_token)",
+        help: "A file holding the admin token (trimmed), preferred: nothing secret in flags or the environment. Not together with admin_token.",
         secret: false,
         set: |c, v| {
             let text = std::fs::read_to_string(v).map_err(|e| format!("{v}: {e}"))?;
@@ -435,7 +435,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "log_level",
         unit: "error|warn|info|debug",
-        help: "JSON log lines on stderr from this level up",
+        help: "error, warn, info or debug: JSON log lines on stderr from this level up, never a secret.",
         secret: false,
         set: |c, v| set(&mut c.log_level, v.parse()?),
         show: |c| c.log_level.as_str().to_owned(),
@@ -443,7 +443,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "io_driver",
         unit: "auto|io_uring|epoll",
-        help: "the shards' I/O driver; auto is io_uring where the kernel allows it",
+        help: "The shards' I/O driver: io_uring, epoll, or auto (io_uring where the kernel allows it, else epoll; io_uring measured faster).",
         secret: false,
         set: |c, v| {
             let driver = match v.to_ascii_lowercase().as_str() {
@@ -459,7 +459,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "idle_timeout",
         unit: "duration",
-        help: "a connection without a whole request, or taking no response, for this long is closed",
+        help: "A connection must deliver each whole request, and take its responses, within this time (100ms to 1h), else it is closed.",
         secret: false,
         set: |c, v| set(&mut c.idle_timeout, connection_timeout(v)?),
         show: |c| show_duration(c.idle_timeout),
@@ -467,7 +467,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "header_timeout",
         unit: "duration",
-        help: "a request head must arrive whole within this time of its first byte, else 408",
+        help: "A request head must arrive whole within this time of its first byte (100ms to 1h), else 408 and close.",
         secret: false,
         set: |c, v| set(&mut c.header_timeout, connection_timeout(v)?),
         show: |c| show_duration(c.header_timeout),
@@ -475,7 +475,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "max_connections",
         unit: "count",
-        help: "connections per shard; beyond it a new one is closed at accept",
+        help: "Connections per shard; more are closed at accept.",
         secret: false,
         set: |c, v| {
             set(
@@ -488,7 +488,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "cache_ttl",
         unit: "duration",
-        help: "client cache entry lifetime",
+        help: "Client cache entry lifetime; unknown clients are remembered as absent for 5 s at most.",
         secret: false,
         set: |c, v| {
             set(
@@ -501,7 +501,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "cache_capacity",
         unit: "count",
-        help: "clients cached per shard, LRU beyond; 0 turns the cache off",
+        help: "Clients cached per shard, least recently used evicted beyond; 0 turns the cache off.",
         secret: false,
         set: |c, v| {
             set(
@@ -514,7 +514,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "revocation_cache_capacity",
         unit: "count",
-        help: "revoked tokens remembered per shard; beyond it introspection asks revoked_tokens",
+        help: "Revoked tokens remembered per shard (about 40 bytes each). When full, introspection asks revoked_tokens for a jti it does not hold, so no client can make others' tokens inactive by filling it.",
         secret: false,
         set: |c, v| {
             let n = count(v, 1, limits::REVOCATION_CACHE_CAPACITY_MAX)?;
@@ -525,7 +525,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "batch_size",
         unit: "count",
-        help: "tokens per batch write",
+        help: "Tokens per batch write.",
         secret: false,
         set: |c, v| set(&mut c.batch_size, count(v, 1, limits::BATCH_SIZE_MAX)?),
         show: |c| c.batch_size.to_string(),
@@ -533,7 +533,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "flush_interval",
         unit: "duration",
-        help: "longest a token waits in the buffer",
+        help: "Longest a token waits in the buffer before its batch is written (1ms to 60s).",
         secret: false,
         set: |c, v| {
             let d = duration_between(v, limits::FLUSH_INTERVAL_MIN, limits::FLUSH_INTERVAL_MAX)?;
@@ -544,7 +544,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "max_pending",
         unit: "count",
-        help: "buffered tokens per shard before the token endpoint answers 503 (at least batch_size)",
+        help: "Unrecorded tokens per shard (buffered, in flight, awaiting retry) before the token endpoint answers 503; at least batch_size.",
         secret: false,
         set: |c, v| set(&mut c.max_pending, count(v, 1, limits::PENDING_TOKENS_MAX)?),
         show: |c| c.max_pending.to_string(),
@@ -552,7 +552,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "durability",
         unit: "async|commit",
-        help: "async: answer before the batch commits; commit: after it commits (group commit)",
+        help: "async: answer before the token's batch commits (a crash loses the rows not yet committed); commit: answer after it commits (group commit; use a short flush_interval such as 2ms).",
         secret: false,
         set: |c, v| {
             let durability = match v.to_ascii_lowercase().as_str() {
@@ -567,7 +567,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "prune_interval",
         unit: "duration, or 0/off",
-        help: "how often the server deletes expired tokens and revocations; 0 or off: never",
+        help: "How often shard 0 drops the expired partitions of tokens and deletes expired revocations; 0 or off: never (run edgeauth prune instead), at least 100ms otherwise.",
         secret: false,
         set: |c, v| set(&mut c.prune_interval, prune_interval(v)?),
         show: |c| c.prune_interval.map_or("off".to_owned(), show_duration),
@@ -575,7 +575,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "assertion_max_age",
         unit: "duration",
-        help: "how far ahead a client's own assertion (private_key_jwt) may expire; its jti is remembered that long",
+        help: "How far ahead a client's own assertion (private_key_jwt) may expire, 10s to 1h; its jti is remembered that long to refuse replays.",
         secret: false,
         set: |c, v| {
             let d = duration_between(
@@ -590,7 +590,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "dpop_nonce",
         unit: "true or false",
-        help: "DPoP proofs must carry a server nonce (RFC 9449 §8): a client without one is answered use_dpop_nonce",
+        help: "true: DPoP proofs must carry a server nonce (RFC 9449 §8); a proof without the current one is answered use_dpop_nonce with a DPoP-Nonce header.",
         secret: false,
         set: |c, v| set(&mut c.dpop_nonce, boolean(v)?),
         show: |c| c.dpop_nonce.to_string(),
@@ -598,7 +598,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "client_rate_default",
         unit: "N/s [burst M], or off",
-        help: "token rate of clients registered without one (client add --rate); split evenly between shards",
+        help: "Token rate of clients registered without one: N/s (or /m, /h), optionally followed by burst M (default: a second's worth), or off. Each shard enforces an even share.",
         secret: false,
         set: |c, v| set(&mut c.client_rate_default, client_rate(v)?),
         show: |c| {
@@ -609,7 +609,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "trusted_proxies",
         unit: "CIDRs, comma-separated",
-        help: "peers whose PROXY protocol (v1, v2) headers are honoured as the client's address; a header from anyone else is a bad request",
+        help: "CIDRs (comma-separated; a list in TOML) of load balancers whose PROXY protocol v1/v2 header names the client's address; from anyone else such a header is a bad request.",
         secret: false,
         set: |c, v| {
             let cidrs = v
@@ -632,7 +632,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "audit_log",
         unit: "path",
-        help: "file audit events are appended to (JSON lines); unset: stderr, with \"audit\":true",
+        help: "File audit events are appended to, one JSON line each (created mode 0640); unset: stderr, beside the log lines, marked \"audit\":true.",
         secret: false,
         set: |c, v| set(&mut c.audit_log, Some(PathBuf::from(v))),
         show: |c| show_path(&c.audit_log),
@@ -640,7 +640,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "auth_failures_per_address",
         unit: "count per minute, 0 = off",
-        help: "failed client authentications from one address per minute (per shard) before all its attempts are refused for the rest of the minute",
+        help: "Failed client authentications from one source address per minute, per shard, before every attempt from it is refused for the rest of the minute; 0: no bound.",
         secret: false,
         set: |c, v| {
             let n = count(v, 0, limits::FAILED_AUTH_BOUND_MAX)?;
@@ -651,7 +651,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "auth_failures_per_client",
         unit: "count per minute, 0 = off",
-        help: "failed authentications of one client id per minute (per shard, from anywhere) before all its attempts are refused for the rest of the minute",
+        help: "Failed authentications for one client id, from any address, per minute and shard, before every attempt for it is refused for the rest of the minute; 0: no bound.",
         secret: false,
         set: |c, v| {
             let n = count(v, 0, limits::FAILED_AUTH_BOUND_MAX)?;
@@ -834,16 +834,24 @@ impl fmt::Debug for Config {
 }
 
 /// One row per setting (name, flag, environment variable, default, unit, help), for the
-/// configuration reference.
+/// configuration reference (docs/CONFIGURATION.md). The default is the same on every
+/// machine: where `default_shown` depends on the machine or on another setting, the row
+/// says what it follows instead.
 pub fn reference() -> Vec<[String; 6]> {
     SETTINGS
         .iter()
         .map(|s| {
+            let default = match s.name {
+                "shards" => "cores available".to_owned(),
+                "issuer" => "http://<listen>".to_owned(),
+                "audience" => "the issuer".to_owned(),
+                _ => s.default_shown(),
+            };
             [
                 s.name.to_owned(),
                 format!("--{}", s.flag()),
                 s.env(),
-                s.default_shown(),
+                default,
                 s.unit.to_owned(),
                 s.help.to_owned(),
             ]

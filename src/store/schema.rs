@@ -54,7 +54,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at);",
     // 2: no index on tokens.client_id. edgeauth never reads by it, and every index costs
     // PostgreSQL CPU and WAL on each token row (docs/MEASUREMENTS.md). Operators who audit
-    // tokens by client can create it again (README, Sizing PostgreSQL).
+    // tokens by client can create it again (docs/DEPLOYMENT.md, Sizing PostgreSQL).
     "DROP INDEX IF EXISTS tokens_client_id_idx;",
     // 3: the kill switch. Tokens a client was issued before `tokens_not_before` introspect
     // as inactive (`edgeauth client revoke-tokens`); NULL: none revoked this way.
