@@ -543,3 +543,33 @@ fn the_cli_rotates_with_a_grace_through_the_same_statement() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("grace"));
 }
+
+#[test]
+fn a_deleted_clients_tokens_stay_inactive_when_its_id_is_registered_again() {
+    let db = TestDb::new();
+    let resource_server = db.add_client("resource-server", "");
+    let server = Server::start_with(&db, &[("EDGEAUTH_ADMIN_TOKEN", ADMIN)]);
+    let create = r#"{"client_id":"reused","scopes":"read"}"#;
+    let r = admin(&server, "POST", "/admin/clients", create);
+    let first = r.json()["client_secret"].as_str().unwrap().to_owned();
+    let old = server.access_token("reused", &first).unwrap();
+    assert_eq!(
+        admin(&server, "DELETE", "/admin/clients/reused", "").status,
+        204
+    );
+    let r = admin(&server, "POST", "/admin/clients", create);
+    assert_eq!(r.status, 201);
+    let second = r.json()["client_secret"].as_str().unwrap().to_owned();
+    let new = poll_until(PROPAGATION, || server.access_token("reused", &second))
+        .expect("a token for the new registration");
+    let mut conn = server.connect();
+    assert_eq!(
+        introspect_on(&mut conn, "resource-server", &resource_server, &old)["active"],
+        false,
+        "the old registration's token"
+    );
+    assert_eq!(
+        introspect_on(&mut conn, "resource-server", &resource_server, &new)["active"],
+        true
+    );
+}

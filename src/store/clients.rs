@@ -571,15 +571,17 @@ fn validate_federated(issuer: &str, subject: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A new client honours no token issued before it existed: a deleted client's tokens stay
+/// inactive when its id is registered again.
 const INSERT: Statement = Statement::new(
     "client_insert",
     "WITH c AS (
         INSERT INTO clients (client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types,
                              auth_method, tls_subject, tls_cert_sha256, resources, claims,
                              certificate_bound, jwks, federated_issuer, federated_subject, require_dpop,
-                             rate_per_second, rate_burst)
+                             rate_per_second, rate_burst, tokens_not_before)
         VALUES ($1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17::double precision, $18::integer)
+                $17::double precision, $18::integer, now())
         RETURNING client_id)
      SELECT pg_notify('edgeauth_invalidate', client_id) FROM c",
     &[],
