@@ -2,7 +2,7 @@
 # Pruning benchmark: how long `edgeauth prune` takes on a big `tokens` table, and whether a
 # running server keeps issuing tokens meanwhile.
 #
-#   scripts/bench-prune.sh                      10 million expired rows (the README figure)
+#   scripts/bench-prune.sh                      10 million expired rows (bench-results/prune.md)
 #   ROWS=1000000 scripts/bench-prune.sh         a quicker run
 #
 # A private PostgreSQL (scripts/pg.sh, its default settings) gets ROWS expired tokens in the

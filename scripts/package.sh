@@ -13,7 +13,7 @@
 #   /lib/systemd/system/edgeauth.service   deploy/edgeauth.service with the binary at
 #                                          /usr/bin and the settings file below named
 #   /etc/edgeauth/edgeauth.toml            deploy/edgeauth.toml.example, a conffile
-#   /usr/share/doc/edgeauth/               copyright, changelog, README
+#   /usr/share/doc/edgeauth/               copyright, changelog, README, docs/ (the pages it links)
 # and deploy/debian/{postinst,prerm,postrm}: the edgeauth system user, /var/lib/edgeauth
 # (0700), the settings file 0640 root:edgeauth; nothing enabled or started; purge removes
 # the user, the data directory and the settings. The maintainer is DEBFULLNAME <DEBEMAIL>,
@@ -84,7 +84,7 @@ unit_header=$(
 # Settings: /etc/edgeauth/edgeauth.toml, overridden by EDGEAUTH_<NAME>=value lines in
 # /etc/edgeauth/edgeauth.env (secrets go there, mode 0640 root:edgeauth). Run
 # `edgeauth migrate` before the first start and after each upgrade, then
-# `systemctl enable --now edgeauth`: README, "Install the Debian package".
+# `systemctl enable --now edgeauth`: docs/DEPLOYMENT.md, "Install the Debian package".
 EOF
 )
 # The binary where Debian puts it; the TOML file always read (the environment file still
@@ -140,7 +140,10 @@ EOF
   echo
   echo " -- $maintainer  $(date -R -u -d "@$SOURCE_DATE_EPOCH")"
 } | gzip -9n >"$doc/changelog.gz"
-gzip -9n <README.md >"$doc/README.md.gz"
+# Uncompressed, so that the README's links to docs/ work where it is read.
+install -m 0644 README.md "$doc/README.md"
+install -d -m 0755 "$doc/docs"
+install -m 0644 docs/*.md docs/openapi.json "$doc/docs/"
 
 # Depends: the package of each shared library the binary needs, at least the newest symbol
 # version it uses from it (GLIBC_2.34: libc6 (>= 2.34)), as dpkg-shlibdeps would say

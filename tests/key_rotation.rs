@@ -1,4 +1,4 @@
-//! Signing-key rotation without a restart: the README's three steps, each applied with
+//! Signing-key rotation without a restart: docs/OPERATIONS.md's three steps, each applied with
 //! SIGHUP, under constant token traffic verified the way a resource server does (a JWKS
 //! cache refreshed on an unknown kid). Not one verification may fail.
 

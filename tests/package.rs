@@ -224,6 +224,16 @@ fn check_installed() {
 
     // Readable by the service, which may find the database password in it; writable by root.
     assert_eq!(mode(CONFIG), (0o640, 0, gid));
+    // The README and the pages it links, where its links work.
+    for page in [
+        "README.md",
+        "docs/DEPLOYMENT.md",
+        "docs/OPERATIONS.md",
+        "docs/openapi.json",
+    ] {
+        let path = format!("/usr/share/doc/edgeauth/{page}");
+        assert_eq!(mode(&path).0, 0o644, "{path}");
+    }
     assert_eq!(mode(UNIT).0, 0o644);
     let unit = std::fs::read_to_string(UNIT).unwrap();
     check_unit(&unit);
@@ -341,7 +351,7 @@ fn installs_checks_removes_and_purges() {
     let kept = std::fs::read_to_string(format!("{DATA}/signing-key.pem")).unwrap();
     assert_eq!(kept, key, "the signing key survives a reinstall");
 
-    // An environment file the admin wrote (README): purge takes it too.
+    // An environment file the admin wrote (docs/DEPLOYMENT.md): purge takes it too.
     std::fs::write(
         "/etc/edgeauth/edgeauth.env",
         "EDGEAUTH_LISTEN=127.0.0.1:8080\n",

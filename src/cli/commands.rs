@@ -2,6 +2,7 @@
 //! printed as JSON on stdout so that scripts can read them.
 
 use std::error::Error;
+use std::time::Duration;
 
 use crate::audit;
 use crate::cli::{ClientCommand, KeysCommand, RateArgs};
@@ -127,10 +128,7 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
             );
         }
         ClientCommand::RotateSecret { client_id, grace } => {
-            let grace = grace.unwrap_or_default();
-            let secret = clients::rotate_secret(client, &client_id, grace).await?;
-            audited("client.secret_rotated", &client_id);
-            print_secret(&client_id, &secret);
+            rotate_secret(client, &client_id, grace.unwrap_or_default()).await?
         }
         ClientCommand::List => {
             for c in clients::list(client).await? {
@@ -160,6 +158,22 @@ async fn client_command(config: &Config, client: &Client, cmd: ClientCommand) ->
             changed("client.deleted", &client_id, "deleted", true);
         }
     }
+    Ok(())
+}
+
+/// `client rotate-secret`: the new secret on stdout; the old one accepted for `grace`.
+async fn rotate_secret(client: &Client, client_id: &str, grace: Duration) -> Result<()> {
+    let secret = clients::rotate_secret(client, client_id, grace).await?;
+    let grace_s = grace.as_secs();
+    audit::record(
+        "client.secret_rotated",
+        &[
+            ("client_id", &client_id),
+            ("grace_s", &grace_s),
+            ("via", &"cli"),
+        ],
+    );
+    print_secret(client_id, &secret);
     Ok(())
 }
 
