@@ -9,12 +9,15 @@ bench.sh leaves in WORK_DIR one record per line, space-separated key=value:
   cells.txt       one line per matrix cell: cell shards alg pipeline conns layout
                   rss_idle_kb rss_load_kb, t_* (token run) and c_* (ceiling run), issued rows
                   hit_rate client_queries (at the end of the cell)
-  introspect.txt  i_* (introspection run on the first cell's server)
+  introspect.txt  one line per algorithm: cell alg shards tokens rss_before_kb rss_after_kb
+                  cached, i_* (the same token over and over) and m_* (always-new tokens),
+                  on that algorithm's first cell's server
   ab.txt          ab's own output; ab-issued.txt the tokens the server issued meanwhile
   sweep.txt       one line per connection count: point conns alg layout t_* c_*
   sweep-end.txt   issued rows ... of the sweep's server
-A run's keys (prefix t_, c_, i_): wall_us (the script's clock around wrk), issued,
-unavailable (503s), healthz, introspect (the server's counters, deltas over the run),
+A run's keys (prefix t_, c_, i_, m_): wall_us (the script's clock around wrk), cpu_us (the
+server's), issued, unavailable (503s), healthz, introspect, icache_hits, icache_misses (the
+server's counters, deltas over the run),
 requests, duration_us, non2xx, socket_errors, p50_us, p99_us, p999_us, visible_permille,
 depth (wrk's own figures, from scripts/wrk-common.lua).
 The run's settings come from the environment: BENCH_DATE BENCH_COMMIT BENCH_IO BENCH_CACHE
@@ -188,21 +191,44 @@ def ab_report(text, issued):
 
 
 # ---------------------------------------------------------------------------------------
-# Introspection (same columns as before; the rates are now the server's counts)
+# Introspection: issuance, the same token introspected over and over (verified-token cache
+# hits) and always-new tokens (misses), on one server in one run
 
 INTROSPECT_COLUMNS = [
-    "date", "commit", "io", "introspections/s", "tokens/s", "ceiling req/s", "introspect/token",
-    "introspect/ceiling", "introspect p99 ms", "non-2xx",
+    "date", "commit", "io", "alg", "shards", "layout", "tokens/s", "introspections/s same token",
+    "introspections/s new tokens", "same/issuance", "new/issuance", "cache hits same / new",
+    "server µs per token / same / new", "p99 ms token / same / new", "ceiling req/s",
+    "non-2xx same / new", "cached tokens", "RSS per cached token (bytes)",
 ]
 
 
+def hit_share(r, prefix):
+    hits, misses = num(r, f"{prefix}_icache_hits"), num(r, f"{prefix}_icache_misses")
+    return f"{100 * hits / (hits + misses):.1f}%" if hits + misses else "-"
+
+
+def cpu_per(r, prefix, counter):
+    n = num(r, f"{prefix}_{counter}")
+    return f"{num(r, f'{prefix}_cpu_us') / n:.2f}" if n else "-"
+
+
+def introspect_figures(i, cell):
+    """(issuance, same token, new tokens) per second."""
+    return rate(cell, "t", "issued"), rate(i, "i", "introspect"), rate(i, "m", "introspect")
+
+
 def introspect_row(i, cell):
-    ips = rate(i, "i", "introspect")
-    tps, cps = rate(cell, "t", "issued"), rate(cell, "c", "healthz")
+    tps, same, new = introspect_figures(i, cell)
+    cached = num(i, "cached")
+    grown = (num(i, "rss_after_kb") - num(i, "rss_before_kb")) * 1024
+    p99 = " / ".join(f"{num(r, f'{p}_p99_us') / 1000:.2f}" for r, p in ((cell, "t"), (i, "i"), (i, "m")))
     return "| " + " | ".join([
-        env("BENCH_DATE"), env("BENCH_COMMIT"), env("BENCH_IO"), f"{ips:.0f}", f"{tps:.0f}",
-        f"{cps:.0f}", f"{ips / tps:.2f}", f"{ips / cps:.2f}", f"{num(i, 'i_p99_us') / 1000:.2f}",
-        i["i_non2xx"],
+        env("BENCH_DATE"), env("BENCH_COMMIT"), env("BENCH_IO"), i["alg"], i["shards"], layout(cell),
+        f"{tps:,.0f}", f"{same:,.0f}", f"{new:,.0f}", f"{same / tps:.2f}", f"{new / tps:.2f}",
+        f"{hit_share(i, 'i')} / {hit_share(i, 'm')}",
+        f"{cpu_per(cell, 't', 'issued')} / {cpu_per(i, 'i', 'introspect')} / {cpu_per(i, 'm', 'introspect')}",
+        p99, f"{rate(cell, 'c', 'healthz'):,.0f}", f"{i['i_non2xx']} / {i['m_non2xx']}",
+        f"{cached:.0f}", f"{grown / cached:,.0f}" if cached else "-",
     ]) + " |"
 
 
@@ -280,12 +306,19 @@ def report(work, out):
     intro = records(os.path.join(work, "introspect.txt"))
     if intro and cells:
         path = os.path.join(out, "introspect.md")
-        row = introspect_row(intro[0], cells[0])
-        print("\nIntrospection (first cell's server):\n")
+        by_cell = {r["cell"]: r for r in cells}
+        rows = [introspect_row(i, by_cell[i["cell"]]) for i in intro]
+        print("\nIntrospection against issuance (each algorithm's first cell's server; same token: "
+              "verified-token cache hits, new tokens: misses):\n")
         print(header(INTROSPECT_COLUMNS))
-        print(row)
-        append_table(path, INTROSPECT_COLUMNS, [row])
+        print("\n".join(rows))
+        append_table(path, INTROSPECT_COLUMNS, rows)
         written.append(path)
+        for i in intro:
+            tps, same, new = introspect_figures(i, by_cell[i["cell"]])
+            checks.append(f"introspection {i['alg']}: same token {same / tps:.2f}x issuance "
+                          f"(cache hits {hit_share(i, 'i')}), new tokens {new / tps:.2f}x "
+                          f"(cache hits {hit_share(i, 'm')})")
 
     ab_path = os.path.join(work, "ab.txt")
     if os.path.exists(ab_path) and os.path.getsize(ab_path):

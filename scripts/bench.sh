@@ -41,8 +41,18 @@
 # until the last of its N responses), so it is not a per-request latency; the table shows
 # it marked "batch" (see scripts/wrk-common.lua for why wrk 4.1 printed p99 0.00 there).
 #
-# Once per invocation, on the first cell's server (default: 1 shard, ES256, pipeline 1):
-#   INTROSPECT=1   wrk against POST /oauth/introspect (one active token) -> introspect.md
+# Once per algorithm, on its first cell's server (default: 1 shard, pipeline 1), after the
+# token and ceiling runs, so that issuance and introspection are measured on one server:
+#   INTROSPECT=1   two wrk runs against POST /oauth/introspect -> introspect.md: the same
+#                  active token over and over (scripts/introspect.lua: after its first
+#                  request, every one is a hit in the server's verified-token cache), then
+#                  always-new tokens (scripts/introspect-many.lua cycling through twice as
+#                  many tokens per shard as the cache holds, issued just before by
+#                  scripts/bench-issue-tokens.py: every one a miss, a signature check each).
+#                  Each run's cache hits and misses are the server's own counts, and the
+#                  server's RSS before and after the second run (the caches filled) gives
+#                  the memory per cached token.
+# Once per invocation, on the first cell's server:
 #   AB=1           ab -k -n AB_REQUESTS -c CONNECTIONS, JSON body (scripts/token-request.json
 #                  with the bench client's secret filled in) -> ab.md
 # Then, on a fresh 1-shard server (first algorithm, pipeline 1, pinned):
@@ -191,9 +201,9 @@ phase() {
   mv "$work/phase.tmp" "$work/phase"
 }
 
-# counters PORT: "issued unavailable healthz introspect", process totals (summed over
-# shards) of tokens issued (200), token requests answered 503, /healthz and introspection
-# 200s.
+# counters PORT: "issued unavailable healthz introspect icache_hits icache_misses",
+# process totals (summed over shards) of tokens issued (200), token requests answered 503,
+# /healthz and introspection 200s, and the verified-token cache's hits and misses.
 counters() {
   local text
   text=$(curl -fs -m 2 "http://127.0.0.1:$1/metrics" || { sleep 0.2; curl -fs -m 2 "http://127.0.0.1:$1/metrics"; }) ||
@@ -201,11 +211,14 @@ counters() {
   awk <<<"$text" '
     /^edgeauth_tokens_issued_total/     { v["issued"] += $2 }
     /^edgeauth_token_unavailable_total/ { v["unavailable"] += $2 }
+    /^edgeauth_introspection_cache_hits_total/   { v["icache_hits"] += $2 }
+    /^edgeauth_introspection_cache_misses_total/ { v["icache_misses"] += $2 }
     /^edgeauth_http_requests_total\{/ && /status="200"/ {
       if ($0 ~ /endpoint="healthz"/) v["healthz"] += $2
       if ($0 ~ /endpoint="introspect"/) v["introspect"] += $2
     }
-    END { printf "%.0f %.0f %.0f %.0f\n", v["issued"], v["unavailable"], v["healthz"], v["introspect"] }'
+    END { printf "%.0f %.0f %.0f %.0f %.0f %.0f\n", v["issued"], v["unavailable"], v["healthz"],
+      v["introspect"], v["icache_hits"], v["icache_misses"] }'
 }
 counter_index() { case $1 in issued) echo 1 ;; healthz) echo 3 ;; introspect) echo 4 ;; *) echo 0 ;; esac; }
 
@@ -294,8 +307,9 @@ stop_server() {
 
 # wrk_result PREFIX SCRIPT SECONDS CONNECTIONS: one wrk run. Prints wrk's RESULT fields and
 # the server's own counts over the wall-clock window around it, every key prefixed:
-# PREFIX_wall_us, PREFIX_issued, PREFIX_unavailable, PREFIX_healthz, PREFIX_introspect
-# (deltas), PREFIX_requests, PREFIX_duration_us, PREFIX_non2xx, PREFIX_p99_us, ...
+# PREFIX_wall_us, PREFIX_issued, PREFIX_unavailable, PREFIX_healthz, PREFIX_introspect,
+# PREFIX_icache_hits, PREFIX_icache_misses (deltas), PREFIX_requests, PREFIX_duration_us,
+# PREFIX_non2xx, PREFIX_p99_us, ...
 wrk_result() {
   local prefix=$1 before after t0 t1 cpu0 cpu1 pg0 pg1 out i k b a
   before=$(counters "$port")
@@ -318,7 +332,7 @@ wrk_result() {
     "$prefix" $(((cpu1 - cpu0) * 1000000 / clock_ticks)) "$prefix" $(((pg1 - pg0) * 1000000 / clock_ticks)) \
     "$prefix" $(($(cat "$work/wrk.ticks") * 1000000 / clock_ticks))
   i=0
-  for k in issued unavailable healthz introspect; do
+  for k in issued unavailable healthz introspect icache_hits icache_misses; do
     printf ' %s_%s=%d' "$prefix" "$k" $((a[i] - b[i]))
     i=$((i + 1))
   done
@@ -339,20 +353,37 @@ warm_up() { # label
 }
 
 # ---------------------------------------------------------------------------------------
-# Once per invocation, on the first cell's server: introspection and ab.
+# Introspection on each algorithm's first cell's server; ab once, on the first cell's.
 
-introspect_run() { # label -> appends to $work/introspect.txt
+# Tokens per shard that introspect-many.lua cycles through: twice what a shard's
+# verified-token cache holds (limits::VERIFIED_TOKENS_PER_SHARD_MAX), so that none is
+# still cached when its turn comes again.
+VERIFIED_TOKENS_PER_SHARD=8192
+
+introspect_run() { # k label shards alg -> appends one record line to $work/introspect.txt
   [ "$INTROSPECT" = 1 ] || return 0
   if [ "$CLIENTS" -gt 1 ]; then
     say "introspection skipped (CLIENTS > 1)"
     return 0
   fi
-  export EDGEAUTH_BENCH_TOKEN
+  local k=$1 label=$2 shards=$3 alg=$4 hits misses rss_before rss_after tokens
+  export EDGEAUTH_BENCH_TOKEN EDGEAUTH_BENCH_TOKENS=$work/introspect-tokens.txt
   EDGEAUTH_BENCH_TOKEN=$(curl -fs -H "Authorization: Basic $EDGEAUTH_BENCH_AUTH" \
     -d grant_type=client_credentials "http://127.0.0.1:$port/oauth/token" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-  run_wrk_phase "$1 introspection" i scripts/introspect.lua "$DURATION" "$CONNECTIONS" introspect introspections/s \
-    >"$work/introspect.txt"
+  hits=$(run_wrk_phase "$label: introspection, one token (cache hits)" i scripts/introspect.lua \
+    "$DURATION" "$CONNECTIONS" introspect introspections/s)
+  tokens=$((2 * VERIFIED_TOKENS_PER_SHARD * shards))
+  phase "$label: issuing $tokens tokens to introspect"
+  python3 scripts/bench-issue-tokens.py "$port" "$tokens" "$EDGEAUTH_BENCH_TOKENS"
+  rss_before=$(rss_kb)
+  export EDGEAUTH_BENCH_WRK_THREADS=$wrk_threads
+  misses=$(run_wrk_phase "$label: introspection, new tokens (cache misses)" m scripts/introspect-many.lua \
+    "$DURATION" "$CONNECTIONS" introspect introspections/s)
+  rss_after=$(rss_kb)
+  echo "cell=$k alg=$alg shards=$shards tokens=$tokens rss_before_kb=$rss_before rss_after_kb=$rss_after" \
+    "cached=$(curl -fs "http://127.0.0.1:$port/metrics" | awk '/^edgeauth_introspection_cache_size/ {s += $2} END {print s}')" \
+    "$hits $misses" >>"$work/introspect.txt"
 }
 
 ab_run() { # label -> $work/ab.txt (ab's output), $work/ab-issued.txt
@@ -387,10 +418,11 @@ run_cell() { # k shards alg pipeline -> appends one record line to $work/cells.t
   token=$(run_wrk_phase "$label: token endpoint" t "$token_script" "$DURATION" "$CONNECTIONS" issued tokens/s)
   ceiling=$(run_wrk_phase "$label: ceiling (/healthz)" c scripts/static.lua "$DURATION" "$CONNECTIONS" healthz req/s)
   rss_load=$(rss_kb)
-  if [ "$k" = 1 ]; then
-    introspect_run "$label"
-    ab_run "$label"
+  # Introspection on each algorithm's first cell (the first shard count and pipeline).
+  if [ "$shards" = "${SHARDS%% *}" ] && [ "$pipe" = "${PIPELINES%% *}" ]; then
+    introspect_run "$k" "$label" "$shards" "$alg"
   fi
+  if [ "$k" = 1 ]; then ab_run "$label"; fi
   phase "$label: SIGTERM, waiting for the last rows"
   stop_server
   echo "cell=$k shards=$shards alg=$alg pipeline=$pipe conns=$CONNECTIONS wrk_threads=$wrk_threads" \

@@ -16,8 +16,9 @@
 //!   I/O for the connection loop, client certificates (RFC 8705).
 //! * `pg`: our own Postgres client on monoio: start-up/auth, TLS, pipelined extended query,
 //!   LISTEN.
-//! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries) and revocation
-//!   cache. `jwt`: signing keys, RFC 9068 access tokens (**a token is signed in
+//! * `cache`: the per-shard client cache (TTL, LRU bound, negative entries), revocation
+//!   cache, and verified-token cache (introspection checks a signature once). `jwt`:
+//!   signing keys, RFC 9068 access tokens (**a token is signed in
 //!   `jwt::token::TokenSigner::sign_into`**), verification, the JWKS; others' public keys
 //!   and compact JWS.
 //! * `auth`: client credentials (Basic vs post) and secrets (generate, hash, compare),

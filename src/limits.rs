@@ -151,6 +151,27 @@ pub const REVOCATIONS_STALE_MAX: Duration = Duration::from_secs(10);
 pub const REVOCATION_CACHE_CAPACITY_DEFAULT: usize = 256 * 1024;
 pub const REVOCATION_CACHE_CAPACITY_MAX: usize = 16 * 1024 * 1024;
 
+// Introspection's cache of verified tokens (`cache::VerifiedCache`).
+
+/// Verified tokens one shard remembers, so that introspecting one again skips its signature
+/// check and its parse (least recently introspected out first). An entry holds the token
+/// itself, its introspection answer (a little shorter than the token: the claims without
+/// base64, header and signature), its client id, and about 200 bytes besides (the LRU slot,
+/// two table buckets, the shared record's header, allocator rounding): about 1 KiB for an
+/// ES256 token with a short scope, so about 8 MiB per shard when full of such tokens, and at
+/// most about 4.5 KiB an entry (36 MiB per shard) with tokens of `VERIFIED_TOKEN_BYTES_MAX`.
+pub const VERIFIED_TOKENS_PER_SHARD_MAX: usize = 8192;
+
+/// Longest token the verified-token cache holds; a longer one (a client with many scopes or
+/// large static claims) is verified on every introspection. Our tokens are 300-1,000 bytes
+/// (HS256 to RS256-4096) with a short scope.
+pub const VERIFIED_TOKEN_BYTES_MAX: usize = 2048;
+
+const _: () = assert!(
+    VERIFIED_TOKENS_PER_SHARD_MAX < u32::MAX as usize,
+    "LRU slab indices are u32"
+);
+
 // Settings' defaults and bounds (declared in `config`, one entry per setting).
 
 /// `listen`: loopback, so that a server started without thinking is not on the network.

@@ -472,3 +472,275 @@ fn revoke_tokens_through_the_admin_api() {
     assert_eq!(call("nobody", admin).status, 404);
     assert_eq!(call("bad%22id", admin).status, 400);
 }
+
+// The verified-token cache (`cache::VerifiedCache`): a hit skips the signature check and
+// nothing else.
+
+const HITS: &str = "edgeauth_introspection_cache_hits_total";
+const MISSES: &str = "edgeauth_introspection_cache_misses_total";
+const CACHED: &str = "edgeauth_introspection_cache_size";
+
+/// Each shard's figure of `family` (index = shard id), read once every page rendered before
+/// the call has aged out (a shard renders `/metrics` at most every 100 ms).
+fn per_shard(server: &Server, family: &str) -> Vec<u64> {
+    std::thread::sleep(Duration::from_millis(150));
+    let page = server.get("/metrics");
+    assert_eq!(page.status, 200);
+    let mut values = Vec::new();
+    for line in String::from_utf8_lossy(&page.body).lines() {
+        let Some(rest) = line.strip_prefix(family) else {
+            continue;
+        };
+        if let Some((shard, value)) = rest
+            .strip_prefix("{shard=\"")
+            .and_then(|r| r.split_once("\"} "))
+        {
+            let shard: usize = shard.parse().unwrap();
+            values.resize(values.len().max(shard + 1), 0);
+            values[shard] = value.parse().unwrap();
+        }
+    }
+    assert!(!values.is_empty(), "{family} is not served");
+    values
+}
+
+/// POST /oauth/introspect on an open keep-alive connection (so on one shard).
+fn is_active_on(conn: &mut Conn, id: &str, secret: &str, token: &str) -> Response {
+    let form = format!("token={token}");
+    let r = conn.request(&call("/oauth/introspect", id, secret, &form));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r
+}
+
+/// Introspect `token` on fresh connections, ten at a time, every answer `active`, until
+/// every shard has answered it from its cache at least once: each shard holds it then (or,
+/// when `active` is false, has refused it from its cache).
+fn until_every_shard_hits(server: &Server, id: &str, secret: &str, token: &str, active: bool) {
+    let before = per_shard(server, HITS);
+    let what = format!("every shard answers active={active} from its cache");
+    eventually(&what, Duration::from_secs(10), || {
+        for _ in 0..10 {
+            assert_eq!(is_active(server, id, secret, token), active);
+        }
+        let now = per_shard(server, HITS);
+        ok_if(now.iter().zip(&before).all(|(n, b)| n > b), now)
+    });
+}
+
+/// A token introspected twice is active twice, with the same answer, and the second time
+/// is a hit: no signature check.
+#[test]
+fn a_token_introspected_again_is_a_cache_hit() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read write");
+    let rs = db.add_client("resource-server", "");
+    let server = Server::start_with(&db, &[("EDGEAUTH_SHARDS", "2")]);
+    let token = access_token(&server, "svc", &secret);
+    let mut conn = server.connect();
+    let first = is_active_on(&mut conn, "resource-server", &rs, &token);
+    let second = is_active_on(&mut conn, "resource-server", &rs, &token);
+    assert_eq!(first.json()["active"], true);
+    assert_eq!(first.json()["scope"], "read write");
+    assert_eq!(
+        second.body, first.body,
+        "a hit answers what the verification did"
+    );
+    assert_eq!(second.header("Cache-Control"), Some("no-store"));
+    let sum = |family| per_shard(&server, family).iter().sum::<u64>();
+    assert_eq!((sum(HITS), sum(MISSES), sum(CACHED)), (1, 1, 1));
+}
+
+/// A cached token is inactive on every shard (two, many connections) after `/oauth/revoke`,
+/// after `client revoke-tokens` and after `client disable`, and every shard says so from
+/// its cache: a hit checks revocation and the client as a verification does.
+#[test]
+fn a_cached_token_is_inactive_everywhere_after_revoke_revoke_tokens_or_disable() {
+    let db = TestDb::new();
+    let rs_secret = db.add_client("resource-server", "");
+    let secrets: Vec<String> = ["revoked", "killed", "disabled"]
+        .iter()
+        .map(|id| db.add_client(id, "read"))
+        .collect();
+    let server = Server::start_with(&db, &[("EDGEAUTH_SHARDS", "2")]);
+    let rs = "resource-server";
+    let tokens: Vec<String> = ["revoked", "killed", "disabled"]
+        .iter()
+        .zip(&secrets)
+        .map(|(id, secret)| access_token(&server, id, secret))
+        .collect();
+    for token in &tokens {
+        until_every_shard_hits(&server, rs, &rs_secret, token, true);
+    }
+
+    let r = revoke(&server, "revoked", &secrets[0], &tokens[0]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let out = db.edgeauth(&["client", "revoke-tokens", "killed"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        db.edgeauth(&["client", "disable", "disabled"])
+            .status
+            .success()
+    );
+    for token in &tokens {
+        everywhere(&[&server], rs, &rs_secret, token, false);
+        until_every_shard_hits(&server, rs, &rs_secret, token, false);
+    }
+    // Enabling the client again brings its (still cached) token back.
+    assert!(
+        db.edgeauth(&["client", "enable", "disabled"])
+            .status
+            .success()
+    );
+    everywhere(&[&server], rs, &rs_secret, &tokens[2], true);
+}
+
+/// A cached token stops being active at its `exp`, on the connection (shard) that cached
+/// it and everywhere else.
+#[test]
+fn a_cached_token_expires() {
+    let db = TestDb::new();
+    let brief = db.add_client_with("brief", &["--scopes", "read", "--token-ttl", "3s"]);
+    let server = Server::start_with(&db, &[("EDGEAUTH_SHARDS", "2")]);
+    let token = access_token(&server, "brief", &brief);
+    let mut conn = server.connect();
+    for _ in 0..2 {
+        let r = is_active_on(&mut conn, "brief", &brief, &token);
+        assert_eq!(r.json()["active"], true);
+    }
+    assert_eq!(per_shard(&server, HITS).iter().sum::<u64>(), 1);
+    // With whole-second `exp`, a 3 s token has expired 4 s after it was issued.
+    std::thread::sleep(Duration::from_secs(4));
+    let r = is_active_on(&mut conn, "brief", &brief, &token);
+    assert_eq!(r.body, b"{\"active\":false}");
+    for _ in 0..10 {
+        assert_inactive(&server, "brief", &brief, &token);
+    }
+}
+
+/// A token whose payload differs by one byte from a cached one, under the cached token's
+/// signature, is a different token: verified, refused. The cached one stays active.
+#[test]
+fn a_changed_payload_under_a_cached_signature_is_inactive() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let server = Server::start_with(&db, &[("EDGEAUTH_SHARDS", "2")]);
+    let token = access_token(&server, "svc", &secret);
+    let mut conn = server.connect();
+    for _ in 0..2 {
+        assert_eq!(
+            is_active_on(&mut conn, "svc", &secret, &token).json()["active"],
+            true
+        );
+    }
+    let payload_start = token.find('.').unwrap() + 1;
+    let payload_len = token[payload_start..].find('.').unwrap();
+    let mut forged = token.clone().into_bytes();
+    let at = payload_start + payload_len / 2;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(
+        forged.rsplit('.').next(),
+        token.rsplit('.').next(),
+        "same signature"
+    );
+    let r = is_active_on(&mut conn, "svc", &secret, &forged);
+    assert_eq!(r.body, b"{\"active\":false}");
+    assert_eq!(
+        is_active_on(&mut conn, "svc", &secret, &token).json()["active"],
+        true
+    );
+    let sum = |family| per_shard(&server, family).iter().sum::<u64>();
+    assert_eq!((sum(HITS), sum(MISSES), sum(CACHED)), (2, 2, 1));
+}
+
+/// `edgeauth keys generate --out PATH`; the key's kid.
+fn generate_key(path: &std::path::Path) -> String {
+    let out = succeeds(
+        std::process::Command::new(BIN)
+            .args(["keys", "generate", "--out"])
+            .arg(path),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    v["kid"].as_str().unwrap().to_owned()
+}
+
+/// Point the configuration file at `keys`, SIGHUP, and wait until the JWKS lists `kids` on
+/// many fresh connections (both shards).
+fn reload_keys(
+    server: &Server,
+    config: &std::path::Path,
+    keys: &[&std::path::Path],
+    kids: &[&str],
+) {
+    let list: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{:?}", k.display().to_string()))
+        .collect();
+    let tmp = config.with_extension("tmp");
+    std::fs::write(&tmp, format!("signing_keys = [{}]\n", list.join(", "))).unwrap();
+    std::fs::rename(&tmp, config).unwrap();
+    server.signal(libc::SIGHUP);
+    eventually(
+        "the JWKS lists the new keys",
+        Duration::from_secs(10),
+        || {
+            let seen: Vec<Vec<String>> = (0..20)
+                .map(|_| {
+                    let jwks = server.get("/.well-known/jwks.json").json();
+                    let keys = jwks["keys"].as_array().unwrap().iter();
+                    keys.map(|k| k["kid"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .collect();
+            ok_if(seen.iter().all(|s| s == kids), seen)
+        },
+    );
+}
+
+/// A SIGHUP that keeps a cached token's key keeps it active; one that removes the key makes
+/// it inactive on every shard, though every shard had it cached.
+#[test]
+fn a_key_reload_that_removes_its_key_makes_a_cached_token_inactive() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let dir = std::env::temp_dir().join(unique_name("edgeauth-introspect-keys"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b, config) = (
+        dir.join("a.pem"),
+        dir.join("b.pem"),
+        dir.join("edgeauth.toml"),
+    );
+    let (kid_a, kid_b) = (generate_key(&a), generate_key(&b));
+    std::fs::write(
+        &config,
+        format!("signing_keys = [{:?}]\n", a.display().to_string()),
+    )
+    .unwrap();
+    let config_env = config.display().to_string();
+    let server = Server::start_with(
+        &db,
+        &[("EDGEAUTH_SHARDS", "2"), ("EDGEAUTH_CONFIG", &config_env)],
+    );
+    let token = access_token(&server, "svc", &secret);
+    until_every_shard_hits(&server, "svc", &secret, &token, true);
+
+    reload_keys(&server, &config, &[&b, &a], &[&kid_b, &kid_a]);
+    everywhere(&[&server], "svc", &secret, &token, true);
+    until_every_shard_hits(&server, "svc", &secret, &token, true);
+
+    reload_keys(&server, &config, &[&b], &[&kid_b]);
+    everywhere(&[&server], "svc", &secret, &token, false);
+    assert_eq!(
+        per_shard(&server, CACHED),
+        [0, 0],
+        "nothing inactive is cached"
+    );
+    // Tokens of the new key are cached as before.
+    let fresh = access_token(&server, "svc", &secret);
+    until_every_shard_hits(&server, "svc", &secret, &fresh, true);
+    let _ = std::fs::remove_dir_all(&dir);
+}

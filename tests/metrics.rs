@@ -155,6 +155,10 @@ fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
         ("edgeauth_cache_hits", "counter"),
         ("edgeauth_cache_misses", "counter"),
         ("edgeauth_cache_evictions", "counter"),
+        ("edgeauth_introspection_cache_hits", "counter"),
+        ("edgeauth_introspection_cache_misses", "counter"),
+        ("edgeauth_introspection_cache_evictions", "counter"),
+        ("edgeauth_introspection_cache_size", "gauge"),
         ("edgeauth_writer_pending", "gauge"),
         ("edgeauth_writer_rows", "counter"),
         ("edgeauth_writer_batches", "counter"),
@@ -173,6 +177,10 @@ fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
     assert_eq!(requests("token", "401"), WRONG_SECRET as f64);
     assert_eq!(requests("token", "400"), BAD_SCOPE as f64);
     assert_eq!(requests("introspect", "200"), 1.0);
+    // One introspection of an active token: verified (a miss), then cached.
+    assert_eq!(m.sum("edgeauth_introspection_cache_misses_total", &[]), 1.0);
+    assert_eq!(m.sum("edgeauth_introspection_cache_hits_total", &[]), 0.0);
+    assert_eq!(m.sum("edgeauth_introspection_cache_size", &[]), 1.0);
     assert_eq!(requests("revoke", "200"), 1.0);
     assert_eq!(requests("other", "404"), 1.0);
     assert_eq!(requests("other", "400"), 1.0);

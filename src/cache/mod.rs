@@ -7,15 +7,20 @@
 //!   `CacheSnapshot`, their plain copy, summed across shards.
 //! * `revocation`: `RevocationCache`, the shard's set of revoked jti, each kept until its
 //!   token's `exp`.
+//! * `verified`: `VerifiedCache`, the shard's tokens whose signature introspection has
+//!   checked, so that introspecting one again skips the signature (LRU-bounded, keyed by
+//!   the whole token).
 //!
-//! Each shard owns one `ClientCache` outright (`&mut self`, no lock) and shares only its
-//! `Arc<CacheStats>` with readers.
+//! Each shard owns one of each outright (`&mut self`, no lock) and shares only their
+//! counters (`Arc<CacheStats>`, `Arc<VerifiedStats>`) with readers.
 
 mod client_cache;
 mod lru;
 mod revocation;
 mod stats;
+mod verified;
 
 pub use client_cache::{CacheConfig, ClientCache, Lookup};
 pub use revocation::{Jti, RevocationCache, Verdict};
 pub use stats::{CacheSnapshot, CacheStats};
+pub use verified::{VerifiedCache, VerifiedStats, VerifiedToken};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::auth::dpop::NonceKey;
 use crate::auth::federation::TrustedIssuers;
 use crate::batch::TokenWriter;
-use crate::cache::RevocationCache;
+use crate::cache::{RevocationCache, VerifiedCache, VerifiedToken};
 use crate::config::Config;
 use crate::endpoint::auth_failures::FailureBounds;
 use crate::endpoint::clients::ClientDirectory;
@@ -50,6 +50,10 @@ pub struct Context {
     /// Since when `revocations` may be missing revocations (not loaded yet, or the session
     /// that carries the notifications is down); `None` while it is current.
     pub revocations_stale_since: Cell<Option<Instant>>,
+    /// Tokens introspection verified and found active, so that introspecting one again
+    /// skips its signature (`cache::VerifiedCache`; the endpoint checks expiry, revocation
+    /// and client on every hit). Emptied with every key swap ([`Context::replace_keys`]).
+    pub verified: RefCell<VerifiedCache<Rc<VerifiedToken>>>,
     /// Token ids; a per-shard CSPRNG so that no token costs a syscall.
     pub jti: RefCell<JtiGenerator>,
     /// The shard's connection to the main database: client look-ups, revocations, changes
@@ -145,6 +149,11 @@ impl Context {
             keys: RefCell::new(Rc::new(parts.keys)),
             revocations: RefCell::new(parts.revocations),
             revocations_stale_since: Cell::new(Some(Instant::now())),
+            verified: RefCell::new(VerifiedCache::new(
+                limits::VERIFIED_TOKENS_PER_SHARD_MAX,
+                limits::VERIFIED_TOKEN_BYTES_MAX,
+                parts.all_stats[parts.shard_id].verified.clone(),
+            )),
             jti: RefCell::new(JtiGenerator::new()),
             pg: parts.pg,
             tokens_pg: parts.tokens_pg,
@@ -188,9 +197,13 @@ impl Context {
             .is_some_and(|since| since.elapsed() > limits::REVOCATIONS_STALE_MAX)
     }
 
-    /// Swap in a new key set; requests in progress keep the one they started with.
+    /// Swap in a new key set; requests in progress keep the one they started with. Every
+    /// verified token is forgotten with the old set: one signed by a key no longer
+    /// configured must not stay active, and an introspection that verified under the old
+    /// set cannot cache its token any more (the cache's generation moved on).
     pub fn replace_keys(&self, keys: Keys) {
         *self.keys.borrow_mut() = Rc::new(keys);
+        self.verified.borrow_mut().forget_keys();
     }
 }
 

@@ -6,14 +6,22 @@
 //! those issued before its `revoke-tokens` (the kill switch). No database round trip for a
 //! cached client, so introspection keeps answering while the database is away.
 //!
+//! A token found active is remembered by the shard (`cache::VerifiedCache`, keyed by the
+//! whole token, bounded by `limits::VERIFIED_TOKENS_PER_SHARD_MAX`) with its answer, so
+//! that introspecting it again skips the signature check, the parse and the serialization:
+//! a resource server asking about the same token on every request pays for its signature
+//! once. Everything else above is checked again on every hit; a key reload empties it.
+//!
 //! Any authenticated client may introspect any token: that is how resource servers use
 //! introspection (RFC 7662 §2.1). Anything not active — expired, revoked, bad signature,
 //! signed by a key not configured here, garbage — is exactly `{"active":false}` (§2.2:
 //! "SHOULD NOT include any additional information").
 
+use std::rc::Rc;
+
 use serde::Serialize;
 
-use crate::cache::{Jti, Verdict};
+use crate::cache::{Jti, Verdict, VerifiedToken};
 use crate::clock::unix_now_s;
 use crate::endpoint::client_authn;
 use crate::endpoint::context::{Caller, Context, Reply};
@@ -21,26 +29,22 @@ use crate::endpoint::oauth_error::{NO_STORE_HEADERS, OAuthError};
 use crate::http::request::Request;
 use crate::http::response;
 use crate::jwt::jti::issued_at_ms;
+use crate::jwt::keys::SigningKey;
 use crate::jwt::verify::{AudienceClaim, Confirmation, VerifiedClaims, verify_token};
 use crate::store::revocations;
 
 const INACTIVE: &[u8] = b"{\"active\":false}";
 
-/// Answer one introspection request into `out`; `scratch` is the connection's body buffer.
+/// Answer one introspection request into `out`.
 pub async fn handle(ctx: &Context, req: &Request<'_>, caller: Caller<'_>, reply: Reply<'_>) {
     match introspect(ctx, req, caller).await {
-        Ok(Some(claims)) => {
-            reply.scratch.clear();
-            serde_json::to_writer(&mut *reply.scratch, &Active::from(&claims))
-                .expect("serializing strings and integers into a Vec cannot fail");
-            response::write_json(
-                reply.out,
-                200,
-                reply.scratch,
-                reply.keep_alive,
-                NO_STORE_HEADERS,
-            );
-        }
+        Ok(Some(token)) => response::write_json(
+            reply.out,
+            200,
+            &token.answer,
+            reply.keep_alive,
+            NO_STORE_HEADERS,
+        ),
         Ok(None) => {
             response::write_json(reply.out, 200, INACTIVE, reply.keep_alive, NO_STORE_HEADERS)
         }
@@ -48,12 +52,18 @@ pub async fn handle(ctx: &Context, req: &Request<'_>, caller: Caller<'_>, reply:
     }
 }
 
-/// The claims of an active token, `None` for an inactive one.
+/// The active token and its answer, `None` for an inactive one.
+///
+/// A token this shard has verified before comes from its `VerifiedCache`, which skips the
+/// signature check and the parse, and checks `exp`; everything else is checked as for a
+/// token verified now. A token verified now is cached once it has proved active, with the
+/// key generation it was verified under: a key reload meanwhile (while this awaited the
+/// database) keeps it out.
 async fn introspect(
     ctx: &Context,
     req: &Request<'_>,
     caller: Caller<'_>,
-) -> Result<Option<VerifiedClaims>, OAuthError> {
+) -> Result<Option<Rc<VerifiedToken>>, OAuthError> {
     let (token, _caller) = client_authn::authenticated_token_request(ctx, req, caller).await?;
     if ctx.revocations_too_stale() {
         return Err(OAuthError::TemporarilyUnavailable(
@@ -61,39 +71,84 @@ async fn introspect(
         ));
     }
     let now_s = unix_now_s();
-    let Some((claims, jti)) = valid_claims(ctx, token.as_bytes(), now_s) else {
-        return Ok(None);
+    let cached = ctx.verified.borrow_mut().get(&token, now_s).cloned();
+    let (verified, generation) = match cached {
+        Some(verified) => (verified, None),
+        None => {
+            let generation = ctx.verified.borrow().generation();
+            let keys = ctx.keys();
+            let Some(verified) = verify(&keys.verify_keys, token.as_bytes(), now_s) else {
+                return Ok(None);
+            };
+            (Rc::new(verified), Some(generation))
+        }
     };
-    let verdict = ctx.revocations.borrow().check(&jti, now_s);
+    if !still_active(ctx, &verified, now_s).await? {
+        return Ok(None);
+    }
+    if let Some(generation) = generation {
+        let exp_s = verified.exp_s;
+        ctx.verified
+            .borrow_mut()
+            .insert(&token, generation, exp_s, verified.clone(), now_s);
+    }
+    Ok(Some(verified))
+}
+
+/// What may have changed since the token verified: its revocation, and its client (one that
+/// no longer exists, is disabled or had its tokens revoked).
+async fn still_active(
+    ctx: &Context,
+    token: &VerifiedToken,
+    now_s: u64,
+) -> Result<bool, OAuthError> {
+    let verdict = ctx.revocations.borrow().check(&token.jti, now_s);
     let revoked = match verdict {
         Verdict::Revoked => true,
         Verdict::NotRevoked => false,
         // The shard's cache is full: the table decides (see `cache::revocation`).
         Verdict::Unknown => {
             let pg = ctx.pg.client().map_err(client_authn::db_unavailable)?;
-            revocations::is_revoked(&pg, &jti)
+            revocations::is_revoked(&pg, &token.jti)
                 .await
                 .map_err(client_authn::db_unavailable)?
         }
     };
     if revoked {
-        return Ok(None);
+        return Ok(false);
     }
-    // A token of a client that no longer exists, is disabled or had its tokens revoked.
     let issuer = ctx
         .clients
-        .lookup(&claims.client_id)
+        .lookup(&token.client_id)
         .await
         .map_err(client_authn::db_unavailable)?;
-    Ok(issuer
-        .is_some_and(|c| c.honours_token_from(issued_at_ms(&jti)))
-        .then_some(claims))
+    Ok(issuer.is_some_and(|c| c.honours_token_from(issued_at_ms(&token.jti))))
+}
+
+/// Pure, no I/O: a token of ours that verifies against `keys` and has not expired at
+/// `now_s`, with the answer it gets while active. What a cache miss costs beyond the
+/// revocation and client checks (`benches/introspect_cache.rs` measures it against a hit).
+pub fn verify(keys: &[SigningKey], token: &[u8], now_s: u64) -> Option<VerifiedToken> {
+    let (claims, jti) = valid_claims(keys, token, now_s)?;
+    let mut answer = Vec::with_capacity(token.len());
+    serde_json::to_writer(&mut answer, &Active::from(&claims))
+        .expect("serializing strings and integers into a Vec cannot fail");
+    Some(VerifiedToken {
+        exp_s: claims.exp,
+        jti,
+        client_id: claims.client_id.into_boxed_str(),
+        answer: answer.into_boxed_slice(),
+    })
 }
 
 /// Pure decision, no I/O: the claims and jti of a token of ours that verifies and has not
 /// expired at `now_s`.
-pub fn valid_claims(ctx: &Context, token: &[u8], now_s: u64) -> Option<(VerifiedClaims, Jti)> {
-    let claims = verify_token(&ctx.keys().verify_keys, token).ok()?;
+pub fn valid_claims(
+    keys: &[SigningKey],
+    token: &[u8],
+    now_s: u64,
+) -> Option<(VerifiedClaims, Jti)> {
+    let claims = verify_token(keys, token).ok()?;
     if claims.exp <= now_s {
         return None;
     }

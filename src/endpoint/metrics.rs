@@ -140,6 +140,30 @@ const SIMPLE: &[(&str, &str, &str, Pick)] = &[
         |s| s.invalidations.get(),
     ),
     (
+        "edgeauth_introspection_cache_hits_total",
+        "counter",
+        "Introspections of a token verified before: no signature check",
+        |s| s.verified.hits.get(),
+    ),
+    (
+        "edgeauth_introspection_cache_misses_total",
+        "counter",
+        "Introspections that checked the token's signature (not cached, expired, or too long to cache)",
+        |s| s.verified.misses.get(),
+    ),
+    (
+        "edgeauth_introspection_cache_evictions_total",
+        "counter",
+        "Verified tokens evicted at capacity (LRU)",
+        |s| s.verified.evictions.get(),
+    ),
+    (
+        "edgeauth_introspection_cache_size",
+        "gauge",
+        "Verified tokens in the introspection cache",
+        |s| s.verified.size.get(),
+    ),
+    (
         "edgeauth_writer_pending",
         "gauge",
         "Tokens issued and not yet recorded",

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::batch::WriterStats;
-use crate::cache::CacheStats;
+use crate::cache::{CacheStats, VerifiedStats};
 use crate::counter::Counter;
 use crate::endpoint::request_metrics::{LatencyHistogram, RequestCounters};
 
@@ -24,6 +24,8 @@ pub struct ShardStats {
     pub tls_handshakes_failed: Counter,
     /// The shard's client cache (written by the cache itself).
     pub cache: Arc<CacheStats>,
+    /// The shard's cache of verified tokens, for introspection (written by the cache).
+    pub verified: Arc<VerifiedStats>,
     /// The shard's token batch writer (written by the writer itself).
     pub writer: Arc<WriterStats>,
     /// Client look-ups sent to Postgres (cache misses, less those that joined a look-up

@@ -260,7 +260,8 @@ pub async fn load_revocations(ctx: &Context) {
 }
 
 /// Drop expired revocations once a minute, so the cache holds only live tokens' ids; a
-/// saturated cache tries to reload, which succeeds once enough of them have expired.
+/// saturated cache tries to reload, which succeeds once enough of them have expired. Expired
+/// verified tokens go at the same tick.
 async fn purge_expired_revocations(shard: Rc<Shard>) {
     let ctx = &shard.ctx;
     while sleep_unless_shutdown(&shard, REVOCATION_PURGE_PERIOD).await {
@@ -274,8 +275,10 @@ async fn purge_expired_revocations(shard: Rc<Shard>) {
         if ctx.revocations.borrow().is_saturated() {
             load_revocations(ctx).await;
         }
-        // Same period, different state: failure windows that have passed.
+        // Same period, different state: failure windows that have passed, and verified
+        // tokens that have expired (their memory only: a lookup checks `exp` itself).
         ctx.auth_failures.forget_expired(Instant::now());
+        ctx.verified.borrow_mut().purge_expired(Instant::now());
     }
 }
 
