@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What PostgreSQL spends per recorded token row (issue #15), before and after a change, in
 # one run: for each binary, a fresh database migrated by it, one shard pinned to
-# SERVER_CPU (0) issuing HS256 tokens to wrk (1 thread, CONNECTIONS 64, WRK_CPU 1) for
+# SERVER_CPU (0) issuing ALG (HS256) tokens to wrk (1 thread, CONNECTIONS 64, WRK_CPU 1) for
 # DURATION seconds, then SIGTERM (every row flushed). Per binary and round: tokens/s,
 # PostgreSQL CPU µs per row (user + system time of the postmaster and all its processes,
 # from /proc), WAL bytes per row (pg_current_wal_lsn), server CPU µs per token.
@@ -12,7 +12,7 @@
 #
 # PG_CPU=0 pins PostgreSQL to that core (with SERVER_CPU=0: the "one core for the whole
 # system" layout); unset, it runs wherever the kernel puts it. Rounds alternate the order.
-# Output: RESULTS_DIR/rows.md (default bench-results).
+# Output: RESULTS_DIR/rows-ALG.md (default bench-results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/bench-common.sh
@@ -24,6 +24,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 PG_CPU=${PG_CPU:-}
+ALG=${ALG:-HS256}
 RESULTS_DIR=${RESULTS_DIR:-bench-results}
 need_debian_package wrk wrk
 
@@ -77,7 +78,7 @@ cell() {
     python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
   auth=$(printf 'bench:%s' "$secret" | base64 -w0)
   port=$(free_port)
-  EDGEAUTH_DATABASE_URL=$url EDGEAUTH_SIGNING_KEYS=$(bin=$bin signing_key HS256) EDGEAUTH_SHARDS=1 \
+  EDGEAUTH_DATABASE_URL=$url EDGEAUTH_SIGNING_KEYS=$(bin=$bin signing_key "$ALG") EDGEAUTH_SHARDS=1 \
     EDGEAUTH_FLUSH_INTERVAL=100ms EDGEAUTH_LISTEN=127.0.0.1:$port \
     taskset -c "$SERVER_CPU" "$bin" serve 2>"$work/server.log" &
   server=$!
@@ -119,7 +120,7 @@ rows = [l.split() for l in sys.stdin if l.strip()]
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 layout = os.environ.get("PG_LAYOUT") or "PostgreSQL unpinned"
 print(f"# PostgreSQL cost per token row, before and after\n\n`scripts/bench-rows.sh`, commit {commit}: "
-      f"1 shard on one core, HS256, wrk 64 connections, {layout}; each cell a fresh database "
+      f"1 shard on one core, {sys.argv[1]}, wrk 64 connections, {layout}; each cell a fresh database "
       "migrated by its own binary; CPU of every PostgreSQL process over the run, divided by the rows it recorded.\n")
 print("| round | binary | tokens/s | PostgreSQL µs/row | WAL bytes/row | server µs/token |")
 print("|---|---|---|---|---|---|")
@@ -133,4 +134,4 @@ if "before" in by and "after" in by:
     print(f"\nafter / before, means over {len(a)} rounds: tokens/s {mean([x[0] for x in a]) / mean([x[0] for x in b]):.2f}, "
           f"PostgreSQL µs/row {mean([x[1] for x in a]) / mean([x[1] for x in b]):.2f}, "
           f"WAL bytes/row {mean([x[2] for x in a]) / mean([x[2] for x in b]):.2f}")
-' | tee "$RESULTS_DIR/rows.md"
+' "$ALG" | tee "$RESULTS_DIR/rows-$ALG.md"
