@@ -182,7 +182,9 @@ impl ClientRecord {
     }
 
     /// May a token this client was issued at `issued_at_ms` still be used? Not when the
-    /// client is disabled, nor when its tokens were revoked at or after that instant.
+    /// client is disabled, nor when it was issued before or in the same millisecond as its
+    /// client's registration or last `revoke-tokens` (by the database's clock, truncated
+    /// to the millisecond: a token of that millisecond errs on the side of inactive).
     pub fn honours_token_from(&self, issued_at_ms: u64) -> bool {
         !self.disabled && self.tokens_not_before_ms.is_none_or(|t| issued_at_ms > t)
     }
@@ -193,7 +195,7 @@ impl ClientRecord {
 macro_rules! client_columns {
     () => {
         "client_id, secret_hash, allowed_scopes, audience, token_ttl_seconds, grant_types, disabled,
-            (extract(epoch FROM tokens_not_before) * 1000)::bigint,
+            floor(extract(epoch FROM tokens_not_before) * 1000)::bigint,
             auth_method, tls_subject, tls_cert_sha256, certificate_bound, resources, claims,
             jwks, federated_issuer, federated_subject, require_dpop, rate_per_second, rate_burst,
             previous_secret_hash, extract(epoch FROM previous_secret_expires_at)::bigint"
@@ -572,7 +574,8 @@ fn validate_federated(issuer: &str, subject: &str) -> Result<(), String> {
 }
 
 /// A new client honours no token issued before it existed: a deleted client's tokens stay
-/// inactive when its id is registered again.
+/// inactive when its id is registered again (so do tokens minted in the registration's own
+/// millisecond, and, if this host's clock runs behind the database's, in that lag).
 const INSERT: Statement = Statement::new(
     "client_insert",
     "WITH c AS (
