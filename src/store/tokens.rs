@@ -47,6 +47,10 @@ pub const INSERT: Statement = Statement::new(
     PARAM_TYPES,
 );
 
+/// Partitions are never updated and are dropped whole, so autovacuum has nothing to reclaim
+/// in them and its insert-driven scans and statistics would be PostgreSQL time for nothing
+/// (anti-wraparound vacuum still runs if ever needed).
+///
 /// Create the hourly partitions from the last one (or the current hour) to 48 hours ahead:
 /// past the longest token lifetime by a day, so that a day without maintenance (database
 /// trouble, no server running) never makes an insert fail. Any number of instances may run it at once: one does the work
@@ -65,7 +69,8 @@ BEGIN
   WHILE start < hour + interval '48 hours' LOOP
     next := date_trunc('hour', start, 'UTC') + interval '1 hour';
     name := 'tokens_' || to_char(start AT TIME ZONE 'UTC', 'YYYYMMDDHH24');
-    EXECUTE format('CREATE TABLE %I PARTITION OF tokens FOR VALUES FROM (%L) TO (%L)', name, start, next);
+    EXECUTE format('CREATE TABLE %I PARTITION OF tokens FOR VALUES FROM (%L) TO (%L)
+                    WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)', name, start, next);
     INSERT INTO token_partitions VALUES (name, start, next);
     start := next;
   END LOOP;
