@@ -21,6 +21,17 @@ stop_bench_work() {
   rm -rf "$1"
 }
 
+# release_binary: the binary to measure, EDGEAUTH_BIN, or else this checkout's release
+# build (built now).
+release_binary() {
+  if [ -n "${EDGEAUTH_BIN:-}" ]; then
+    echo "$EDGEAUTH_BIN"
+  else
+    cargo build --release --quiet >&2
+    echo "$PWD/target/release/edgeauth"
+  fi
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

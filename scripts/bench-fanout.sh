@@ -20,12 +20,7 @@ INSTANCES=${INSTANCES:-3}
 SHARDS=${SHARDS:-2}
 CHANGES=${CHANGES:-2000}
 RESULTS_DIR=${RESULTS_DIR:-bench-results}
-if [ -n "${EDGEAUTH_BIN:-}" ]; then
-  bin=$EDGEAUTH_BIN
-else
-  cargo build --release --quiet
-  bin=target/release/edgeauth
-fi
+bin=$(release_binary)
 work=$(mktemp -d /tmp/edgeauth-bench-fanout.XXXXXX)
 servers=()
 cleanup() {

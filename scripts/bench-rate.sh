@@ -25,12 +25,7 @@ WRK_CPU=${WRK_CPU:-1}
 RESULTS_DIR=${RESULTS_DIR:-bench-results}
 need_debian_package wrk wrk
 
-if [ -n "${EDGEAUTH_BIN:-}" ]; then
-  bin=$EDGEAUTH_BIN
-else
-  cargo build --release --quiet
-  bin=target/release/edgeauth
-fi
+bin=$(release_binary)
 work=$(mktemp -d /tmp/edgeauth-bench-rate.XXXXXX)
 trap 'stop_bench_work "$work"' EXIT
 prepare_edgeauth "$work"

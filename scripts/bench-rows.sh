@@ -30,10 +30,7 @@ need_debian_package wrk wrk
 
 work=$(mktemp -d /tmp/edgeauth-bench-rows.XXXXXX)
 trap 'stop_bench_work "$work"' EXIT
-if [ -z "${AFTER_BIN:-}" ]; then
-  cargo build --release --quiet
-  AFTER_BIN=$PWD/target/release/edgeauth
-fi
+AFTER_BIN=${AFTER_BIN:-$(release_binary)}
 if [ -z "${BEFORE_BIN:-}" ]; then
   rev=${BEFORE:?set BEFORE=<git rev> or BEFORE_BIN=<binary>}
   git worktree add --detach "$work/before-src" "$rev" >/dev/null 2>&1

@@ -4,70 +4,9 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-struct OwnCluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl OwnCluster {
-    fn start() -> OwnCluster {
-        let dir = std::env::temp_dir().join(unique_name("edgeauth-fault-pg"));
-        let cluster = OwnCluster {
-            dir,
-            port: free_port(),
-        };
-        cluster.pg(&[
-            "start",
-            cluster.dir.to_str().unwrap(),
-            &cluster.port.to_string(),
-        ]);
-        cluster
-    }
-
-    fn pg(&self, args: &[&str]) -> String {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh");
-        let out = Command::new(script).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "pg.sh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    fn stop(&self) {
-        self.pg(&["stop", self.dir.to_str().unwrap()]);
-    }
-
-    fn restart(&self) {
-        self.pg(&["start", self.dir.to_str().unwrap(), &self.port.to_string()]);
-    }
-
-    fn db(&self) -> TestDb {
-        let admin = self.pg(&["url", self.dir.to_str().unwrap(), &self.port.to_string()]);
-        let name = unique_name("edgeauth_f");
-        psql(&admin, &format!("CREATE DATABASE {name}"));
-        let url = admin.replace("dbname=postgres", &format!("dbname={name}"));
-        let db = TestDb { name, url };
-        assert!(db.edgeauth(&["migrate"]).status.success());
-        db
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh"))
-            .args(["stop", self.dir.to_str().unwrap()])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// PostgreSQL stops in the middle of a stream of token requests and starts again.
 ///

@@ -4,84 +4,33 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 
-/// A second cluster of the test's own (scripts/pg.sh), for the token rows.
-struct SinkCluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-fn pg_sh(args: &[&str]) -> String {
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh"))
-        .args(args)
+/// A database of `cluster`, migrated by `edgeauth migrate` as the token sink of `main`.
+fn sink_of(cluster: &OwnCluster, main: &TestDb) -> TestDb {
+    let sink = cluster.empty_db();
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .env("EDGEAUTH_DATABASE_URL", &main.url)
+        .env("EDGEAUTH_TOKENS_DATABASE_URL", &sink.url)
         .output()
-        .expect("scripts/pg.sh runs");
-    assert!(out.status.success(), "pg.sh {args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-impl SinkCluster {
-    fn start() -> SinkCluster {
-        let dir = std::env::temp_dir().join(unique_name("edgeauth-sink"));
-        let cluster = SinkCluster {
-            dir,
-            port: free_port(),
-        };
-        cluster.up();
-        cluster
-    }
-
-    fn up(&self) {
-        pg_sh(&["start", self.dir.to_str().unwrap(), &self.port.to_string()]);
-    }
-
-    fn down(&self) {
-        pg_sh(&["stop", self.dir.to_str().unwrap()]);
-    }
-
-    /// A database of this cluster, created and migrated by `edgeauth migrate` as the sink of
-    /// `main`.
-    fn sink_of(&self, main: &TestDb) -> TestDb {
-        let admin = pg_sh(&["url", self.dir.to_str().unwrap(), &self.port.to_string()]);
-        psql(&admin, "CREATE DATABASE sink");
-        let sink = TestDb {
-            name: "sink".to_owned(),
-            url: admin.replace("dbname=postgres", "dbname=sink"),
-        };
-        let out = Command::new(BIN)
-            .arg("migrate")
-            .env("EDGEAUTH_DATABASE_URL", &main.url)
-            .env("EDGEAUTH_TOKENS_DATABASE_URL", &sink.url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        sink
-    }
-}
-
-impl Drop for SinkCluster {
-    fn drop(&mut self) {
-        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh"))
-            .args(["stop", self.dir.to_str().unwrap()])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sink
 }
 
 #[test]
 fn every_token_lands_in_the_sink_and_none_in_the_main_database() {
     let main = TestDb::new();
-    let cluster = SinkCluster::start();
-    let sink = cluster.sink_of(&main);
+    let cluster = OwnCluster::start();
+    let sink = sink_of(&cluster, &main);
     let secret = main.add_client("svc", "read");
     let mut server = Server::start_with(
         &main,
@@ -109,8 +58,8 @@ fn every_token_lands_in_the_sink_and_none_in_the_main_database() {
 #[test]
 fn a_sink_outage_gives_back_pressure_and_loses_nothing() {
     let main = TestDb::new();
-    let cluster = SinkCluster::start();
-    let sink = cluster.sink_of(&main);
+    let cluster = OwnCluster::start();
+    let sink = sink_of(&cluster, &main);
     let secret = main.add_client("svc", "read");
     let mut server = Server::start_with(
         &main,
@@ -127,7 +76,7 @@ fn a_sink_outage_gives_back_pressure_and_loses_nothing() {
         .collect();
     sink.wait_token_rows(10);
 
-    cluster.down();
+    cluster.stop();
     let mut refused = None;
     for _ in 0..500 {
         let r = server.token_basic("svc", &secret, "grant_type=client_credentials");
@@ -149,7 +98,7 @@ fn a_sink_outage_gives_back_pressure_and_loses_nothing() {
         "not ready without the sink"
     );
 
-    cluster.up();
+    cluster.restart();
     eventually(
         "the rows written once the sink is back",
         Duration::from_secs(20),

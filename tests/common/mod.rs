@@ -264,6 +264,73 @@ fn replace_dbname(url: &str, db: &str) -> String {
     parts.join(" ")
 }
 
+/// A throwaway cluster of a test's own (scripts/pg.sh), for tests that stop and start
+/// PostgreSQL or need a second one; stopped and removed when dropped.
+pub struct OwnCluster {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnCluster {
+    pub fn start() -> OwnCluster {
+        let dir = std::env::temp_dir().join(unique_name("edgeauth-own-pg"));
+        let cluster = OwnCluster {
+            dir,
+            port: free_port(),
+        };
+        cluster.pg(&[
+            "start",
+            cluster.dir.to_str().unwrap(),
+            &cluster.port.to_string(),
+        ]);
+        cluster
+    }
+
+    fn pg(&self, args: &[&str]) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh");
+        let out = Command::new(script).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "pg.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    pub fn stop(&self) {
+        self.pg(&["stop", self.dir.to_str().unwrap()]);
+    }
+
+    pub fn restart(&self) {
+        self.pg(&["start", self.dir.to_str().unwrap(), &self.port.to_string()]);
+    }
+
+    /// A fresh, migrated database of this cluster.
+    pub fn db(&self) -> TestDb {
+        let db = self.empty_db();
+        assert!(db.edgeauth(&["migrate"]).status.success());
+        db
+    }
+
+    /// A fresh database of this cluster, not migrated.
+    pub fn empty_db(&self) -> TestDb {
+        let admin = self.pg(&["url", self.dir.to_str().unwrap(), &self.port.to_string()]);
+        let name = unique_name("edgeauth_o");
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let url = admin.replace("dbname=postgres", &format!("dbname={name}"));
+        TestDb { name, url }
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh"))
+            .args(["stop", self.dir.to_str().unwrap()])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
