@@ -140,13 +140,17 @@ async fn start(init: &mut ShardInit) -> Result<(Rc<Shard>, Listeners), String> {
         tls: RefCell::new(tls),
     });
     let pg = &shard.ctx.pg;
-    if init.common.database_reachable
-        && let Err(e) = pg.wait_connected(limits::STARTUP_DB_WAIT_MAX).await
-    {
-        log::warn(
-            "shard starts without its database session",
-            &[("shard", &init.id), ("error", &e)],
-        );
+    // Both sessions (one when tokens share the main database), so that a started shard is
+    // ready (`/readyz`) at once.
+    for session in [pg, &shard.ctx.tokens_pg] {
+        if init.common.database_reachable
+            && let Err(e) = session.wait_connected(limits::STARTUP_DB_WAIT_MAX).await
+        {
+            log::warn(
+                "shard starts without its database session",
+                &[("shard", &init.id), ("error", &e)],
+            );
+        }
     }
     // Before the first request: a restarted server must not forget a revocation even
     // briefly. (The Connected event loads them again; the repeat is cheap.)
