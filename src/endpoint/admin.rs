@@ -39,7 +39,29 @@ pub async fn handle(
         Err(refusal) => write_refusal(refusal, out, keep_alive),
         Ok(()) => serve(ctx, call, req, out, keep_alive).await,
     }
-    let status = request_metrics::status_of(&out[start..]);
+    audit_call(req, source, request_metrics::status_of(&out[start..]));
+}
+
+/// A method an admin path does not take: 405 and its `Allow`, to a caller with the admin
+/// token only; anyone else gets the refusal of any admin call, so that the admin API's
+/// methods cannot be probed without the token. Audited like every admin call.
+pub fn method_not_allowed(
+    ctx: &Context,
+    req: &Request<'_>,
+    source: IpAddr,
+    allow: &str,
+    out: &mut Vec<u8>,
+    keep_alive: bool,
+) {
+    let start = out.len();
+    match authorize(ctx, req) {
+        Err(refusal) => write_refusal(refusal, out, keep_alive),
+        Ok(()) => admin_answer::method_not_allowed(out, keep_alive, allow),
+    }
+    audit_call(req, source, request_metrics::status_of(&out[start..]));
+}
+
+fn audit_call(req: &Request<'_>, source: IpAddr, status: u16) {
     audit::record(
         "admin.call",
         &[

@@ -19,6 +19,16 @@ pub fn error(out: &mut Vec<u8>, keep_alive: bool, status: u16, code: &str, descr
     response::write_json(out, status, body.as_bytes(), keep_alive, retry);
 }
 
+/// 405 with the methods the path takes.
+pub fn method_not_allowed(out: &mut Vec<u8>, keep_alive: bool, allow: &str) {
+    let body = serde_json::json!({
+        "error": "method_not_allowed",
+        "error_description": format!("this path takes {allow}"),
+    })
+    .to_string();
+    response::write_json(out, 405, body.as_bytes(), keep_alive, &[("Allow", allow)]);
+}
+
 pub fn bad_request(out: &mut Vec<u8>, keep_alive: bool, description: &str) {
     error(out, keep_alive, 400, "invalid_request", description);
 }

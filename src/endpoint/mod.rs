@@ -79,6 +79,9 @@ pub async fn handle(
         Route::Readyz => health::readyz(ctx, out, keep_alive),
         Route::Metrics => metrics::handle(ctx, out, keep_alive),
         Route::Admin(call) => admin::handle(ctx, call, req, caller.source, out, keep_alive).await,
+        Route::MethodNotAllowed(allow) if req.path.starts_with("/admin/") => {
+            admin::method_not_allowed(ctx, req, caller.source, allow, out, keep_alive)
+        }
         Route::MethodNotAllowed(allow) => {
             let body = b"{\"error\":\"method_not_allowed\"}";
             response::write_json(out, 405, body, keep_alive, &[("Allow", allow)]);
