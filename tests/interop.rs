@@ -6,21 +6,16 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::tls::Pki;
 use common::*;
 
 /// Run `tests/interop/<script>` with `args` against `server`; its stdout, once it has
 /// exited successfully.
 fn run_python(server: &Server, script: &str, args: &[&std::ffi::OsStr]) -> String {
-    let python = std::env::var("EDGEAUTH_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("EDGEAUTH_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs Authlib and PyJWT")
-    });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(script);
-    let out = Command::new(python)
+    let out = test_python()
         .arg(path)
         .args(args)
         .output()

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::*;
 use serde_json::Value;
@@ -51,9 +51,6 @@ impl Scrape {
 }
 
 fn scrape(server: &Server) -> Scrape {
-    let python = std::env::var("EDGEAUTH_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("EDGEAUTH_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs prometheus-client")
-    });
     let r = server.get("/metrics");
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -64,7 +61,7 @@ fn scrape(server: &Server) -> Scrape {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/interop/parse_metrics.py"
     );
-    let mut child = Command::new(python)
+    let mut child = test_python()
         .arg(script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -17,7 +17,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -104,10 +103,7 @@ fn documented_statuses(op: &Value) -> BTreeSet<u16> {
 /// Run a Python script with `args` through `$EDGEAUTH_TEST_PYTHON`; its stdout, once it has
 /// exited successfully.
 fn run_python(script: &str, args: &[&Path]) -> String {
-    let python = std::env::var("EDGEAUTH_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("EDGEAUTH_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs openapi-spec-validator")
-    });
-    let out = Command::new(python)
+    let out = test_python()
         .arg("-c")
         .arg(script)
         .args(args)

@@ -26,11 +26,17 @@ fn sink_of(cluster: &OwnCluster, main: &TestDb) -> TestDb {
     sink
 }
 
-#[test]
-fn every_token_lands_in_the_sink_and_none_in_the_main_database() {
+/// A main database, and a sink in a cluster of its own (which lives as long as the value).
+fn databases() -> (TestDb, OwnCluster, TestDb) {
     let main = TestDb::new();
     let cluster = OwnCluster::start();
     let sink = sink_of(&cluster, &main);
+    (main, cluster, sink)
+}
+
+#[test]
+fn every_token_lands_in_the_sink_and_none_in_the_main_database() {
+    let (main, _cluster, sink) = databases();
     let secret = main.add_client("svc", "read");
     let mut server = Server::start_with(
         &main,
@@ -57,9 +63,7 @@ fn every_token_lands_in_the_sink_and_none_in_the_main_database() {
 
 #[test]
 fn a_sink_outage_gives_back_pressure_and_loses_nothing() {
-    let main = TestDb::new();
-    let cluster = OwnCluster::start();
-    let sink = sink_of(&cluster, &main);
+    let (main, cluster, sink) = databases();
     let secret = main.add_client("svc", "read");
     let mut server = Server::start_with(
         &main,

@@ -331,6 +331,15 @@ impl Drop for OwnCluster {
     }
 }
 
+/// The Python of the venv scripts/test.sh prepares (`EDGEAUTH_TEST_PYTHON`, with the
+/// packages of tests/interop/requirements.txt); a test that needs it fails without it.
+pub fn test_python() -> Command {
+    let python = std::env::var("EDGEAUTH_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("EDGEAUTH_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs tests/interop/requirements.txt")
+    });
+    Command::new(python)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
