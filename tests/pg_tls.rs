@@ -31,6 +31,16 @@ const SSL_IN_USE: Statement = Statement::new(
     &[],
 );
 const ECHO: Statement = Statement::new("t_echo", "SELECT $1::text", &[0]);
+const TLS_VERSION: Statement = Statement::new(
+    "t_tls_version",
+    "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    &[],
+);
+/// The certificate and key Citus 13 made for a node it set up (`citus.node_conninfo` asks
+/// for `sslmode=require`): X.509 v1, valid from one second to the same second. A test key,
+/// nothing else ever trusted it.
+const CITUS_CERT: &str = include_str!("data/citus-auto-ssl.crt");
+const CITUS_KEY: &str = include_str!("data/citus-auto-ssl.key");
 
 /// A CA that signs, and where its certificate is written.
 struct Ca {
@@ -322,6 +332,41 @@ impl TlsCluster {
     fn ca(&self) -> String {
         format!("sslrootcert={}", self.ca_file.display())
     }
+
+    /// The server's certificate and key files and its highest TLS version, as they were.
+    fn tls_setup(&self) -> (String, String, String) {
+        let read = |f: &str| std::fs::read_to_string(self.data().join(f)).unwrap();
+        let version = self.psql_as_superuser("SHOW ssl_max_protocol_version");
+        (read("server.crt"), read("server.key"), version)
+    }
+
+    /// Makes the server show `cert` (with `key`) and offer TLS up to `max_version` ('' for
+    /// no limit) to connections made from now on.
+    fn set_tls_setup(&self, (cert, key, max_version): (&str, &str, &str)) {
+        let data = self.data();
+        write_file(&data.join("server.crt"), cert, 0o644);
+        write_file(&data.join("server.key"), key, 0o600);
+        if running_as_root() {
+            for f in ["server.crt", "server.key"] {
+                let ok = Command::new("chown")
+                    .args(["postgres:postgres", data.join(f).to_str().unwrap()])
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }
+        }
+        self.psql_as_superuser(&format!(
+            "ALTER SYSTEM SET ssl_max_protocol_version = '{max_version}'"
+        ));
+        self.psql_as_superuser("SELECT pg_reload_conf()");
+        // The postmaster reloads the settings and the certificate together, before it
+        // starts the next backend: once a new session sees the setting, it has both.
+        let seen = common::poll_until(WAIT, || {
+            let now = self.psql_as_superuser("SHOW ssl_max_protocol_version");
+            common::ok_if(now == max_version, now)
+        });
+        assert_eq!(seen.as_deref(), Ok(max_version), "{}", self.log());
+    }
 }
 
 impl Drop for TlsCluster {
@@ -387,6 +432,7 @@ fn against_a_server_that_demands_tls() {
         client_certificate(&cluster).await;
         require_auth(&cluster).await;
         a_terminated_backend_closes_the_tls_connection(&cluster).await;
+        a_certificate_only_libpq_would_accept(&cluster).await;
     });
     // The shards run on io_uring: the TLS halves must work on that driver as well.
     monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
@@ -585,6 +631,37 @@ async fn another_ca_is_not_trusted(cluster: &TlsCluster) {
         ErrorKind::Config,
         &["sslrootcert=/nonexistent/root.crt"],
     );
+}
+
+/// `require` without roots takes any certificate, as libpq does, even one webpki will not
+/// parse as an end-entity's: the one Citus makes for every node (`CITUS_CERT`). The
+/// handshake signature is still checked with its key, over TLS 1.3 and TLS 1.2, and channel
+/// binding to it works. `verify-ca` refuses it.
+async fn a_certificate_only_libpq_would_accept(cluster: &TlsCluster) {
+    let (cert, key, max_version) = cluster.tls_setup();
+    let require = cluster.tcp(
+        "tls_scram",
+        Some("scram pw"),
+        "sslmode=require channel_binding=require",
+    );
+    for version in ["TLSv1.3", "TLSv1.2"] {
+        cluster.set_tls_setup((CITUS_CERT, CITUS_KEY, version));
+        let c = connect(&require)
+            .await
+            .unwrap_or_else(|e| panic!("{version}: {e}"));
+        let rows = c.query(&TLS_VERSION, &[]).await.expect("pg_stat_ssl");
+        assert_eq!(rows.row(0).get_str(0), Some(version));
+        c.close().await;
+    }
+    let verify_ca = cluster.tcp(
+        "tls_scram",
+        Some("scram pw"),
+        &format!("sslmode=verify-ca {}", cluster.ca()),
+    );
+    let e = refused(&verify_ca).await;
+    assert_says(&e, ErrorKind::Auth, &["certificate"]);
+    cluster.set_tls_setup((&cert, &key, &max_version));
+    assert_eq!(who(&require).await, "tls_scram");
 }
 
 /// sslmode=disable reaches only the `hostnossl ... reject` line: the server's refusal says so.

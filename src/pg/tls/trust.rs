@@ -8,10 +8,14 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime,
+};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::settings::{RootCert, SslMode, SslSettings};
 use crate::pg::error::Error;
@@ -232,6 +236,11 @@ impl ServerCertVerifier for ChainOnly {
 /// `prefer` and `require` without roots: encryption against passive listeners only, as in
 /// libpq. The handshake signature is still checked, so the server holds the key of the
 /// certificate it shows, and channel binding to that certificate means something.
+///
+/// Nothing else in the certificate is looked at, as in libpq: only its public key is read
+/// (`public_key`), never its version, validity or extensions, which webpki would judge as
+/// an end-entity's. Citus, for one, sets up every node with an X.509 v1 certificate whose
+/// validity ends where it begins.
 #[derive(Debug)]
 struct NoVerification(Arc<CryptoProvider>);
 
@@ -247,18 +256,34 @@ impl ServerCertVerifier for NoVerification {
         Ok(ServerCertVerified::assertion())
     }
 
+    /// TLS 1.2 names only the signature scheme, not the key's algorithm: try each
+    /// algorithm the scheme maps to, as rustls does for a certificate.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        let key = public_key(cert)?;
+        let key = webpki::RawPublicKeyEntity::try_from(&key).map_err(bad_key)?;
+        let algorithms = self
+            .0
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .find(|(scheme, _)| *scheme == dss.scheme)
+            .map(|(_, algorithms)| *algorithms)
+            .ok_or(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)?;
+        for algorithm in algorithms {
+            match key.verify_signature(*algorithm, message, dss.signature()) {
+                Ok(()) => return Ok(HandshakeSignatureValid::assertion()),
+                Err(webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_)) => {}
+                Err(_) => break,
+            }
+        }
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::BadSignature,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -267,9 +292,9 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        rustls::crypto::verify_tls13_signature_with_raw_key(
             message,
-            cert,
+            &public_key(cert)?,
             dss,
             &self.0.signature_verification_algorithms,
         )
@@ -278,4 +303,18 @@ impl ServerCertVerifier for NoVerification {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The certificate's SubjectPublicKeyInfo, read without judging anything else in it.
+fn public_key<'a>(
+    cert: &'a CertificateDer<'_>,
+) -> Result<SubjectPublicKeyInfoDer<'a>, rustls::Error> {
+    let (_, parsed) = X509Certificate::from_der(cert.as_ref())
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let spki: &'a [u8] = parsed.tbs_certificate.subject_pki.raw;
+    Ok(SubjectPublicKeyInfoDer::from(spki))
+}
+
+fn bad_key(_: webpki::Error) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::BadEncoding)
 }
