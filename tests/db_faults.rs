@@ -201,3 +201,60 @@ fn introspection_answers_503_once_revocations_are_too_stale() {
         },
     );
 }
+
+/// The database stays up and connected but refuses the token writes: `tokens` is renamed
+/// away, as a read-only standby after a fail-over or a distributed database with a node
+/// down would refuse them. `/readyz` says so at the first failed write, while tokens are
+/// still issued into the buffer; then the buffer fills and it says that. Once the table is
+/// back, the buffered tokens land, each once, and the shard is ready again.
+#[test]
+fn readyz_follows_token_writes_not_only_the_connection() {
+    let db = TestDb::new();
+    let secret = db.add_client("svc", "read");
+    let server = Server::start_with(
+        &db,
+        &[
+            ("EDGEAUTH_SHARDS", "1"),
+            ("EDGEAUTH_BATCH_SIZE", "10"),
+            ("EDGEAUTH_MAX_PENDING", "100"),
+            ("EDGEAUTH_FLUSH_INTERVAL", "50ms"),
+        ],
+    );
+    let request = token_request_basic("svc", &secret, "grant_type=client_credentials");
+    let mut conn = server.connect();
+    let mut issued = HashSet::new();
+    let ready = |conn: &mut Conn| {
+        let r = conn.request(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n");
+        (r.status, r.json()["reason"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(ready(&mut conn), (200, String::new()));
+
+    db.psql("ALTER TABLE tokens RENAME TO tokens_away");
+    let r = conn.request(&request);
+    assert_eq!(r.status, 200);
+    issued.insert(jti_of(&r));
+    eventually("not ready once a write fails", Duration::from_secs(20), || {
+        let answer = ready(&mut conn);
+        ok_if(answer == (503, "token writes failing".to_owned()), answer)
+    });
+    let connected = server.metric("edgeauth_pg_connected");
+    assert_eq!(connected, 1, "the session never dropped");
+    loop {
+        let r = conn.request(&request);
+        if r.status == 503 {
+            break;
+        }
+        assert_eq!(r.status, 200);
+        issued.insert(jti_of(&r));
+        assert!(issued.len() <= 100, "more than max_pending waiting");
+    }
+    assert_eq!(ready(&mut conn), (503, "token buffer full".to_owned()));
+
+    db.psql("ALTER TABLE tokens_away RENAME TO tokens");
+    eventually("ready once the writes land", Duration::from_secs(20), || {
+        let answer = ready(&mut conn);
+        ok_if(answer.0 == 200, answer)
+    });
+    assert_eq!(db.wait_token_rows(issued.len() as i64), issued.len() as i64);
+    assert_eq!(db.recorded_jtis(), issued);
+}

@@ -61,4 +61,4 @@ pub mod writer;
 pub use crate::config::Durability;
 pub use encode::TokenRow;
 pub use stats::WriterStats;
-pub use writer::{Backpressure, Committed, NotCommitted, TokenWriter, WriterConfig};
+pub use writer::{Backpressure, Committed, Health, NotCommitted, TokenWriter, WriterConfig};

@@ -99,6 +99,19 @@ impl fmt::Display for NotCommitted {
 
 impl std::error::Error for NotCommitted {}
 
+/// Whether a row pushed now would be recorded without waiting on a failure (`/readyz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// No write has failed since the last one that succeeded.
+    Writing,
+    /// The last write failed and none has succeeded since: rows wait for a retry. The
+    /// session may well be connected: a database that refuses writes (a read-only standby
+    /// after a fail-over, a distributed database with a node down) looks like this.
+    Failing,
+    /// `max_pending` rows wait (or the writer has stopped): `push` refuses more.
+    Full,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Settled {
     Pending,
@@ -312,6 +325,17 @@ impl TokenWriter {
     /// Rows accepted and not yet settled (buffered + in flight + awaiting retry).
     pub fn pending(&self) -> usize {
         self.0.pending.get()
+    }
+
+    pub fn health(&self) -> Health {
+        let s = &*self.0;
+        if s.pending.get() >= s.config.max_pending || s.state.get() == State::Stopped {
+            Health::Full
+        } else if s.backoff.borrow().not_before().is_some() {
+            Health::Failing
+        } else {
+            Health::Writing
+        }
     }
 
     /// Seals the open batch, waits until every pending row is settled or `deadline` passes,
