@@ -53,13 +53,9 @@ secret=$("$bin" client add bench --scopes "read write" | python3 -c 'import json
 
 echo "bench-prune.sh: inserting $ROWS expired and $LIVE live tokens" >&2
 t0=$(date +%s.%N)
-sql "DO \$\$ DECLARE h timestamptz; BEGIN
+sql "DO \$\$ BEGIN
        FOR i IN 1..48 LOOP
-         h := date_trunc('hour', now(), 'UTC') - i * interval '1 hour';
-         EXECUTE format('CREATE TABLE %I PARTITION OF tokens FOR VALUES FROM (%L) TO (%L)',
-                        'tokens_' || to_char(h AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), h, h + interval '1 hour');
-         INSERT INTO token_partitions
-           VALUES ('tokens_' || to_char(h AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), h, h + interval '1 hour');
+         PERFORM edgeauth_create_token_partition(date_trunc('hour', now(), 'UTC') - i * interval '1 hour');
        END LOOP;
      END \$\$"
 sql "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)

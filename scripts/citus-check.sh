@@ -154,13 +154,7 @@ say "2. 3 partitions dropped; the server's keeper made them again at start: $ahe
 
 # 3. Pruning drops an expired distributed partition.
 sink <<'SQL'
-DO $$
-DECLARE h timestamptz := date_trunc('hour', now(), 'UTC') - interval '3 hours';
-        name text := 'tokens_' || to_char(h AT TIME ZONE 'UTC', 'YYYYMMDDHH24');
-BEGIN
-  EXECUTE format('CREATE TABLE %I PARTITION OF tokens FOR VALUES FROM (%L) TO (%L)', name, h, h + interval '1 hour');
-  INSERT INTO token_partitions VALUES (name, h, h + interval '1 hour');
-END $$;
+SELECT edgeauth_create_token_partition(date_trunc('hour', now(), 'UTC') - interval '3 hours');
 INSERT INTO tokens SELECT gen_random_uuid(), 'expired', '', now() - interval '3 hours',
                           date_trunc('hour', now(), 'UTC') - interval '150 minutes'
   FROM generate_series(1, 10000);

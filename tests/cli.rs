@@ -18,7 +18,7 @@ fn migrate_is_idempotent_and_versioned() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["applied"],
-        serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
     );
     let out = db.edgeauth(&["migrate"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

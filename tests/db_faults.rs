@@ -225,7 +225,10 @@ fn readyz_follows_token_writes_not_only_the_connection() {
     let mut issued = HashSet::new();
     let ready = |conn: &mut Conn| {
         let r = conn.request(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n");
-        (r.status, r.json()["reason"].as_str().unwrap_or("").to_owned())
+        (
+            r.status,
+            r.json()["reason"].as_str().unwrap_or("").to_owned(),
+        )
     };
     assert_eq!(ready(&mut conn), (200, String::new()));
 
@@ -233,10 +236,14 @@ fn readyz_follows_token_writes_not_only_the_connection() {
     let r = conn.request(&request);
     assert_eq!(r.status, 200);
     issued.insert(jti_of(&r));
-    eventually("not ready once a write fails", Duration::from_secs(20), || {
-        let answer = ready(&mut conn);
-        ok_if(answer == (503, "token writes failing".to_owned()), answer)
-    });
+    eventually(
+        "not ready once a write fails",
+        Duration::from_secs(20),
+        || {
+            let answer = ready(&mut conn);
+            ok_if(answer == (503, "token writes failing".to_owned()), answer)
+        },
+    );
     let connected = server.metric("edgeauth_pg_connected");
     assert_eq!(connected, 1, "the session never dropped");
     loop {
@@ -251,10 +258,14 @@ fn readyz_follows_token_writes_not_only_the_connection() {
     assert_eq!(ready(&mut conn), (503, "token buffer full".to_owned()));
 
     db.psql("ALTER TABLE tokens_away RENAME TO tokens");
-    eventually("ready once the writes land", Duration::from_secs(20), || {
-        let answer = ready(&mut conn);
-        ok_if(answer.0 == 200, answer)
-    });
+    eventually(
+        "ready once the writes land",
+        Duration::from_secs(20),
+        || {
+            let answer = ready(&mut conn);
+            ok_if(answer.0 == 200, answer)
+        },
+    );
     assert_eq!(db.wait_token_rows(issued.len() as i64), issued.len() as i64);
     assert_eq!(db.recorded_jtis(), issued);
 }

@@ -29,10 +29,7 @@ fn insert_mix(db: &TestDb) {
         "DO $$ DECLARE h timestamptz; BEGIN
            FOR i IN 1..{PAST_HOURS} LOOP
              h := date_trunc('hour', now(), 'UTC') - i * interval '1 hour';
-             EXECUTE format('CREATE TABLE %I PARTITION OF tokens FOR VALUES FROM (%L) TO (%L)',
-                            'tokens_' || to_char(h AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), h, h + interval '1 hour');
-             INSERT INTO token_partitions
-               VALUES ('tokens_' || to_char(h AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), h, h + interval '1 hour');
+             PERFORM edgeauth_create_token_partition(h);
            END LOOP;
          END $$;
          INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)

@@ -143,6 +143,23 @@ const MIGRATIONS: &[&str] = &[
        END IF;
      END $$;
      DROP TABLE edgeauth_token_cutover;",
+    // 13: the one place that names and makes a partition of `tokens`: from `from_ts` to the
+    // next whole hour (the first one after the cut-over starts where the old table ends).
+    // The partition keeper calls it (`store::tokens`), and so can anything that needs an
+    // hour already past (tests, benchmarks). Partitions are never updated and are dropped
+    // whole, so autovacuum has nothing to reclaim in them.
+    "CREATE FUNCTION edgeauth_create_token_partition(from_ts timestamptz) RETURNS text
+     LANGUAGE plpgsql AS $$
+     DECLARE
+       until timestamptz := date_trunc('hour', from_ts, 'UTC') + interval '1 hour';
+       name text := 'tokens_' || to_char(from_ts AT TIME ZONE 'UTC', 'YYYYMMDDHH24');
+     BEGIN
+       EXECUTE format('CREATE TABLE %I PARTITION OF tokens FOR VALUES FROM (%L) TO (%L)
+                       WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)',
+                      name, from_ts, until);
+       INSERT INTO token_partitions VALUES (name, from_ts, until);
+       RETURN name;
+     END $$;",
 ];
 
 const CURRENT_VERSION: Statement = Statement::new(

@@ -47,32 +47,23 @@ pub const INSERT: Statement = Statement::new(
     PARAM_TYPES,
 );
 
-/// Partitions are never updated and are dropped whole, so autovacuum has nothing to reclaim
-/// in them and its insert-driven scans and statistics would be PostgreSQL time for nothing
-/// (anti-wraparound vacuum still runs if ever needed).
-///
-/// Create the hourly partitions from the last one (or the current hour) to 48 hours ahead:
-/// past the longest token lifetime by a day, so that a day without maintenance (database
-/// trouble, no server running) never makes an insert fail. Any number of instances may run it at once: one does the work
-/// (the advisory lock), and `lock_timeout` keeps it from queueing inserts behind a long
-/// reader of `tokens` (it tries again next time).
+/// Create the hourly partitions (`edgeauth_create_token_partition`, schema 13) from the
+/// last one (or the current hour) to 48 hours ahead: past the longest token lifetime by a
+/// day, so that a day without maintenance (database trouble, no server running) never
+/// makes an insert fail. Any number of instances may run it at once: one does the work (the
+/// advisory lock), and `lock_timeout` keeps it from queueing inserts behind a long reader
+/// of `tokens` (it tries again next time).
 const ENSURE_PARTITIONS: &str = "DO $$
 DECLARE
   hour timestamptz := date_trunc('hour', now(), 'UTC');
   start timestamptz;
-  next timestamptz;
-  name text;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(7308613581037169523) THEN RETURN; END IF;
   SET LOCAL lock_timeout = '1s';
   start := greatest(hour, (SELECT max(until) FROM token_partitions));
   WHILE start < hour + interval '48 hours' LOOP
-    next := date_trunc('hour', start, 'UTC') + interval '1 hour';
-    name := 'tokens_' || to_char(start AT TIME ZONE 'UTC', 'YYYYMMDDHH24');
-    EXECUTE format('CREATE TABLE %I PARTITION OF tokens FOR VALUES FROM (%L) TO (%L)
-                    WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)', name, start, next);
-    INSERT INTO token_partitions VALUES (name, start, next);
-    start := next;
+    PERFORM edgeauth_create_token_partition(start);
+    start := date_trunc('hour', start, 'UTC') + interval '1 hour';
   END LOOP;
 END $$";
 
