@@ -117,10 +117,15 @@ fn connection_close_is_honoured() {
 fn unknown_paths_and_methods() {
     let db = TestDb::new();
     let server = Server::start(&db);
-    assert_eq!(server.get("/admin/secrets").status, 404);
+    let r = server.get("/admin/secrets");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "not_found");
+    assert_eq!(r.json()["error_description"], "no such endpoint");
     let r = server.get("/oauth/token");
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Allow"), Some("POST"));
+    assert_eq!(r.json()["error"], "method_not_allowed");
+    assert!(r.json()["error_description"].is_string());
     let r = server.request(b"DELETE /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(r.status, 405);
     let r = server.request(b"BREW /healthz HTTP/1.1\r\nHost: t\r\n\r\n");

@@ -83,11 +83,13 @@ pub async fn handle(
             admin::method_not_allowed(ctx, req, caller.source, allow, out, keep_alive)
         }
         Route::MethodNotAllowed(allow) => {
-            let body = b"{\"error\":\"method_not_allowed\"}";
+            let body = b"{\"error\":\"method_not_allowed\",\
+                          \"error_description\":\"the Allow header lists this path's methods\"}";
             response::write_json(out, 405, body, keep_alive, &[("Allow", allow)]);
         }
         Route::NotFound => {
-            response::write_json(out, 404, b"{\"error\":\"not_found\"}", keep_alive, &[])
+            let body = b"{\"error\":\"not_found\",\"error_description\":\"no such endpoint\"}";
+            response::write_json(out, 404, body, keep_alive, &[])
         }
     }
     // Read back from the status line just written, so it cannot disagree with the answer.
