@@ -109,3 +109,66 @@ fn a_populated_schema_2_database_is_partitioned_online_and_keeps_every_row() {
         (EXISTING_ROWS + writer_rows + 20).to_string()
     );
 }
+
+/// Migrates `db` up to schema `version` (and no further).
+fn migrate_to(db: &TestDb, version: i32) {
+    let config = PgConfig::parse(&db.url).unwrap();
+    block_on(async {
+        let client = Client::connect(&config).await.unwrap();
+        schema::migrate_to(&client, version).await.unwrap();
+        client.close().await;
+    });
+}
+
+/// A row expiring past the cut-over (a clock that ran ahead, rows another tool wrote)
+/// moves the cut-over past it rather than fail migration 11: every row is kept, the old
+/// table holds everything expiring before the hour after that row, and the new binary
+/// serves and records tokens. A database that passed the first version of migration 10,
+/// whose cut-over is 26 hours ahead whatever the rows, gets through 11 as well.
+#[test]
+fn a_row_expiring_after_the_cut_over_moves_it_later() {
+    for passed_first_10 in [false, true] {
+        let db = TestDb::empty();
+        migrate_to(&db, 2);
+        db.psql(
+            "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+               SELECT gen_random_uuid(), 'existing', 'read', now(), now() + i * interval '1 minute'
+                 FROM generate_series(1, 1000) i;
+             INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
+               VALUES (gen_random_uuid(), 'ahead', 'read', now(), now() + interval '7 days')",
+        );
+        if passed_first_10 {
+            migrate_to(&db, 10);
+            db.psql(
+                "ALTER TABLE tokens DROP CONSTRAINT tokens_before_cutover;
+                 UPDATE edgeauth_token_cutover SET until = date_trunc('hour', now(), 'UTC') + interval '26 hours';
+                 DO $$ BEGIN
+                   EXECUTE format('ALTER TABLE tokens ADD CONSTRAINT tokens_before_cutover CHECK (expires_at < %L) NOT VALID',
+                                  (SELECT until FROM edgeauth_token_cutover));
+                 END $$",
+            );
+        }
+        let out = db.edgeauth(&["migrate"]);
+        assert!(
+            out.status.success(),
+            "after the first 10: {passed_first_10}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(db.psql("SELECT count(*) FROM tokens"), "1001");
+        assert_eq!(
+            db.psql(
+                "SELECT until = date_trunc('hour', (SELECT expires_at FROM tokens WHERE client_id = 'ahead'), 'UTC')
+                                + interval '1 hour'
+                   FROM token_partitions WHERE name = 'tokens_before_partitioning'"
+            ),
+            "t"
+        );
+        let secret = db.add_client("svc", "read");
+        let mut server = Server::start(&db);
+        let issued: Vec<String> = (0..5)
+            .map(|_| jti_of(&server.token_basic("svc", &secret, "grant_type=client_credentials")))
+            .collect();
+        assert_eq!(server.stop(), Some(0));
+        assert!(db.unrecorded(&issued).is_empty());
+    }
+}

@@ -103,16 +103,36 @@ const MIGRATIONS: &[&str] = &[
     // an index (docs/MEASUREMENTS.md). Online: the old table becomes the partition of
     // everything expiring before the cut-over (26 hours ahead, past any token's lifetime),
     // with its rows and indexes, and is dropped like any other once its tokens expired.
-    // 10 adds that bound as a constraint without a scan...
+    // A row expiring later than that (a clock that ran ahead, rows from another tool) moves
+    // the cut-over past it, to the hour after: every row is kept, and the new layout takes
+    // over when that row has expired. (Amended after shipping, with 11: the first version
+    // left such a database unable to pass 11. Neither changes a database that passed 11.)
+    // 10 adds that bound as a constraint without a scan (the latest expiry is read from
+    // schema 2's index on `expires_at`)...
     "CREATE TABLE edgeauth_token_cutover (until timestamptz NOT NULL);
-     INSERT INTO edgeauth_token_cutover SELECT date_trunc('hour', now(), 'UTC') + interval '26 hours';
+     INSERT INTO edgeauth_token_cutover
+       SELECT greatest(date_trunc('hour', now(), 'UTC') + interval '26 hours',
+                       date_trunc('hour', (SELECT max(expires_at) FROM tokens), 'UTC') + interval '1 hour');
      DO $$ BEGIN
        EXECUTE format('ALTER TABLE tokens ADD CONSTRAINT tokens_before_cutover CHECK (expires_at < %L) NOT VALID',
                       (SELECT until FROM edgeauth_token_cutover));
      END $$;",
     // 11: ...validates it in a transaction of its own, under a lock that lets inserts go
-    // on while the rows are read...
-    "ALTER TABLE tokens VALIDATE CONSTRAINT tokens_before_cutover;",
+    // on while the rows are read (a database that passed the first version of 10 with a
+    // row past its cut-over first gets the later one, and waits out the scan)...
+    "DO $$ DECLARE
+       cutover timestamptz := (SELECT until FROM edgeauth_token_cutover);
+       latest timestamptz := (SELECT max(expires_at) FROM tokens);
+     BEGIN
+       IF latest >= cutover THEN
+         cutover := date_trunc('hour', latest, 'UTC') + interval '1 hour';
+         UPDATE edgeauth_token_cutover SET until = cutover;
+         ALTER TABLE tokens DROP CONSTRAINT tokens_before_cutover;
+         EXECUTE format('ALTER TABLE tokens ADD CONSTRAINT tokens_before_cutover CHECK (expires_at < %L) NOT VALID',
+                        cutover);
+       END IF;
+     END $$;
+     ALTER TABLE tokens VALIDATE CONSTRAINT tokens_before_cutover;",
     // 12: ...so that attaching the old table needs no scan. `token_writes` records each
     // committed batch write by its first row's jti: a retry whose first attempt committed
     // inserts nothing (`store::tokens::INSERT`), without a unique index on `tokens`. An
