@@ -5,6 +5,9 @@
 #
 #   scripts/bench-peer.sh                  DURATION=10 CONNECTIONS=64 WARMUP=2
 #   DURATION=3 scripts/bench-peer.sh       a short run while developing
+#   PG_CPU=0 scripts/bench-peer.sh         edgeauth's PostgreSQL pinned to the server's core:
+#                                          one core for each whole system (node-oidc-provider
+#                                          keeps its tokens in memory)
 #
 # node-oidc-provider: the version pinned in scripts/peer/package.json (package-lock.json),
 # installed with `npm ci` into target/peer (the repository stays clean); one Node process,
@@ -121,12 +124,13 @@ fi
 
 # 2. edgeauth, as scripts/bench.sh starts it: one shard on SERVER_CPU, ES256.
 prepare_edgeauth "$work"
+if [ -n "${PG_CPU:-}" ]; then pin_postgres "$work" "$PG_CPU"; fi
 port=$(free_port)
 export EDGEAUTH_LISTEN=127.0.0.1:$port EDGEAUTH_SHARDS=1 EDGEAUTH_SIGNING_KEYS
 EDGEAUTH_SIGNING_KEYS=$(signing_key ES256)
 # scripts/bench.sh's defaults, set explicitly.
 export EDGEAUTH_IO_DRIVER=auto EDGEAUTH_CACHE_CAPACITY=5000 EDGEAUTH_DURABILITY=async EDGEAUTH_FLUSH_INTERVAL=5s
-say "edgeauth ($(git rev-parse --short HEAD), 1 shard) on core $SERVER_CPU, port $port"
+say "edgeauth ($(git rev-parse --short HEAD), 1 shard) on core $SERVER_CPU, PostgreSQL on ${PG_CPU:-any core}, port $port"
 taskset -c "$SERVER_CPU" "$bin" serve 2>"$work/server.log" &
 server=$!
 wait_ready "http://127.0.0.1:$port/readyz" "$work/server.log"
@@ -173,7 +177,9 @@ def row(name, t, c, rss, tps, vs):
 rows = [
     row(f"node-oidc-provider {peer_version} (Node {node_version}, 1 process, production)",
         peer_t, peer_c, peer_rss, peer_tps, "1.00"),
-    row("edgeauth (1 shard, cache on, async durability)", edge_t, edge_c, edge_rss, edge_tps, f"**{ratio:.1f}x**"),
+    row("edgeauth (1 shard, cache on, async durability, PostgreSQL on "
+        + (f"core {env['PG_CPU']})" if env.get("PG_CPU") else "any core)"),
+        edge_t, edge_c, edge_rss, edge_tps, f"**{ratio:.1f}x**"),
 ]
 print(header)
 for r in rows:
