@@ -38,12 +38,7 @@ END $$";
 #[test]
 fn a_populated_schema_2_database_is_partitioned_online_and_keeps_every_row() {
     let db = TestDb::empty();
-    let config = PgConfig::parse(&db.url).unwrap();
-    block_on(async {
-        let client = Client::connect(&config).await.unwrap();
-        assert_eq!(schema::migrate_to(&client, 2).await.unwrap(), [1, 2]);
-        client.close().await;
-    });
+    assert_eq!(migrate_to(&db, 2), [1, 2]);
     db.psql(&format!(
         "INSERT INTO tokens (jti, client_id, scope, issued_at, expires_at)
            SELECT gen_random_uuid(), 'existing', 'read', now() - interval '1 hour',
@@ -96,28 +91,34 @@ fn a_populated_schema_2_database_is_partitioned_online_and_keeps_every_row() {
         .unwrap();
     assert!(writer_rows > 0);
 
-    // The new binary serves on the migrated database, and its tokens are recorded.
-    let secret = db.add_client("svc", "read");
-    let mut server = Server::start(&db);
-    let issued: Vec<String> = (0..20)
-        .map(|_| jti_of(&server.token_basic("svc", &secret, "grant_type=client_credentials")))
-        .collect();
-    assert_eq!(server.stop(), Some(0));
-    assert!(db.unrecorded(&issued).is_empty());
+    serves_and_records(&db, 20);
     assert_eq!(
         db.psql("SELECT count(*) FROM tokens"),
         (EXISTING_ROWS + writer_rows + 20).to_string()
     );
 }
 
-/// Migrates `db` up to schema `version` (and no further).
-fn migrate_to(db: &TestDb, version: i32) {
+/// Migrates `db` up to schema `version` (and no further); the versions applied.
+fn migrate_to(db: &TestDb, version: i32) -> Vec<i32> {
     let config = PgConfig::parse(&db.url).unwrap();
     block_on(async {
         let client = Client::connect(&config).await.unwrap();
-        schema::migrate_to(&client, version).await.unwrap();
+        let applied = schema::migrate_to(&client, version).await.unwrap();
         client.close().await;
-    });
+        applied
+    })
+}
+
+/// The new binary serves on the migrated database, and the `count` tokens it issues are
+/// recorded.
+fn serves_and_records(db: &TestDb, count: usize) {
+    let secret = db.add_client("svc", "read");
+    let mut server = Server::start(db);
+    let issued: Vec<String> = (0..count)
+        .map(|_| jti_of(&server.token_basic("svc", &secret, "grant_type=client_credentials")))
+        .collect();
+    assert_eq!(server.stop(), Some(0));
+    assert!(db.unrecorded(&issued).is_empty());
 }
 
 /// A row expiring past the cut-over (a clock that ran ahead, rows another tool wrote)
@@ -163,12 +164,6 @@ fn a_row_expiring_after_the_cut_over_moves_it_later() {
             ),
             "t"
         );
-        let secret = db.add_client("svc", "read");
-        let mut server = Server::start(&db);
-        let issued: Vec<String> = (0..5)
-            .map(|_| jti_of(&server.token_basic("svc", &secret, "grant_type=client_credentials")))
-            .collect();
-        assert_eq!(server.stop(), Some(0));
-        assert!(db.unrecorded(&issued).is_empty());
+        serves_and_records(&db, 5);
     }
 }
