@@ -149,6 +149,8 @@ fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
         ("edgeauth_connections_open", "gauge"),
         ("edgeauth_pg_reconnects", "counter"),
         ("edgeauth_pg_connected", "gauge"),
+        ("edgeauth_tokens_pg_reconnects", "counter"),
+        ("edgeauth_tokens_pg_connected", "gauge"),
         ("edgeauth_cache_hits", "counter"),
         ("edgeauth_cache_misses", "counter"),
         ("edgeauth_cache_evictions", "counter"),
@@ -210,6 +212,9 @@ fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
     assert_eq!(m.sum("edgeauth_pg_reconnects_total", &[]), 0.0);
     assert_eq!(m.matching("edgeauth_pg_connected", &[]).count(), 2);
     assert_eq!(m.sum("edgeauth_pg_connected", &[]), 2.0);
+    // Token rows share the main session here: its figures are theirs.
+    assert_eq!(m.sum("edgeauth_tokens_pg_connected", &[]), 2.0);
+    assert_eq!(m.sum("edgeauth_tokens_pg_reconnects_total", &[]), 0.0);
     // The scrape's own connection is open while the figures are read.
     assert!(m.sum("edgeauth_connections_open", &[]) >= 1.0);
     let lookups =

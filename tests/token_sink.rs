@@ -101,6 +101,18 @@ fn a_sink_outage_gives_back_pressure_and_loses_nothing() {
         503,
         "not ready without the sink"
     );
+    // The outage shows as the token session's, not the main one's.
+    eventually("the token session down", Duration::from_secs(20), || {
+        let up = server.metric("edgeauth_tokens_pg_connected");
+        ok_if(up == 0, up)
+    });
+    assert_eq!(server.metric("edgeauth_pg_connected"), 1);
+    let log = server.log();
+    let lost = log
+        .lines()
+        .find(|l| l.contains("database connection lost"))
+        .unwrap_or_else(|| panic!("the outage is not logged: {log}"));
+    assert!(lost.contains(r#""database":"tokens""#), "{lost}");
 
     cluster.restart();
     eventually(
@@ -112,6 +124,8 @@ fn a_sink_outage_gives_back_pressure_and_loses_nothing() {
         },
     );
     assert_eq!(server.get("/readyz").status, 200);
+    assert_eq!(server.metric("edgeauth_tokens_pg_connected"), 1);
+    assert_eq!(server.metric("edgeauth_tokens_pg_reconnects_total"), 1);
     assert_eq!(server.stop(), Some(0));
     assert!(
         sink.unrecorded(&issued).is_empty(),

@@ -74,6 +74,18 @@ const SIMPLE: &[(&str, &str, &str, Pick)] = &[
         |s| s.pg_reconnects.get(),
     ),
     (
+        "edgeauth_tokens_pg_connected",
+        "gauge",
+        "1 while the shard's session for token rows is up (edgeauth_pg_connected without tokens_database_url)",
+        |s| s.tokens_pg_connected.get(),
+    ),
+    (
+        "edgeauth_tokens_pg_reconnects_total",
+        "counter",
+        "Connections for token rows established after the first (edgeauth_pg_reconnects_total without tokens_database_url)",
+        |s| s.tokens_pg_reconnects.get(),
+    ),
+    (
         "edgeauth_pg_client_queries_total",
         "counter",
         "Client look-ups sent to PostgreSQL",

@@ -46,4 +46,8 @@ pub struct ShardStats {
     pub pg_reconnects: Counter,
     /// 1 while the shard's database session is up, 0 while it is reconnecting.
     pub pg_connected: Counter,
+    /// The same two for the session that writes token rows: the main one's figures when
+    /// token rows go to the main database, its own with `tokens_database_url`.
+    pub tokens_pg_reconnects: Counter,
+    pub tokens_pg_connected: Counter,
 }

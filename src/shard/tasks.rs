@@ -38,7 +38,13 @@ pub fn spawn(
         monoio::net::UnixStream::from_std(wake).map_err(|e| format!("wake-up socket: {e}"))?;
     monoio::spawn(on_wake(shard.clone(), wake, reloads));
     if let Some(events) = shard.ctx.pg.events() {
-        monoio::spawn(database_events(shard.clone(), events));
+        // Taken already (None) when token rows share the main session.
+        let tokens_events = shard.ctx.tokens_pg.events();
+        let writes_tokens = tokens_events.is_none();
+        monoio::spawn(database_events(shard.clone(), events, writes_tokens));
+        if let Some(events) = tokens_events {
+            monoio::spawn(tokens_database_events(shard.clone(), events));
+        }
     }
     if shard.ctx.config.cache_capacity > 0 {
         monoio::spawn(purge_expired_clients(shard.clone()));
@@ -123,29 +129,33 @@ fn apply_reload(shard: &Shard, reloads: &mpsc::Receiver<KeyReload>) {
     }
 }
 
-/// What the shard's database session reports: connection changes (logged; a reconnect
-/// clears the client cache and reloads the revocation cache, since notifications sent
-/// while it was down are lost), and the notifications of `store::events`.
+/// What the shard's main database session reports: connection changes (logged; a
+/// reconnect clears the client cache and reloads the revocation cache, since notifications
+/// sent while it was down are lost), and the notifications of `store::events`.
+/// `writes_tokens`: token rows go over this session too (no `tokens_database_url`), so its
+/// figures are the token session's as well.
 ///
 /// The session LISTENs before it reports Connected, so a revocation committed after the
 /// reload's snapshot arrives as a notification: none falls between the two.
 async fn database_events(
     shard: Rc<Shard>,
     mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>,
+    writes_tokens: bool,
 ) {
     let ctx = &shard.ctx;
     let stats = ctx.stats();
     let mut connected_before = false;
-    // The cause of the last failed attempt: an outage is logged when it begins and when its
-    // cause changes, not at every backoff step.
-    let mut last_failure: Option<String> = None;
+    let mut outages = OutageLog::new(ctx.shard_id, "main");
     while let Some(event) = events.recv().await {
         match event {
             SessionEvent::Connected => {
-                last_failure = None;
-                log::info("database connected", &[("shard", &ctx.shard_id)]);
+                outages.connected();
                 stats.pg_reconnects.set(ctx.pg.reconnects());
                 stats.pg_connected.set(1);
+                if writes_tokens {
+                    stats.tokens_pg_reconnects.set(ctx.pg.reconnects());
+                    stats.tokens_pg_connected.set(1);
+                }
                 if connected_before {
                     invalidate(ctx, Invalidation::All);
                 }
@@ -154,29 +164,16 @@ async fn database_events(
             }
             SessionEvent::Disconnected { cause } => {
                 stats.pg_connected.set(0);
+                if writes_tokens {
+                    stats.tokens_pg_connected.set(0);
+                }
                 // Notifications sent from now on are lost until the reload at reconnect.
                 if ctx.revocations_stale_since.get().is_none() {
                     ctx.revocations_stale_since.set(Some(Instant::now()));
                 }
-                let fields: [(&str, &dyn std::fmt::Display); 2] =
-                    [("shard", &ctx.shard_id), ("cause", &cause)];
-                // Our own close at shutdown is no fault.
-                if shard.shutdown.is_fired() {
-                    log::debug("database session closed", &fields);
-                } else {
-                    log::warn("database connection lost; reconnecting", &fields);
-                }
+                outages.lost(&cause, shard.shutdown.is_fired());
             }
-            SessionEvent::ConnectFailed { cause } => {
-                let fields: [(&str, &dyn std::fmt::Display); 2] =
-                    [("shard", &ctx.shard_id), ("cause", &cause)];
-                if last_failure.as_ref() == Some(&cause) {
-                    log::debug("database still unreachable; retrying", &fields);
-                } else {
-                    log::warn("cannot connect to the database; retrying", &fields);
-                    last_failure = Some(cause);
-                }
-            }
+            SessionEvent::ConnectFailed { cause } => outages.connect_failed(cause),
             SessionEvent::Notification(n) if n.channel == INVALIDATE_CHANNEL => {
                 invalidate(ctx, Invalidation::parse(&n.payload));
             }
@@ -184,6 +181,89 @@ async fn database_events(
                 revoked(ctx, &n.payload);
             }
             SessionEvent::Notification(_) => {}
+        }
+    }
+}
+
+/// The session to `tokens_database_url`: its connection changes are logged and counted like
+/// the main session's. It LISTENs to nothing, and the batch writer retries by itself.
+/// Draining its events also keeps them from queueing up through a long outage.
+async fn tokens_database_events(
+    shard: Rc<Shard>,
+    mut events: local_sync::mpsc::unbounded::Rx<SessionEvent>,
+) {
+    let ctx = &shard.ctx;
+    let stats = ctx.stats();
+    let mut outages = OutageLog::new(ctx.shard_id, "tokens");
+    while let Some(event) = events.recv().await {
+        match event {
+            SessionEvent::Connected => {
+                outages.connected();
+                stats.tokens_pg_reconnects.set(ctx.tokens_pg.reconnects());
+                stats.tokens_pg_connected.set(1);
+            }
+            SessionEvent::Disconnected { cause } => {
+                stats.tokens_pg_connected.set(0);
+                outages.lost(&cause, shard.shutdown.is_fired());
+            }
+            SessionEvent::ConnectFailed { cause } => outages.connect_failed(cause),
+            SessionEvent::Notification(_) => {}
+        }
+    }
+}
+
+/// The log of one session's outages: a line when one begins and when its cause changes,
+/// not at every backoff step.
+struct OutageLog {
+    shard_id: usize,
+    /// `main` or `tokens`: which database the session is to.
+    database: &'static str,
+    /// The cause of the last failed attempt, while the outage lasts.
+    last_failure: Option<String>,
+}
+
+impl OutageLog {
+    fn new(shard_id: usize, database: &'static str) -> OutageLog {
+        OutageLog {
+            shard_id,
+            database,
+            last_failure: None,
+        }
+    }
+
+    fn connected(&mut self) {
+        self.last_failure = None;
+        log::info(
+            "database connected",
+            &[("shard", &self.shard_id), ("database", &self.database)],
+        );
+    }
+
+    fn lost(&self, cause: &str, shutting_down: bool) {
+        let fields: [(&str, &dyn std::fmt::Display); 3] = [
+            ("shard", &self.shard_id),
+            ("database", &self.database),
+            ("cause", &cause),
+        ];
+        // Our own close at shutdown is no fault.
+        if shutting_down {
+            log::debug("database session closed", &fields);
+        } else {
+            log::warn("database connection lost; reconnecting", &fields);
+        }
+    }
+
+    fn connect_failed(&mut self, cause: String) {
+        let fields: [(&str, &dyn std::fmt::Display); 3] = [
+            ("shard", &self.shard_id),
+            ("database", &self.database),
+            ("cause", &cause),
+        ];
+        if self.last_failure.as_ref() == Some(&cause) {
+            log::debug("database still unreachable; retrying", &fields);
+        } else {
+            log::warn("cannot connect to the database; retrying", &fields);
+            self.last_failure = Some(cause);
         }
     }
 }
