@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -26,19 +25,9 @@ fn named<'a>(all: &'a [serde_json::Value], event: &str) -> Vec<&'a serde_json::V
 
 /// `edgeauth client ...` against `db`, auditing to `log`.
 fn cli(db: &TestDb, log: &std::path::Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeauth"))
-        .arg("client")
-        .args(args)
-        .env("EDGEAUTH_DATABASE_URL", &db.url)
-        .env("EDGEAUTH_AUDIT_LOG", log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args = [&["client"], args].concat();
+    let out = db.edgeauth_with(&args, &[("EDGEAUTH_AUDIT_LOG", log.as_os_str())]);
+    serde_json::from_str(&stdout_of(out, "")).unwrap()
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{BIN, TestDb, unique_name};
+use common::{BIN, TestDb, output_text, unique_name};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -22,15 +22,6 @@ fn temp_dir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique_name(prefix));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `key=value` lines of the unit's `[Service]` section (a key may repeat).
@@ -82,7 +73,7 @@ fn systemd_unit_verifies_cleanly() {
     assert!(
         out.status.success() && out.stderr.is_empty() && out.stdout.is_empty(),
         "systemd-analyze verify deploy/edgeauth.service:\n{}",
-        text(&out)
+        output_text(&out)
     );
 
     // The check above does catch mistakes: a misspelt key and a bad boolean are reported.
@@ -95,7 +86,7 @@ fn systemd_unit_verifies_cleanly() {
     assert!(
         stderr.contains("LimitNOFILES") && stderr.contains("yess"),
         "verify reports the broken copy:\n{}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -154,7 +145,7 @@ fn systemd_unit_keeps_what_the_server_needs() {
     assert!(
         groups.contains("@aio") && groups.contains("@resources"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -245,20 +236,20 @@ fn toml_example_is_accepted_and_complete() {
 
     // The database URL comes from the file alone; every other setting is validated too.
     let out = client_list_with(&config);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("deploy-check"),
         "client list read the file's database: {}",
-        text(&out)
+        output_text(&out)
     );
 
     // An unknown key is refused, so the acceptance above means every key is a real setting.
     let out = client_list_with(&format!("{config}no_such_setting = 1\n"));
-    assert!(!out.status.success(), "{}", text(&out));
+    assert!(!out.status.success(), "{}", output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no_such_setting"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }
 

@@ -15,19 +15,8 @@ fn run_python(server: &Server, script: &str, args: &[&std::ffi::OsStr]) -> Strin
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(script);
-    let out = test_python()
-        .arg(path)
-        .args(args)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-    stdout
+    let out = test_python().arg(path).args(args).output();
+    stdout_of(out.expect("python runs"), &server.log())
 }
 
 #[test]

@@ -24,7 +24,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{BIN, unique_name};
+use common::{BIN, output_text, unique_name};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -40,15 +40,6 @@ fn say(message: &str) {
     let _ = writeln!(std::io::stderr(), "tests/package.rs: {message}");
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
@@ -58,7 +49,11 @@ fn run(program: &str, args: &[&str]) -> Output {
 
 fn run_ok(program: &str, args: &[&str]) -> String {
     let out = run(program, args);
-    assert!(out.status.success(), "{program} {args:?}: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        output_text(&out)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -152,7 +147,11 @@ fn package(dir: &Path) -> PathBuf {
         .env("EDGEAUTH_DEB_DIR", dir)
         .output()
         .expect("scripts/package.sh runs");
-    assert!(out.status.success(), "scripts/package.sh: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "scripts/package.sh: {}",
+        output_text(&out)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     PathBuf::from(stdout.lines().last().expect("package.sh prints the .deb"))
 }
@@ -247,7 +246,7 @@ fn check_installed() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no database configured"),
         "the settings file is read, and sets no database: {}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -262,7 +261,7 @@ fn as_edgeauth(args: &[&str]) -> Output {
 fn make_signing_key() -> String {
     let key = format!("{DATA}/signing-key.pem");
     let out = as_edgeauth(&["keys", "generate", "--alg", "ES256", "--out", &key]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let (key_mode, uid, _) = mode(&key);
     assert_eq!((key_mode, uid), (0o600, mode(DATA).1));
     std::fs::read_to_string(&key).unwrap()
@@ -290,7 +289,7 @@ fn check_unit(unit: &str) {
     assert!(
         out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
         "systemd-analyze verify {UNIT}: {}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -313,7 +312,7 @@ fn dpkg(args: &[&str]) {
     assert!(
         out.status.success() && !stderr.contains("warning"),
         "dpkg {args:?}: {}",
-        text(&out)
+        output_text(&out)
     );
 }
 

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -12,16 +11,10 @@ use common::*;
 /// A database of `cluster`, migrated by `edgeauth migrate` as the token sink of `main`.
 fn sink_of(cluster: &OwnCluster, main: &TestDb) -> TestDb {
     let sink = cluster.empty_db();
-    let out = Command::new(BIN)
-        .arg("migrate")
-        .env("EDGEAUTH_DATABASE_URL", &main.url)
-        .env("EDGEAUTH_TOKENS_DATABASE_URL", &sink.url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let sink_url = std::ffi::OsStr::new(&sink.url);
+    stdout_of(
+        main.edgeauth_with(&["migrate"], &[("EDGEAUTH_TOKENS_DATABASE_URL", sink_url)]),
+        "",
     );
     sink
 }

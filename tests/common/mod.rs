@@ -180,10 +180,16 @@ impl TestDb {
 
     /// Run an `edgeauth` subcommand against this database.
     pub fn edgeauth(&self, args: &[&str]) -> Output {
+        self.edgeauth_with(args, &[])
+    }
+
+    /// `edgeauth` against this database, with more settings in its environment.
+    pub fn edgeauth_with(&self, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
         Command::new(BIN)
             .args(args)
             .env("EDGEAUTH_DATABASE_URL", &self.url)
             .env("EDGEAUTH_LOG_LEVEL", "warn")
+            .envs(env.iter().copied())
             .output()
             .expect("edgeauth runs")
     }
@@ -333,6 +339,22 @@ impl Drop for OwnCluster {
 
 /// The Python of the venv scripts/test.sh prepares (`EDGEAUTH_TEST_PYTHON`, with the
 /// packages of tests/interop/requirements.txt); a test that needs it fails without it.
+/// A finished command's exit status and both streams, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The stdout of a command that must have succeeded; `context` joins the failure message.
+pub fn stdout_of(out: Output, context: &str) -> String {
+    assert!(out.status.success(), "{}\n{context}", output_text(&out));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 pub fn test_python() -> Command {
     let python = std::env::var("EDGEAUTH_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("EDGEAUTH_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs tests/interop/requirements.txt")
